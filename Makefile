@@ -33,7 +33,7 @@ unit: data
 nbval: data
 	rm -rf $(SMOKE) && mkdir -p $(SMOKE)
 	for nb in $(NOTEBOOKS); do \
-	  $(VENV)/bin/papermill --prepare-only -p profile smoke "$$nb" "$(SMOKE)/$$(basename $$nb)" || exit 1; \
+	  $(VENV)/bin/papermill --prepare-only -k python3 -p profile smoke "$$nb" "$(SMOKE)/$$(basename $$nb)" || exit 1; \
 	done
 	$(PY) -m pytest -q --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider $(SMOKE)
 
@@ -43,7 +43,7 @@ test: unit nbval
 book: data
 	mkdir -p $(CHAPTERS)
 	for nb in $(NOTEBOOKS); do \
-	  $(VENV)/bin/papermill --cwd notebooks -p profile $(PROFILE) "$$nb" "$(CHAPTERS)/$$(basename $$nb)" || exit 1; \
+	  $(VENV)/bin/papermill -k python3 --cwd notebooks -p profile $(PROFILE) "$$nb" "$(CHAPTERS)/$$(basename $$nb)" || exit 1; \
 	done
 	$(MAKE) html
 
