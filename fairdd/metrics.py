@@ -1,0 +1,636 @@
+"""Accuracy, class-wise and group fairness metrics used across the book.
+
+Every function takes label vectors as numpy arrays or torch tensors (any device) and
+returns Python floats or numpy arrays, so a notebook can pass a model's predictions
+straight in. Labels are integer class indices ``0 .. num_classes - 1``.
+
+Fairness metrics follow their papers:
+
+* :func:`demographic_parity_difference` and :func:`equalized_odds_difference` are
+  fairlearn's definitions on binary labels and, on more than two classes, the
+  one-vs-rest average of seed 003 (Mohammadshahi & Ioannou, Algorithm 1).
+* :func:`rms_tpr_gap` is the RMS TPR gap of seed 000 (Han et al.), as computed by
+  fairlib's ``gap_eval_scores`` (HanXudong/fairlib@909f952); its fairness is
+  ``1 - rms_tpr_gap`` and :func:`distance_to_optimum` combines it with accuracy.
+* :func:`classwise_variance` is the class-wise accuracy variance of seed 002.
+* :func:`significant_classes` and :func:`disagreement_matrix` are seed 003's Welch test
+  on normalised class accuracy (#SC, #TC) and its model-disagreement matrix.
+* :func:`bias_aligned_accuracy` splits accuracy into bias-aligned and bias-conflicting
+  samples (seed 001).
+
+Undefined rates (a group with no sample of the conditioning class) are left out of the
+maxima, minima and means instead of being counted as 0 — the one place where these
+functions can differ from fairlearn, which reports such a rate as 0.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from scipy import stats
+
+__all__ = [
+    "accuracy",
+    "bias_aligned_accuracy",
+    "classwise_accuracy",
+    "classwise_variance",
+    "demographic_parity_difference",
+    "disagreement_matrix",
+    "distance_to_optimum",
+    "equalized_odds_difference",
+    "group_accuracy",
+    "rms_tpr_gap",
+    "SignificanceResult",
+    "significant_classes",
+]
+
+ArrayLike = Any  # numpy array, torch tensor, or a sequence of numbers
+
+DifferenceMethod = Literal["between_groups", "to_overall"]
+EqualizedOddsAgg = Literal["worst_case", "mean"]
+DisagreementNormalize = Literal["none", "all", "row"]
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _as_numpy(x: ArrayLike) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _labels(name: str, x: ArrayLike) -> np.ndarray:
+    """A 1-D int64 vector of non-negative class indices."""
+    a = _as_numpy(x)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        if not np.all(np.equal(np.mod(a, 1), 0)):
+            raise ValueError(f"{name} must hold integer class indices, got dtype {a.dtype}")
+    a = a.astype(np.int64, copy=False)
+    if a.size and a.min() < 0:
+        raise ValueError(f"{name} must hold class indices >= 0, got minimum {a.min()}")
+    return a
+
+
+def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    t, p = _labels("y_true", y_true), _labels("y_pred", y_pred)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred must have the same length, got {t.size} and {p.size}")
+    if t.size == 0:
+        raise ValueError("y_true and y_pred must not be empty")
+    return t, p
+
+
+def _num_classes(num_classes: int | None, *arrays: np.ndarray) -> int:
+    observed = max(int(a.max()) for a in arrays) + 1
+    if num_classes is None:
+        return observed
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes={num_classes!r} must be a positive integer")
+    if observed > num_classes:
+        raise ValueError(f"num_classes={num_classes} but the labels hold class index {observed - 1}")
+    return int(num_classes)
+
+
+def _groups(name: str, features: ArrayLike, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group values and each sample's group index; 2-D features give intersectional groups."""
+    f = _as_numpy(features)
+    if f.ndim not in (1, 2) or f.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) or ({n}, k), got {f.shape}")
+    if f.ndim == 2:
+        values, index = np.unique(f, axis=0, return_inverse=True)
+        return values, index.reshape(-1)
+    values, index = np.unique(f, return_inverse=True)
+    return values, index
+
+
+def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field}={value!r} is not allowed; choose one of {list(allowed)}")
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with NaN where ``den == 0`` (an undefined rate), without warnings."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    return x[np.isfinite(x)]
+
+
+def _nanmean(x: np.ndarray) -> float:
+    f = _finite(np.asarray(x, dtype=np.float64))
+    return float(f.mean()) if f.size else float("nan")
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    r"""Fraction of correct predictions, :math:`\frac{1}{N}\sum_n [\hat y_n = y_n]`.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        True and predicted class indices.
+
+    Returns
+    -------
+    float
+        Accuracy in [0, 1].
+    """
+    t, p = _pair(y_true, y_pred)
+    return float(np.mean(t == p))
+
+
+def classwise_accuracy(y_true: ArrayLike, y_pred: ArrayLike, *, num_classes: int | None = None) -> np.ndarray:
+    r"""Accuracy on the samples of each true class (per-class recall).
+
+    .. math:: \mathrm{acc}_c = \frac{|\{n : y_n = c,\ \hat y_n = c\}|}{|\{n : y_n = c\}|}
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        True and predicted class indices.
+    num_classes : int, optional
+        Number of classes K; inferred as ``max(y_true, y_pred) + 1`` when omitted.
+
+    Returns
+    -------
+    numpy.ndarray of float, shape (K,)
+        Class-wise accuracy; NaN for a class with no sample in ``y_true``.
+    """
+    t, p = _pair(y_true, y_pred)
+    k = _num_classes(num_classes, t, p)
+    support = np.bincount(t, minlength=k)
+    correct = np.bincount(t[t == p], minlength=k)
+    return _ratio(correct, support)
+
+
+def classwise_variance(y_true: ArrayLike, y_pred: ArrayLike, *, num_classes: int | None = None) -> float:
+    r"""Population variance of the class-wise accuracies (seed 002's class-wise fairness).
+
+    .. math:: \sigma^2 = \frac{1}{K'}\sum_{c} (\mathrm{acc}_c - \overline{\mathrm{acc}})^2,
+        \qquad \overline{\mathrm{acc}} = \frac{1}{K'}\sum_c \mathrm{acc}_c
+
+    over the K' classes present in ``y_true`` (ddof = 0: the classes are the whole
+    population of interest, not a sample of it). Seed 002 reports "the variance in
+    accuracies across different classes" without naming the estimator; with K = 10 the
+    sample variance (ddof = 1) would be 10/9 of this value. Accuracies are fractions,
+    so the variance is in squared fractions (multiply by 10^4 for squared percent).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        True and predicted class indices.
+    num_classes : int, optional
+        Number of classes; absent classes are skipped either way.
+
+    Returns
+    -------
+    float
+        Variance of the class-wise accuracies.
+    """
+    acc = _finite(classwise_accuracy(y_true, y_pred, num_classes=num_classes))
+    return float(np.var(acc, ddof=0))
+
+
+def group_accuracy(y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features: ArrayLike) -> dict[Any, float]:
+    r"""Accuracy within each group, :math:`\mathrm{acc}_g = P(\hat Y = Y \mid A = g)`.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        True and predicted class indices.
+    sensitive_features : array-like, shape (N,) or (N, k)
+        Group of each sample; rows of a 2-D array define intersectional groups.
+
+    Returns
+    -------
+    dict
+        Group value (a tuple for 2-D features) to accuracy, for every group present.
+    """
+    t, p = _pair(y_true, y_pred)
+    values, index = _groups("sensitive_features", sensitive_features, t.size)
+    correct = np.bincount(index, weights=(t == p), minlength=len(values))
+    size = np.bincount(index, minlength=len(values))
+    acc = correct / size
+    keys = [tuple(v.tolist()) if np.ndim(v) else v.item() for v in values]
+    return {k: float(a) for k, a in zip(keys, acc)}
+
+
+def bias_aligned_accuracy(y_true: ArrayLike, y_pred: ArrayLike, *, bias_attributes: ArrayLike) -> dict[str, float]:
+    r"""Accuracy on bias-aligned and on bias-conflicting samples (seed 001).
+
+    A sample is *bias-aligned* when its bias attribute equals its label (e.g. the digit
+    drawn in the colour that the biased training set pairs with that digit) and
+    *bias-conflicting* otherwise:
+
+    .. math:: \mathrm{acc}_{\mathrm{aligned}} = P(\hat Y = Y \mid B = Y), \qquad
+              \mathrm{acc}_{\mathrm{conflicting}} = P(\hat Y = Y \mid B \ne Y)
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        True and predicted class indices.
+    bias_attributes : array-like of int, shape (N,)
+        The bias attribute of each sample, encoded with the label's class indices.
+
+    Returns
+    -------
+    dict
+        ``"aligned"`` and ``"conflicting"`` accuracy (NaN when a subset is empty) and
+        ``"aligned_fraction"``, the share of aligned samples (the evaluation set's own
+        bias ratio).
+    """
+    t, p = _pair(y_true, y_pred)
+    b = _labels("bias_attributes", bias_attributes)
+    if b.shape != t.shape:
+        raise ValueError(f"bias_attributes must have length {t.size}, got {b.size}")
+    aligned = b == t
+    correct = t == p
+    return {
+        "aligned": float(_ratio(correct[aligned].sum(), aligned.sum())),
+        "conflicting": float(_ratio(correct[~aligned].sum(), (~aligned).sum())),
+        "aligned_fraction": float(aligned.mean()),
+    }
+
+
+# ---------------------------------------------------------------------- group fairness
+
+
+def _difference(group_rates: np.ndarray, overall: float, method: str) -> float:
+    """fairlearn's ``MetricFrame.difference`` over the groups whose rate is defined."""
+    rates = _finite(group_rates)
+    if rates.size == 0:
+        return float("nan")
+    if method == "between_groups":
+        return float(rates.max() - rates.min())
+    return float(np.max(np.abs(rates - overall)))
+
+
+def _binary_rates(pos_true: np.ndarray, pos_pred: np.ndarray, index: np.ndarray, n_groups: int) -> dict[str, Any]:
+    """Selection rate, TPR and FPR per group (arrays of shape (G,)) and overall (floats)."""
+    pred = pos_pred.astype(np.float64)
+    size = np.bincount(index, minlength=n_groups)
+    positives = np.bincount(index[pos_true], minlength=n_groups)
+    negatives = size - positives
+    selected = np.bincount(index, weights=pred, minlength=n_groups)
+    true_pos = np.bincount(index[pos_true], weights=pred[pos_true], minlength=n_groups)
+    false_pos = selected - true_pos
+    return {
+        "selection": (_ratio(selected, size), float(pred.mean())),
+        "tpr": (_ratio(true_pos, positives), float(_ratio(true_pos.sum(), positives.sum()))),
+        "fpr": (_ratio(false_pos, negatives), float(_ratio(false_pos.sum(), negatives.sum()))),
+    }
+
+
+def _one_vs_rest(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    sensitive_features: ArrayLike,
+    num_classes: int | None,
+    metric: Any,
+) -> float:
+    """``metric(rates)`` on binary labels, or its mean over one-vs-rest classes (seed 003, Alg. 1)."""
+    t, p = _pair(y_true, y_pred)
+    k = _num_classes(num_classes, t, p)
+    values, index = _groups("sensitive_features", sensitive_features, t.size)
+    if k <= 2:
+        # Binary task: class 1 is the positive outcome, as in fairlearn (pos_label = 1).
+        return metric(_binary_rates(t == 1, p == 1, index, len(values)))
+    per_class = [metric(_binary_rates(t == c, p == c, index, len(values))) for c in range(k)]
+    return _nanmean(np.asarray(per_class))
+
+
+def demographic_parity_difference(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    method: DifferenceMethod = "between_groups",
+    num_classes: int | None = None,
+) -> float:
+    r"""Demographic parity difference (DPD), seed 003 eq. (1).
+
+    On binary labels (positive class 1), with selection rate
+    :math:`s_a = P(\hat Y = 1 \mid A = a)`:
+
+    .. math:: \mathrm{DPD} = \max_a s_a - \min_a s_a \quad \text{(between_groups)}, \qquad
+              \mathrm{DPD} = \max_a |s_a - P(\hat Y = 1)| \quad \text{(to_overall)},
+
+    exactly ``fairlearn.metrics.demographic_parity_difference``. With K > 2 classes each
+    class c is made binary (``y == c`` against the rest) and the K values are averaged
+    (seed 003, Appendix C, Algorithm 1).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        True and predicted class indices (``y_true`` only fixes the classes).
+    sensitive_features : array-like, shape (N,) or (N, k)
+        Group of each sample; rows of a 2-D array define intersectional groups.
+    method : {"between_groups", "to_overall"}
+        How group rates are compared, as in fairlearn.
+    num_classes : int, optional
+        Number of classes; inferred from the labels when omitted. Pass it when a
+        multi-class batch happens to hold only classes 0 and 1.
+
+    Returns
+    -------
+    float
+        DPD in [0, 1]; 0 is perfectly fair.
+    """
+    _check_choice("method", method, ("between_groups", "to_overall"))
+    return _one_vs_rest(
+        y_true, y_pred, sensitive_features, num_classes, lambda r: _difference(*r["selection"], method)
+    )
+
+
+def equalized_odds_difference(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    method: DifferenceMethod = "between_groups",
+    agg: EqualizedOddsAgg = "worst_case",
+    num_classes: int | None = None,
+) -> float:
+    r"""Equalized odds difference (EOD), seed 003 eqs. (2)-(4).
+
+    On binary labels (positive class 1), with
+    :math:`\mathrm{TPR}_a = P(\hat Y = 1 \mid Y = 1, A = a)` and
+    :math:`\mathrm{FPR}_a = P(\hat Y = 1 \mid Y = 0, A = a)`:
+
+    .. math:: \mathrm{EOD} = \max\big(\Delta \mathrm{TPR}, \Delta \mathrm{FPR}\big),
+              \qquad \Delta r = \max_a r_a - \min_a r_a
+
+    for ``agg="worst_case"`` and ``method="between_groups"`` (``to_overall`` uses
+    :math:`\max_a |r_a - r|` with the overall rate r; ``agg="mean"`` averages the two
+    differences) — exactly ``fairlearn.metrics.equalized_odds_difference``. With K > 2
+    classes each class is made binary against the rest and the K values are averaged
+    (seed 003, Algorithm 1).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        True and predicted class indices.
+    sensitive_features : array-like, shape (N,) or (N, k)
+        Group of each sample; rows of a 2-D array define intersectional groups.
+    method : {"between_groups", "to_overall"}
+        How group rates are compared, as in fairlearn.
+    agg : {"worst_case", "mean"}
+        Larger of, or mean of, the TPR and FPR differences, as in fairlearn.
+    num_classes : int, optional
+        Number of classes; inferred from the labels when omitted.
+
+    Returns
+    -------
+    float
+        EOD in [0, 1]; 0 is perfectly fair.
+    """
+    _check_choice("method", method, ("between_groups", "to_overall"))
+    _check_choice("agg", agg, ("worst_case", "mean"))
+
+    def eod(rates: dict[str, Any]) -> float:
+        diffs = np.array([_difference(*rates["tpr"], method), _difference(*rates["fpr"], method)])
+        defined = _finite(diffs)
+        if defined.size == 0:
+            return float("nan")
+        return float(defined.max() if agg == "worst_case" else defined.mean())
+
+    return _one_vs_rest(y_true, y_pred, sensitive_features, num_classes, eod)
+
+
+def rms_tpr_gap(
+    y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features: ArrayLike, num_classes: int | None = None
+) -> float:
+    r"""Root-mean-square TPR gap over classes (seed 000, Appendix B.2).
+
+    For every class y, the gaps between each group's TPR (recall of class y) and the
+    overall TPR of class y are summed over groups, then aggregated over classes by RMS:
+
+    .. math:: \mathrm{GAP}_y = \sum_{g \in G} |\mathrm{TPR}_{g,y} - \mathrm{TPR}_y|, \qquad
+              \mathrm{GAP} = \sqrt{\tfrac{1}{|Y|} \textstyle\sum_{y} \mathrm{GAP}_y^2}
+
+    Every class counts, both classes of a binary task included, as in fairlib's
+    ``gap_eval_scores`` (HanXudong/fairlib@909f952, ``Aggregation_GAP`` with its default
+    absolute-sum group aggregation and power-2 class aggregation). fairlib adds 1e-5 to
+    every confusion-matrix cell; here rates are exact, and an undefined
+    :math:`\mathrm{TPR}_{g,y}` (group g has no sample of class y) is left out of the sum.
+    Seed 000 reports fairness as ``1 - GAP``; see :func:`distance_to_optimum`.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        True and predicted class indices.
+    sensitive_features : array-like, shape (N,) or (N, k)
+        Protected group of each sample.
+    num_classes : int, optional
+        Number of classes; inferred from the labels when omitted.
+
+    Returns
+    -------
+    float
+        The RMS TPR gap (0 is perfectly fair).
+    """
+    t, p = _pair(y_true, y_pred)
+    k = _num_classes(num_classes, t, p)
+    values, index = _groups("sensitive_features", sensitive_features, t.size)
+    g = len(values)
+    cell = index * k + t  # (N,) flat (group, true class) cell of each sample
+    support = np.bincount(cell, minlength=g * k).reshape(g, k)
+    hits = np.bincount(cell[t == p], minlength=g * k).reshape(g, k)
+    tpr_group = _ratio(hits, support)  # (G, K)
+    tpr_all = _ratio(hits.sum(0), support.sum(0))  # (K,)
+    gaps = np.abs(tpr_group - tpr_all)
+    gap_per_class = np.where(np.isfinite(gaps), gaps, 0.0).sum(axis=0)  # (K,)
+    present = support.sum(0) > 0
+    return float(np.sqrt(np.mean(gap_per_class[present] ** 2)))
+
+
+def distance_to_optimum(accuracy: float | np.ndarray, fairness: float | np.ndarray) -> float | np.ndarray:
+    r"""Euclidean distance of (accuracy, fairness) to the ideal point (1, 1) (seed 000's DTO).
+
+    .. math:: \mathrm{DTO} = \sqrt{(1 - \mathrm{acc})^2 + (1 - \mathrm{fairness})^2}
+
+    Parameters
+    ----------
+    accuracy, fairness : float or numpy.ndarray
+        Fractions in [0, 1] (not percent), e.g. fairness ``1 - rms_tpr_gap(...)``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        DTO (smaller is better), a float for scalar inputs.
+    """
+    acc = np.asarray(accuracy, dtype=np.float64)
+    fair = np.asarray(fairness, dtype=np.float64)
+    for name, v in (("accuracy", acc), ("fairness", fair)):
+        if np.any(~np.isfinite(v)) or np.any(v < 0) or np.any(v > 1):
+            raise ValueError(f"{name}={v!r} must be fractions in [0, 1] (not percent)")
+    dto = np.sqrt((1 - acc) ** 2 + (1 - fair) ** 2)
+    return float(dto) if dto.ndim == 0 else dto
+
+
+# ----------------------------------------------------------------- model comparisons
+
+
+@dataclass(frozen=True)
+class SignificanceResult:
+    """Per-class Welch t-tests of normalised class accuracy between two models.
+
+    Attributes
+    ----------
+    statistic, pvalue : numpy.ndarray, shape (K,)
+        Welch's t statistic (model a minus model b) and its two-sided p-value per class;
+        NaN where the test is undefined (both models constant over seeds).
+    significant : numpy.ndarray of bool, shape (K,)
+        ``pvalue <= alpha``.
+    count : int
+        Number of significant classes (#SC or #TC in seed 003).
+    alpha : float
+        The significance level used.
+    """
+
+    statistic: np.ndarray
+    pvalue: np.ndarray
+    significant: np.ndarray
+    count: int
+    alpha: float
+
+
+def _seed_by_class(name: str, x: ArrayLike) -> np.ndarray:
+    a = np.asarray(_as_numpy(x), dtype=np.float64)
+    if a.ndim != 2 or a.shape[0] < 2:
+        raise ValueError(f"{name} must have shape (seeds >= 2, classes), got {a.shape}")
+    return a
+
+
+def _per_seed(name: str, x: ArrayLike, seeds: int) -> np.ndarray:
+    a = np.asarray(_as_numpy(x), dtype=np.float64)
+    if a.shape != (seeds,):
+        raise ValueError(f"{name} must have shape ({seeds},), got {a.shape}")
+    if np.any(a <= 0):
+        raise ValueError(f"{name} must be > 0 to normalise by it, got {a}")
+    return a
+
+
+def significant_classes(
+    class_accuracy_a: ArrayLike,
+    overall_accuracy_a: ArrayLike,
+    class_accuracy_b: ArrayLike,
+    overall_accuracy_b: ArrayLike,
+    *,
+    alpha: float = 0.05,
+) -> SignificanceResult:
+    r"""Classes whose accuracy relative to overall accuracy differs between two models.
+
+    Seed 003 (eq. 8): for every seed s and class c, :math:`r_{s,c} = \beta^{c}_s / \beta^M_s`
+    (class accuracy over the same model's overall accuracy). For each class the seeds of
+    model a and model b are compared with a two-sided Welch t-test
+    (``scipy.stats.ttest_ind(equal_var=False)``):
+
+    .. math:: t = \frac{\bar r_a - \bar r_b}{\sqrt{s_a^2 / n_a + s_b^2 / n_b}}, \qquad
+              \nu = \frac{(s_a^2/n_a + s_b^2/n_b)^2}
+                         {\frac{(s_a^2/n_a)^2}{n_a - 1} + \frac{(s_b^2/n_b)^2}{n_b - 1}}
+
+    with sample variances :math:`s^2` (ddof = 1). A class is significant when
+    :math:`p \le \alpha`; the count is #SC (non-distilled vs distilled student) or #TC
+    (teacher vs distilled student).
+
+    Parameters
+    ----------
+    class_accuracy_a, class_accuracy_b : array-like, shape (seeds, K)
+        Class-wise accuracy of each seed's model (rows of :func:`classwise_accuracy`).
+        The two models may have different numbers of seeds (at least 2 each).
+    overall_accuracy_a, overall_accuracy_b : array-like, shape (seeds,)
+        Overall accuracy of the same models, > 0.
+    alpha : float
+        Significance level (seed 003: 0.05).
+
+    Returns
+    -------
+    SignificanceResult
+        Per-class statistic, p-value, significance mask and their count.
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha!r} must be a number in (0, 1)")
+    ca = _seed_by_class("class_accuracy_a", class_accuracy_a)
+    cb = _seed_by_class("class_accuracy_b", class_accuracy_b)
+    if ca.shape[1] != cb.shape[1]:
+        raise ValueError(f"class_accuracy_a has {ca.shape[1]} classes but class_accuracy_b has {cb.shape[1]}")
+    ra = ca / _per_seed("overall_accuracy_a", overall_accuracy_a, ca.shape[0])[:, None]
+    rb = cb / _per_seed("overall_accuracy_b", overall_accuracy_b, cb.shape[0])[:, None]
+    # A class on which both models are constant over seeds (e.g. 100 % for every seed)
+    # has zero variance: the test is undefined, reported NaN and not counted.
+    defined = (np.ptp(ra, axis=0) > 0) | (np.ptp(rb, axis=0) > 0)  # (K,)
+    statistic = np.full(ra.shape[1], np.nan)
+    pvalue = np.full(ra.shape[1], np.nan)
+    if defined.any():
+        with warnings.catch_warnings():
+            # scipy warns of precision loss on near-constant columns; those are tested anyway.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            t, p = stats.ttest_ind(ra[:, defined], rb[:, defined], axis=0, equal_var=False)
+        statistic[defined], pvalue[defined] = t, p
+    significant = np.isfinite(pvalue) & (np.nan_to_num(pvalue, nan=1.0) <= alpha)
+    return SignificanceResult(statistic, pvalue, significant, int(significant.sum()), float(alpha))
+
+
+def disagreement_matrix(
+    pred_a: ArrayLike,
+    pred_b: ArrayLike,
+    *,
+    num_classes: int,
+    normalize: DisagreementNormalize = "none",
+) -> np.ndarray:
+    r"""Where two models disagree: how often model a predicts i while model b predicts j.
+
+    Seed 003 (eq. 7, after Fort et al.) records a disagreement
+    :math:`\mathrm{CMP}(f(x_n), g(x_n)) = [f(x_n) \ne g(x_n)]` for every test sample and
+    plots it as a class-by-class matrix whose diagonal is excluded "since there both
+    models predict the same class" (its Figure 2). Hence
+
+    .. math:: D_{ij} = |\{n : f(x_n) = i,\ g(x_n) = j\}| \ (i \ne j), \qquad D_{ii} = 0,
+
+    the confusion matrix between the two models' predictions with the agreements
+    removed. Seed 003 averages this matrix over five seeds (``np.mean`` of the stack).
+
+    Parameters
+    ----------
+    pred_a, pred_b : array-like of int, shape (N,)
+        Predicted class indices of model a (rows, e.g. the teacher) and model b (columns).
+    num_classes : int
+        Number of classes K.
+    normalize : {"none", "all", "row"}
+        ``"none"``: counts; ``"all"``: fractions of the N test samples (the sum is the
+        disagreement rate); ``"row"``: fractions of the samples model a assigns to class
+        i (NaN rows for classes a never predicts).
+
+    Returns
+    -------
+    numpy.ndarray, shape (K, K)
+        int64 counts, or float64 fractions when normalised.
+    """
+    _check_choice("normalize", normalize, ("none", "all", "row"))
+    a, b = _labels("pred_a", pred_a), _labels("pred_b", pred_b)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"pred_a and pred_b must be non-empty and of equal length, got {a.size} and {b.size}")
+    k = _num_classes(num_classes, a, b)
+    joint = np.bincount(a * k + b, minlength=k * k).reshape(k, k)
+    row_totals = joint.sum(axis=1, keepdims=True)
+    np.fill_diagonal(joint, 0)
+    if normalize == "none":
+        return joint
+    if normalize == "all":
+        return joint / a.size
+    return _ratio(joint, np.broadcast_to(row_totals, joint.shape))
