@@ -1,24 +1,56 @@
-"""Networks used by the studies.
+"""Networks used by the studies, and :func:`build_model` to make one by name.
 
-ConvNet follows the dataset-condensation reference (VICO-UoE/DatasetCondensation@53f63a6,
-``utils.py``/``networks.py``): depth × [conv3×3 → norm → act → pool], one linear head.
-Its ``"instancenorm"`` is ``GroupNorm(C, C, affine=True)``. For 28×28 input the first conv
-is padded by 3 so every data set ends in the same 128·4·4 = 2048 features; the reference
-applies that only to 1-channel input, we apply it to any channel count (REFERENCES.md).
+Every network maps ``(B, C, H, W)`` (or ``(B, D)`` for :class:`MLP`) to ``(B, num_classes)``
+logits and exposes ``embed(x)``: the input of its last linear layer, ``(B, feature_dim)``,
+which is what distribution matching compares and what an adversary or a probe reads.
+
+- :class:`ConvNet` follows the dataset-condensation reference (VICO-UoE/DatasetCondensation@53f63a6,
+  ``networks.py``): depth × [conv3×3 → norm → act → pool], one linear head. Its
+  ``"instancenorm"`` is ``GroupNorm(C, C, affine=True)``. For 28×28 input the first conv is
+  padded by 3 so every data set ends in the same 128·4·4 = 2048 features; the reference applies
+  that only to 1-channel input, we apply it to any channel count (REFERENCES.md).
+- :class:`AlexNet` is the reference's small "AlexNet" (no norm, no dropout); the first conv is
+  padded by 4 for 28×28 input (reference: for 1-channel input) so both sizes end in 192·4·4.
+- :class:`LeNet` is the reference's LeNet-5 (ReLU and max-pooling, as in the DC code, not the
+  1998 tanh/subsampling): padded by 2 for 28×28 input, unpadded for 32×32, so both reach 16·5·5.
+- :func:`resnet20`, :func:`resnet56` are the CIFAR ResNets of He et al. (2016, §4.2) with the
+  parameter-free **option A** shortcut (stride-2 subsampling and zero-padded channels), the
+  variant whose sizes the paper reports (0.27M and 0.85M).
+- :class:`MLP` is seed 000's classifier: in → 300 tanh → 300 tanh → classes, Xavier-normal
+  weights and zero biases (HanXudong/fairlib); ``hidden(x)`` is what its adversary reads.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-__all__ = ["ConvNet", "Norm", "Pooling"]
+__all__ = [
+    "AlexNet",
+    "ConvNet",
+    "LeNet",
+    "MLP",
+    "ModelName",
+    "MODEL_NAMES",
+    "Norm",
+    "Pooling",
+    "ResNetCifar",
+    "build_model",
+    "count_parameters",
+    "resnet20",
+    "resnet56",
+]
 
 Norm = Literal["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"]
 Pooling = Literal["avgpooling", "maxpooling", "none"]
 Activation = Literal["relu", "leakyrelu", "sigmoid"]
+ModelName = Literal["convnet", "alexnet", "lenet", "resnet20", "resnet56", "mlp"]
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
 
 
 def _norm_layer(norm: str, channels: int, shape: tuple[int, int, int]) -> nn.Module:
@@ -90,3 +122,299 @@ class ConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.embed(x))
+
+
+class AlexNet(nn.Module):
+    """The dataset-distillation "AlexNet" (reference ``networks.py``): five convs, no norm, no dropout.
+
+    Conv(c,128,5) ReLU MaxPool2 → Conv(128,192,5,p2) ReLU MaxPool2 → Conv(192,256,3,p1) ReLU →
+    Conv(256,192,3,p1) ReLU → Conv(192,192,3,p1) ReLU MaxPool2 → Linear(192·s·s, classes),
+    with s = 4 for 28×28 and 32×32 input.
+
+    Parameters
+    ----------
+    channels : input channels.
+    num_classes : outputs of the linear head.
+    image_size : input height = width. The first conv is padded by 4 for 28×28 (→ 32×32 after
+        it) and by 2 otherwise.
+    """
+
+    def __init__(self, channels: int, num_classes: int, image_size: int = 32) -> None:
+        super().__init__()
+        _check_dims(channels=channels, num_classes=num_classes, image_size=image_size)
+        padding = 4 if image_size == 28 else 2
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 128, kernel_size=5, padding=padding),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(128, 192, kernel_size=5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(192, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 192, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(192, 192, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2),
+        )
+        size = (image_size + 2 * padding - 4) // 2 // 2 // 2
+        if size < 1:
+            raise ValueError(f"image_size={image_size!r} is too small for AlexNet; use >= 8")
+        self.feature_dim = 192 * size * size
+        self.classifier = nn.Linear(self.feature_dim, num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, 192·s·s) flattened conv features."""
+        return self.features(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(x))
+
+
+class LeNet(nn.Module):
+    """LeNet-5 as in the dataset-condensation reference, for grey or colour input.
+
+    Conv(c,6,5) ReLU MaxPool2 → Conv(6,16,5) ReLU MaxPool2 → Linear(16·5·5,120) ReLU →
+    Linear(120,84) ReLU → Linear(84, classes). ReLU and max-pooling replace the 1998 paper's
+    tanh and trainable subsampling, as in the reference and in common "LeNet-5" student models.
+
+    Parameters
+    ----------
+    channels : input channels (1 grey, 3 colour: "adapted for colour" means only this).
+    num_classes : outputs of the last layer.
+    image_size : input height = width. 28×28 input is padded by 2 in the first conv (the
+        1998 network's 32×32 retina); any other size is not padded (32×32 → 16·5·5).
+    """
+
+    def __init__(self, channels: int, num_classes: int, image_size: int = 32) -> None:
+        super().__init__()
+        _check_dims(channels=channels, num_classes=num_classes, image_size=image_size)
+        padding = 2 if image_size == 28 else 0
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 6, kernel_size=5, padding=padding),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(6, 16, kernel_size=5),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2),
+        )
+        size = ((image_size + 2 * padding - 4) // 2 - 4) // 2
+        if size < 1:
+            raise ValueError(f"image_size={image_size!r} is too small for LeNet; use >= 16")
+        self.fc1 = nn.Linear(16 * size * size, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.classifier = nn.Linear(84, num_classes)
+        self.feature_dim = 84
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, 84), the input of the last linear layer."""
+        h = self.features(x).flatten(1)
+        return F.relu(self.fc2(F.relu(self.fc1(h))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(x))
+
+
+class _BasicBlock(nn.Module):
+    """conv3×3-BN-ReLU-conv3×3-BN plus an option-A shortcut, then ReLU (He et al. 2016, fig. 2)."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.stride = stride
+        # Option A: identity, or stride-2 subsampling with the new channels zero-filled
+        # (no parameters), split evenly before and after the old ones.
+        self.pad = out_ch - in_ch
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        if self.pad:
+            x = F.pad(x, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self._shortcut(x))
+
+
+class ResNetCifar(nn.Module):
+    """The CIFAR ResNet of He et al. (2016, §4.2): 6n + 2 layers, widths 16/32/64.
+
+    conv3×3(16)-BN-ReLU → 3 stages of n basic blocks (16, 32, 64 maps; stride 2 entering stages
+    2 and 3) → global average pool → Linear(64, classes). Shortcuts are option A (parameter
+    free). Convolutions are Kaiming-normal initialised (fan-out, as torchvision's ResNets).
+    Works for any input size ≥ 4 (global pooling); the paper uses 32×32.
+
+    Parameters
+    ----------
+    channels : input channels.
+    num_classes : outputs of the linear head.
+    blocks_per_stage : n (3 → ResNet-20, 9 → ResNet-56).
+    """
+
+    def __init__(self, channels: int, num_classes: int, blocks_per_stage: int) -> None:
+        super().__init__()
+        _check_dims(channels=channels, num_classes=num_classes)
+        if isinstance(blocks_per_stage, bool) or not isinstance(blocks_per_stage, int) or blocks_per_stage < 1:
+            raise ValueError(f"blocks_per_stage={blocks_per_stage!r} must be an integer >= 1")
+        self.stem = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True)
+        )
+        stages: list[nn.Module] = []
+        in_ch = 16
+        for i, out_ch in enumerate((16, 32, 64)):
+            for b in range(blocks_per_stage):
+                stages.append(_BasicBlock(in_ch, out_ch, stride=2 if (i > 0 and b == 0) else 1))
+                in_ch = out_ch
+        self.stages = nn.Sequential(*stages)
+        self.feature_dim = 64
+        self.classifier = nn.Linear(64, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, 64) globally average-pooled features."""
+        return self.stages(self.stem(x)).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(x))
+
+
+def resnet20(channels: int, num_classes: int) -> ResNetCifar:
+    """ResNet-20 (n = 3, 269,722 parameters for 3 channels and 10 classes: "0.27M")."""
+    return ResNetCifar(channels, num_classes, blocks_per_stage=3)
+
+
+def resnet56(channels: int, num_classes: int) -> ResNetCifar:
+    """ResNet-56 (n = 9, 853,018 parameters for 3 channels and 10 classes: "0.85M")."""
+    return ResNetCifar(channels, num_classes, blocks_per_stage=9)
+
+
+class MLP(nn.Module):
+    """Seed 000's classifier: in → 300 tanh → 300 tanh → classes (HanXudong/fairlib).
+
+    Image input ``(B, C, H, W)`` is flattened. Linear weights are Xavier-normal and biases
+    zero, so θ0 is reproducible from the seed and shared by distillation and retraining.
+
+    Parameters
+    ----------
+    in_features : D of the ``(B, D)`` input (or C·H·W of an image).
+    num_classes : outputs of the last layer.
+    hidden : widths of the hidden layers (seed 000: (300, 300)).
+    activation : ``"tanh"`` (seed 000) or ``"relu"``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        hidden: Sequence[int] = (300, 300),
+        activation: Literal["tanh", "relu"] = "tanh",
+    ) -> None:
+        super().__init__()
+        _check_dims(in_features=in_features, num_classes=num_classes)
+        if activation not in ("tanh", "relu"):
+            raise ValueError(f"activation={activation!r} is not allowed; choose one of ['relu', 'tanh']")
+        hidden = tuple(hidden)
+        if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
+            raise ValueError(f"hidden={hidden!r} must be a non-empty sequence of integers >= 1")
+        act: type[nn.Module] = nn.Tanh if activation == "tanh" else nn.ReLU
+        layers: list[nn.Module] = []
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), act()]
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.feature_dim = width
+        self.classifier = nn.Linear(width, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_normal_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D) or (B, C, H, W) → (B, hidden[-1]), the last hidden state (after the activation)."""
+        return self.body(x.flatten(1))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Same as :meth:`hidden`."""
+        return self.hidden(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.hidden(x))
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of scalar parameters (all, or only those with ``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Run the block under ``torch.manual_seed(seed)`` without touching the caller's global RNG."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def build_model(
+    name: ModelName,
+    *,
+    channels: int,
+    num_classes: int,
+    image_size: int | None = None,
+    seed: int | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Make a network by name.
+
+    Parameters
+    ----------
+    name : one of ``MODEL_NAMES``.
+    channels : input channels; for ``"mlp"`` on vector input, the input dimension D.
+    num_classes : number of outputs.
+    image_size : input height = width; ``None`` for vector input (``"mlp"`` only). ResNets
+        ignore it (global pooling).
+    seed : when given, the parameters are initialised under ``torch.manual_seed(seed)`` inside
+        ``torch.random.fork_rng``, so the same seed gives the same θ0 and the caller's global
+        RNG is left as it was. ``None`` uses the global RNG.
+    **kwargs : passed to the constructor (``width``, ``depth``, ``norm``... for ``"convnet"``;
+        ``hidden``, ``activation``, ``in_features`` for ``"mlp"``).
+
+    Returns
+    -------
+    The network on the CPU, in training mode.
+    """
+    if name not in MODEL_NAMES:
+        raise ValueError(f"name={name!r} is not allowed; choose one of {sorted(MODEL_NAMES)}")
+    if name != "mlp" and image_size is None and name not in ("resnet20", "resnet56"):
+        raise ValueError(f"image_size=None is only allowed for 'mlp' and the ResNets, not {name!r}")
+    with _seeded(seed):
+        if name == "convnet":
+            return ConvNet(channels, num_classes, image_size, **kwargs)
+        if name == "alexnet":
+            return AlexNet(channels, num_classes, image_size, **kwargs)
+        if name == "lenet":
+            return LeNet(channels, num_classes, image_size, **kwargs)
+        if name == "resnet20":
+            return resnet20(channels, num_classes, **kwargs)
+        if name == "resnet56":
+            return resnet56(channels, num_classes, **kwargs)
+        in_features = kwargs.pop("in_features", channels * (image_size or 1) ** 2)
+        return MLP(in_features, num_classes, **kwargs)
+
+
+def _check_dims(**dims: int) -> None:
+    for field, value in dims.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{field}={value!r} must be an integer >= 1")
