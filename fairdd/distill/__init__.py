@@ -1,0 +1,22 @@
+"""Dataset distillation: condense a training set into a few synthetic samples.
+
+Image methods behind one call, :func:`distill` (one module per method):
+DC and DSA (:class:`DCConfig`, gradient matching; DSA = ``augment=True``), DM (:class:`DMConfig`,
+distribution matching) and MTT (:class:`MTTConfig`, trajectory matching).
+``config_for(method, profile)`` gives each method's config for ``"smoke"``, ``"cpu"``, ``"paper"``.
+"""
+
+from fairdd.distill._common import RealSampler, SyntheticSet, config_for, distill
+from fairdd.distill.dc import DCConfig, dsa_config, match_distance
+from fairdd.distill.dm import DMConfig
+
+__all__ = [
+    "DCConfig",
+    "DMConfig",
+    "RealSampler",
+    "SyntheticSet",
+    "config_for",
+    "distill",
+    "dsa_config",
+    "match_distance",
+]

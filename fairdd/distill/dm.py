@@ -1,0 +1,185 @@
+"""Distribution Matching (DM; Zhao & Bilen, WACV 2023).
+
+The synthetic images are learned so that, under a randomly initialised network, each class's
+mean embedding of synthetic images matches the mean embedding of a real batch of that class.
+
+One iteration (reference VICO-UoE/DatasetCondensation@53f63a6, ``main_DM.py``):
+
+1. a freshly initialised network (seeded), its parameters frozen, in training mode;
+2. per class c: a real batch of ``batch_real`` images and the class's synthetic images, both
+   transformed with the *same* drawn DSA parameters (``augment=True``, the reference default);
+3. ``loss = Σ_c ‖mean_i embed(real_c,i) − mean_j embed(syn_c,j)‖²`` (embed: the features
+   before the linear head), one SGD step of the images; the logged loss is ``loss / K``.
+
+All classes' synthetic images are embedded in one forward pass (identical to per class: the
+ConvNet's norms are per sample). Real images are embedded without autograd, per class on CPU
+(the smallest memory peak) and in one pass on CUDA or when the net has BatchNorm (the
+reference's ConvNetBN branch also embeds all classes together, so that is faithful too).
+
+Departure from the reference: it loops ``Iteration + 1`` times; we do ``iterations`` updates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from fairdd.augment import DEFAULT_STRATEGY, DSAParams, parse_strategy, siamese_dsa
+from fairdd.config import check_profile
+from fairdd.data import Dataset
+from fairdd.distill._common import (
+    Callback,
+    Init,
+    RealSampling,
+    SyntheticSet,
+    check_common,
+    fingerprint,
+    has_batchnorm,
+    initial_images,
+    make_sampler,
+    new_generator,
+    optimise,
+    register,
+    register_profiles,
+    seeded_model,
+    synthetic_labels,
+)
+
+__all__ = ["DMConfig"]
+
+
+@dataclass(frozen=True)
+class DMConfig:
+    """Settings of DM; defaults are the reference's (``main_DM.py`` and its README command).
+
+    Attributes
+    ----------
+    augment : siamese DSA on the real and synthetic batch of each class (reference: on,
+        ``--dsa_strategy color_crop_cutout_flip_scale_rotate``).
+    dsa_strategy, dsa_params : the DSA families and constants (see :mod:`fairdd.augment`).
+    iterations : image updates, each under a fresh random network (reference 20000).
+    lr_img : SGD learning rate of the synthetic images (reference 1.0).
+    momentum_img : its momentum (reference 0.5, hard-coded).
+    batch_real : real images per class per iteration (reference 256).
+    init : ``"real"`` (reference) or ``"noise"``.
+    model, width, depth, norm : the embedding network (reference ConvNet 128/3/instancenorm).
+    real_sampling : ``"uniform"`` (reference) or ``"group_balanced"``, see :class:`RealSampler`.
+    checkpoint_every : iterations between checkpoints.
+    """
+
+    augment: bool = True
+    dsa_strategy: str = DEFAULT_STRATEGY
+    dsa_params: DSAParams = DSAParams()
+    iterations: int = 20000
+    lr_img: float = 1.0
+    momentum_img: float = 0.5
+    batch_real: int = 256
+    init: Init = "real"
+    model: str = "convnet"
+    width: int = 128
+    depth: int = 3
+    norm: str = "instancenorm"
+    real_sampling: RealSampling = "uniform"
+    checkpoint_every: int = 100
+
+    def __post_init__(self) -> None:
+        check_common(self)
+        parse_strategy(self.dsa_strategy)
+        if not isinstance(self.dsa_params, DSAParams):
+            raise ValueError(f"dsa_params={self.dsa_params!r} must be a fairdd.augment.DSAParams")
+
+    @property
+    def method(self) -> str:
+        return "dm"
+
+    @classmethod
+    def for_profile(cls, profile: str) -> "DMConfig":
+        """The config for a run profile.
+
+        - ``"paper"``: the reference settings.
+        - ``"cpu"``: ConvNet width 32 (the feasibility probe in REFERENCES.md), ``batch_real``
+          64 instead of 256, 300 iterations instead of 20000.
+        - ``"smoke"``: width 8, depth 2, ``batch_real`` 16, 3 iterations.
+        """
+        check_profile(profile)
+        if profile == "paper":
+            return cls()
+        if profile == "cpu":
+            return cls(width=32, batch_real=64, iterations=300)
+        return cls(width=8, depth=2, batch_real=16, iterations=3, checkpoint_every=1)
+
+
+def _run(
+    train: Dataset,
+    cfg: DMConfig,
+    *,
+    images_per_class: int,
+    seed: int,
+    checkpoint_dir: str | Path | None,
+    progress: bool,
+    device: torch.device,
+    sample_weights: torch.Tensor | None,
+    callback: Callback | None,
+) -> SyntheticSet:
+    ipc = images_per_class
+    k = train.num_classes
+    generator = new_generator(seed)
+    sampler = make_sampler(train, cfg, sample_weights)
+    inputs = train.inputs.to(device)
+    syn = initial_images(train, sampler, cfg.init, ipc, generator).to(device).requires_grad_(True)
+    labels = synthetic_labels(k, ipc).to(device)
+    opt_img = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
+
+    def step(_: int) -> float:
+        net = seeded_model(cfg, train, generator, device)
+        net.train()
+        net.requires_grad_(False)
+        reals, syns = [], []
+        for c in range(k):
+            real = inputs[sampler.sample(c, cfg.batch_real, generator).to(device)]
+            syn_c = syn[c * ipc : (c + 1) * ipc]
+            if cfg.augment:
+                real, syn_c = siamese_dsa(real, syn_c, strategy=cfg.dsa_strategy, generator=generator, params=cfg.dsa_params)
+            reals.append(real)
+            syns.append(syn_c)
+        with torch.no_grad():
+            if device.type == "cuda" or has_batchnorm(net):
+                sizes = [r.shape[0] for r in reals]
+                mean_real = torch.stack([e.mean(0) for e in net.embed(torch.cat(reals)).split(sizes)])
+            else:
+                mean_real = torch.stack([net.embed(r).mean(0) for r in reals])  # (K, D)
+        mean_syn = net.embed(torch.cat(syns)).view(k, ipc, -1).mean(1)  # (K, D)
+        loss = ((mean_real - mean_syn) ** 2).sum()
+        (syn.grad,) = torch.autograd.grad(loss, [syn])
+        opt_img.step()
+        return loss.item() / k
+
+    losses = optimise(
+        step,
+        tensors={"images": syn},
+        optimizers={"images": opt_img},
+        generator=generator,
+        iterations=cfg.iterations,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=cfg.checkpoint_every,
+        run_id=fingerprint(cfg, train, ipc, seed),
+        progress=progress,
+        callback=callback,
+        desc="DM",
+    )
+    return SyntheticSet(
+        images=syn.detach().cpu().clone(),
+        labels=labels.cpu(),
+        learning_rate=None,
+        losses=tuple(losses),
+        method="dm",
+        images_per_class=ipc,
+        seed=seed,
+        config=cfg,
+    )
+
+
+register(DMConfig, _run)
+register_profiles("dm", DMConfig.for_profile)
