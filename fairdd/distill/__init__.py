@@ -9,14 +9,18 @@ distribution matching) and MTT (:class:`MTTConfig`, trajectory matching).
 from fairdd.distill._common import RealSampler, SyntheticSet, config_for, distill
 from fairdd.distill.dc import DCConfig, dsa_config, match_distance
 from fairdd.distill.dm import DMConfig
+from fairdd.distill.mtt import MTTConfig, expert_cache_dir, train_experts
 
 __all__ = [
     "DCConfig",
     "DMConfig",
+    "MTTConfig",
     "RealSampler",
     "SyntheticSet",
     "config_for",
     "distill",
     "dsa_config",
+    "expert_cache_dir",
     "match_distance",
+    "train_experts",
 ]

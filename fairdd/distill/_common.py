@@ -17,7 +17,6 @@ of every checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -32,6 +31,7 @@ from tqdm.auto import tqdm
 from fairdd.config import check_choice, check_int, check_number, check_profile
 from fairdd.data import Dataset
 from fairdd.models import build_model
+from fairdd.results import canonical_config, load_checkpoint, save_checkpoint
 
 __all__ = [
     "Init",
@@ -101,7 +101,6 @@ def check_common(cfg: Any) -> None:
     check_int("iterations", cfg.iterations, minimum=1)
     check_number("lr_img", cfg.lr_img, minimum=0.0, strict_minimum=True)
     check_number("momentum_img", cfg.momentum_img, minimum=0.0, maximum=1.0)
-    check_int("batch_real", cfg.batch_real, minimum=1)
     check_choice("init", cfg.init, INITS)
     check_choice("real_sampling", cfg.real_sampling, REAL_SAMPLINGS)
     check_int("checkpoint_every", cfg.checkpoint_every, minimum=1)
@@ -307,7 +306,7 @@ def resolve_device(device: torch.device | str | None, train: Dataset) -> torch.d
 def fingerprint(cfg: Any, train: Dataset, images_per_class: int, seed: int) -> str:
     """A short hash naming what a checkpoint belongs to; resuming a different run is refused."""
     payload = {
-        "config": type(cfg).__name__ + json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str),
+        "config": canonical_config(cfg),
         "data": [train.name, train.split, len(train), list(train.inputs.shape[1:]), train.num_classes],
         "ipc": images_per_class,
         "seed": seed,
@@ -315,24 +314,8 @@ def fingerprint(cfg: Any, train: Dataset, images_per_class: int, seed: int) -> s
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _checkpoint_path(checkpoint_dir: str | Path) -> Path:
-    return Path(checkpoint_dir) / "distill_state.pt"
-
-
-def save_state(checkpoint_dir: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` atomically (temporary file, then rename): a kill never leaves half a file."""
-    path = _checkpoint_path(checkpoint_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
-def load_state(checkpoint_dir: str | Path) -> dict[str, Any] | None:
-    path = _checkpoint_path(checkpoint_dir)
-    if not path.exists():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+def _checkpoint_file(checkpoint_dir: str | Path) -> Path:
+    return Path(checkpoint_dir) / "distill.pt"
 
 
 def optimise(
@@ -365,7 +348,7 @@ def optimise(
     losses: list[float] = []
     start = 0
     if checkpoint_dir is not None:
-        saved = load_state(checkpoint_dir)
+        saved = load_checkpoint(_checkpoint_file(checkpoint_dir))
         if saved is not None:
             if saved["run_id"] != run_id:
                 raise ValueError(
@@ -382,8 +365,8 @@ def optimise(
             start = int(saved["iteration"])
 
     def checkpoint(done: int) -> None:
-        save_state(
-            checkpoint_dir,  # type: ignore[arg-type]
+        save_checkpoint(
+            _checkpoint_file(checkpoint_dir),  # type: ignore[arg-type]
             {
                 "run_id": run_id,
                 "iteration": done,
@@ -498,17 +481,33 @@ def new_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def loop_table(value: Mapping[int, tuple[int, int]]) -> dict[int, tuple[int, int]]:
-    """Validate an ``{ipc: (outer_loop, inner_loop)}`` mapping (field ``loops``)."""
-    if not isinstance(value, Mapping) or not value:
-        raise ValueError(f"loops={value!r} must be a non-empty mapping {{ipc: (outer, inner)}}")
-    out: dict[int, tuple[int, int]] = {}
-    for ipc, pair in value.items():
-        check_int("loops key (ipc)", ipc, minimum=1)
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise ValueError(f"loops[{ipc}]={pair!r} must be a pair (outer_loop, inner_loop)")
-        check_int(f"loops[{ipc}] outer_loop", pair[0], minimum=1)
-        check_int(f"loops[{ipc}] inner_loop", pair[1], minimum=0)
-        out[ipc] = (int(pair[0]), int(pair[1]))
-    return out
+LoopTable = tuple[tuple[int, int, int], ...]
 
+
+def loop_table(value: Mapping[int, tuple[int, int]] | LoopTable) -> LoopTable:
+    """Validate a loop table; return it as sorted ``((ipc, outer_loop, inner_loop), ...)``.
+
+    Accepts the mapping ``{ipc: (outer_loop, inner_loop)}`` or the triples themselves. The
+    triples are what the config stores: hashable, and JSON with no integer keys (the run
+    store's config hash needs string keys in mappings).
+    """
+    if isinstance(value, Mapping):
+        items = [(ipc, *pair) if isinstance(pair, (tuple, list)) else (ipc, pair) for ipc, pair in value.items()]
+    elif isinstance(value, (tuple, list)):
+        items = [tuple(t) if isinstance(t, (tuple, list)) else (t,) for t in value]
+    else:
+        raise ValueError(f"loops={value!r} must be a mapping {{ipc: (outer_loop, inner_loop)}}")
+    if not items:
+        raise ValueError("loops must not be empty")
+    out: dict[int, tuple[int, int]] = {}
+    for item in items:
+        if len(item) != 3:
+            raise ValueError(f"loops entry {item!r} must be (ipc, outer_loop, inner_loop)")
+        ipc, outer, inner = item
+        check_int("loops ipc", ipc, minimum=1)
+        check_int(f"loops[{ipc}] outer_loop", outer, minimum=1)
+        check_int(f"loops[{ipc}] inner_loop", inner, minimum=0)
+        if ipc in out:
+            raise ValueError(f"loops lists images_per_class={ipc} twice")
+        out[ipc] = (outer, inner)
+    return tuple((ipc, *out[ipc]) for ipc in sorted(out))

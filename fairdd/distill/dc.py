@@ -35,7 +35,7 @@ unused ``.grad`` into the network, zeroed before use).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +49,7 @@ from fairdd.data import Dataset
 from fairdd.distill._common import (
     Callback,
     Init,
+    LoopTable,
     RealSampling,
     SyntheticSet,
     check_common,
@@ -99,9 +100,11 @@ class DCConfig:
     momentum_net : its momentum (reference: none, i.e. 0).
     batch_real : real images per class per matching step (reference 256).
     batch_train : minibatch of the inner-loop training on the synthetic set (reference 256).
-    loops : ``{ipc: (outer_loop, inner_loop)}`` (reference ``get_loops``: 1 → 1/1, 10 → 10/50,
-        20 → 20/25, 30 → 30/20, 40 → 40/15, 50 → 50/10). An IPC missing from the mapping
-        raises ``ValueError`` before any work starts.
+    loops : outer/inner loop counts per IPC (reference ``get_loops``: 1 → 1/1, 10 → 10/50,
+        20 → 20/25, 30 → 30/20, 40 → 40/15, 50 → 50/10). Give a mapping
+        ``{ipc: (outer_loop, inner_loop)}``; it is stored as sorted ``(ipc, outer, inner)``
+        triples (hashable, and JSON without integer keys for the run store). An IPC missing
+        from it raises ``ValueError`` before any work starts (:meth:`loops_for`).
     distance : ``"layerwise_cosine"`` (reference ``dis_metric 'ours'``), ``"mse"`` or
         ``"cosine"`` (one cosine over all gradients concatenated).
     match_1d : whether ``layerwise_cosine`` also matches 1-D parameter gradients (biases, norm
@@ -129,7 +132,7 @@ class DCConfig:
     momentum_net: float = 0.0
     batch_real: int = 256
     batch_train: int = 256
-    loops: Mapping[int, tuple[int, int]] = field(default_factory=lambda: dict(REFERENCE_LOOPS))
+    loops: LoopTable = loop_table(REFERENCE_LOOPS)
     distance: Distance = "layerwise_cosine"
     match_1d: bool = False
     eps: float = 1e-6
@@ -144,6 +147,7 @@ class DCConfig:
 
     def __post_init__(self) -> None:
         check_common(self)
+        check_int("batch_real", self.batch_real, minimum=1)
         parse_strategy(self.dsa_strategy)
         if not isinstance(self.dsa_params, DSAParams):
             raise ValueError(f"dsa_params={self.dsa_params!r} must be a fairdd.augment.DSAParams")
@@ -163,12 +167,13 @@ class DCConfig:
 
     def loops_for(self, images_per_class: int) -> tuple[int, int]:
         """``(outer_loop, inner_loop)`` for an IPC; ``ValueError`` if ``loops`` lacks it."""
-        if images_per_class not in self.loops:
+        table = {ipc: (outer, inner) for ipc, outer, inner in self.loops}
+        if images_per_class not in table:
             raise ValueError(
                 f"images_per_class={images_per_class!r} has no entry in loops; "
-                f"allowed: {sorted(self.loops)} (or add loops[{images_per_class}] = (outer, inner))"
+                f"allowed: {sorted(table)} (or add {images_per_class}: (outer_loop, inner_loop) to loops)"
             )
-        return self.loops[images_per_class]
+        return table[images_per_class]
 
     @classmethod
     def for_profile(cls, profile: str, *, augment: bool = False) -> "DCConfig":

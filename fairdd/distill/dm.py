@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from fairdd.augment import DEFAULT_STRATEGY, DSAParams, parse_strategy, siamese_dsa
-from fairdd.config import check_profile
+from fairdd.config import check_int, check_profile
 from fairdd.data import Dataset
 from fairdd.distill._common import (
     Callback,
@@ -86,6 +86,7 @@ class DMConfig:
 
     def __post_init__(self) -> None:
         check_common(self)
+        check_int("batch_real", self.batch_real, minimum=1)
         parse_strategy(self.dsa_strategy)
         if not isinstance(self.dsa_params, DSAParams):
             raise ValueError(f"dsa_params={self.dsa_params!r} must be a fairdd.augment.DSAParams")
