@@ -1,0 +1,54 @@
+"""Data sets, bias construction and text embedding.
+
+``load_dataset(name, split)`` returns a :class:`Dataset` of tensors for every data set the
+studies use. See the submodules for each family of loaders.
+"""
+
+from fairdd.data._container import Dataset
+
+__all__ = ["Dataset"]
+
+# Loaders, bias construction, Trifeature.
+from fairdd.data._bias import (  # noqa: E402
+    BIAS_RATIOS,
+    COLOUR_NAMES,
+    COLOURS,
+    CORRUPTIONS,
+    apply_colour,
+    apply_corruption,
+    assign_attributes,
+    bias_aligned,
+    colorize,
+    corrupt,
+    make_biased,
+)
+from fairdd.data._images import mnist_source  # noqa: E402
+from fairdd.data._load import DATASETS, load_dataset, register_loader  # noqa: E402
+from fairdd.data._tabular import feature_names, load_table  # noqa: E402
+from fairdd.data._transforms import channel_stats, denormalize, normalize  # noqa: E402
+from fairdd.data._trifeature import generate_trifeature, split_combinations  # noqa: E402
+
+__all__ += [
+    "BIAS_RATIOS",
+    "COLOUR_NAMES",
+    "COLOURS",
+    "CORRUPTIONS",
+    "DATASETS",
+    "apply_colour",
+    "apply_corruption",
+    "assign_attributes",
+    "bias_aligned",
+    "channel_stats",
+    "colorize",
+    "corrupt",
+    "denormalize",
+    "feature_names",
+    "generate_trifeature",
+    "load_dataset",
+    "load_table",
+    "make_biased",
+    "mnist_source",
+    "normalize",
+    "register_loader",
+    "split_combinations",
+]

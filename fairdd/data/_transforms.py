@@ -1,0 +1,66 @@
+"""Per-channel statistics and normalisation of image tensors.
+
+The distillation code works on normalised images, ``(x - mean) / std`` per channel, with
+the statistics of the *training* images (as the reference code does with its fixed
+per-data-set constants).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["channel_stats", "denormalize", "normalize"]
+
+
+def _check_images(images: torch.Tensor) -> None:
+    if images.ndim != 4:
+        raise ValueError(f"images has shape {tuple(images.shape)}; expected (N, C, H, W)")
+
+
+def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (population) standard deviation of each channel over N, H and W.
+
+    Parameters
+    ----------
+    images : ``(N, C, H, W)`` float tensor.
+
+    Returns
+    -------
+    mean, std : ``(C,)`` tensors of ``images.dtype``, accumulated in float64 so 60k images
+        sum without round-off.
+    """
+    _check_images(images)
+    x = images.transpose(0, 1).reshape(images.shape[1], -1).to(torch.float64)  # (C, N·H·W)
+    mean = x.mean(dim=1)
+    std = (x - mean[:, None]).pow(2).mean(dim=1).sqrt()
+    return mean.to(images.dtype), std.to(images.dtype)
+
+
+def _per_channel(values: torch.Tensor | tuple[float, ...] | list[float], images: torch.Tensor) -> torch.Tensor:
+    v = torch.as_tensor(values, dtype=images.dtype, device=images.device).reshape(-1)
+    if v.numel() != images.shape[1]:
+        raise ValueError(f"got {v.numel()} per-channel values for {images.shape[1]} channels")
+    return v.view(1, -1, 1, 1)
+
+
+def normalize(
+    images: torch.Tensor,
+    mean: torch.Tensor | tuple[float, ...] | list[float],
+    std: torch.Tensor | tuple[float, ...] | list[float],
+) -> torch.Tensor:
+    """``(images - mean) / std`` per channel; ``images`` ``(N, C, H, W)``, mean/std ``(C,)``."""
+    _check_images(images)
+    s = _per_channel(std, images)
+    if bool((s <= 0).any()):
+        raise ValueError(f"std={std!r} must be > 0 in every channel")
+    return (images - _per_channel(mean, images)) / s
+
+
+def denormalize(
+    images: torch.Tensor,
+    mean: torch.Tensor | tuple[float, ...] | list[float],
+    std: torch.Tensor | tuple[float, ...] | list[float],
+) -> torch.Tensor:
+    """Inverse of :func:`normalize`: ``images * std + mean`` per channel."""
+    _check_images(images)
+    return images * _per_channel(std, images) + _per_channel(mean, images)
