@@ -1,0 +1,139 @@
+"""Run independent jobs (seeds, configs) in parallel worker processes.
+
+Small models do not scale across threads: on a 2-core machine, one torch thread per
+process in two processes trains two seeds much faster than two threads in one process
+(``benchmarks/bench_threads.py`` measures it). :func:`map_processes` is that pattern.
+
+Workers are started with the ``spawn`` method: a fresh interpreter per worker, which is
+safe with torch (no forked OpenMP or CUDA state) and works from scripts, pytest and
+Jupyter/papermill kernels alike. The price is that ``fn`` and its arguments are sent by
+pickle: ``fn`` must be importable by name — a function defined at the top level of a
+module (``fairdd`` or a script guarded by ``if __name__ == "__main__":``), or a
+``functools.partial`` of one — not a lambda or a function defined in a notebook cell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+__all__ = ["available_cpus", "map_processes"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Thread pools that read their size from the environment when they start: OpenMP
+# (torch's intra-op pool), MKL and OpenBLAS (numpy).
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask), else ``os.cpu_count()``."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _thread_env(threads: int) -> Iterator[None]:
+    """Set the thread-count variables for processes started inside the block, then restore."""
+    saved = {k: os.environ.get(k) for k in _THREAD_ENV}
+    os.environ.update({k: str(threads) for k in _THREAD_ENV})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def map_processes(
+    fn: Callable[[T], R],
+    args_list: Iterable[T],
+    *,
+    processes: int | None = None,
+    threads_per_process: int = 1,
+) -> list[R]:
+    """``[fn(a) for a in args_list]``, computed by parallel worker processes.
+
+    Parameters
+    ----------
+    fn : callable
+        One job, ``fn(arg) -> result``; importable by name (see the module docstring).
+        Give it fixed keyword arguments with ``functools.partial``.
+    args_list : iterable
+        One argument per job, e.g. the seeds. Arguments and results travel by pickle,
+        so return tensors on the CPU (or plain numbers), not CUDA tensors.
+    processes : int, optional
+        Number of worker processes; ``None`` means one per available CPU, and never more
+        than there are jobs. ``1`` runs the jobs inline in this process, in order,
+        without a pool (for debugging, CI and when a GPU is used).
+    threads_per_process : int
+        torch (and OpenMP/MKL/OpenBLAS) threads in each worker. Inline runs use it too,
+        for the duration of the call, so results do not depend on ``processes``.
+
+    Returns
+    -------
+    list
+        The results, in the order of ``args_list``.
+
+    Raises
+    ------
+    Exception
+        The first failing job's exception (in ``args_list`` order), re-raised here with
+        the worker's traceback attached as its ``__cause__``; the jobs not yet started
+        are cancelled.
+    """
+    jobs: Sequence[T] = list(args_list)
+    if isinstance(threads_per_process, bool) or not isinstance(threads_per_process, int) or threads_per_process < 1:
+        raise ValueError(f"threads_per_process={threads_per_process!r} must be an integer >= 1")
+    if processes is None:
+        processes = available_cpus()
+    elif isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes={processes!r} must be None or an integer >= 1")
+    processes = min(processes, max(1, len(jobs)))
+
+    if processes == 1:
+        with _torch_threads(threads_per_process):
+            return [fn(a) for a in jobs]
+
+    context = multiprocessing.get_context("spawn")
+    executor = ProcessPoolExecutor(
+        max_workers=processes, mp_context=context, initializer=_init_worker, initargs=(threads_per_process,)
+    )
+    try:
+        # Workers are spawned during submit(), inside the block, so they inherit the
+        # thread variables before they import torch or numpy.
+        with _thread_env(threads_per_process):
+            futures = [executor.submit(fn, a) for a in jobs]
+        results = [f.result() for f in futures]
+    except BaseException:
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
+    return results
+
