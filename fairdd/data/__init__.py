@@ -25,10 +25,16 @@ from fairdd.data._bias import (  # noqa: E402
 from fairdd.data._images import mnist_source  # noqa: E402
 from fairdd.data._load import DATASETS, load_dataset, register_loader  # noqa: E402
 from fairdd.data._tabular import feature_names, load_table  # noqa: E402
+from fairdd.data._text import BIOS_PROFESSIONS, default_text_encoder, embed_texts, load_bios, load_moji  # noqa: E402
 from fairdd.data._transforms import channel_stats, denormalize, normalize  # noqa: E402
 from fairdd.data._trifeature import generate_trifeature, split_combinations  # noqa: E402
 
 __all__ += [
+    "BIOS_PROFESSIONS",
+    "default_text_encoder",
+    "embed_texts",
+    "load_bios",
+    "load_moji",
     "BIAS_RATIOS",
     "COLOUR_NAMES",
     "COLOURS",
