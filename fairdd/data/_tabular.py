@@ -272,9 +272,9 @@ def _load(
         name=name,
         split=split,
         inputs=inputs,
-        labels=torch.from_numpy(frame["label"].to_numpy(dtype=np.int64)),
+        labels=torch.tensor(frame["label"].to_numpy(dtype=np.int64)),
         classes=spec.classes,
-        attributes=torch.from_numpy(frame["attribute"].to_numpy(dtype=np.int64)),
+        attributes=torch.tensor(frame["attribute"].to_numpy(dtype=np.int64)),
         attribute_name=spec.attribute_name,
         attribute_values=spec.attribute_values,
     )

@@ -10,7 +10,9 @@ grey (0.5) canvas:
   random phase; pixels where the texture is "off" show the grey background even inside the
   shape, as in the original stimuli;
 * 800 of the 1,000 (shape, texture, colour) combinations are for training and the other
-  200 are held out for the test split (a seeded permutation, the same for both splits).
+  200 are held out for the test split (seeded, the same for both splits; by default a
+  balanced design, so every feature value is held out equally often, see
+  :func:`split_combinations`).
 
 Shape templates, texture rules (period 10 reference units; line width 3; dots of radius 4;
 rain streaks 7 long with a 5 % start probability; ...) and colours follow the original
@@ -155,13 +157,31 @@ def _random_texture_table(name: str, n: int, side: int, generator: torch.Generat
     return F.max_pool2d(padded, kernel_size=(RAIN_LENGTH, 1), stride=1)[:, 0] > 0
 
 
-def split_combinations(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def split_combinations(seed: int, *, balanced: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The 800 training and 200 held-out combination indices for ``seed`` (sorted).
 
-    A combination index is ``100 · shape + 10 · texture + colour``.
+    A combination index is ``100 · shape + 10 · texture + colour``. ``balanced`` (default)
+    holds out a permuted Latin-square design: colour ``≡ shape + texture + k`` (mod 10) for
+    two random offsets ``k``, with the shape, texture and colour indices then permuted at
+    random. Every shape, texture and colour is held out 20 times and every pair of feature
+    values twice, so in both splits each feature is balanced and independent of the others
+    (the label and the protected attribute stay independent). ``balanced=False`` draws the
+    200 uniformly, as "20 % of the combinations at random"; per-value counts then vary
+    (about 80 ± 8 training combinations per shape).
     """
-    order = torch.randperm(1000, generator=torch.Generator().manual_seed(seed))
-    return order[N_TEST_COMBINATIONS:].sort().values, order[:N_TEST_COMBINATIONS].sort().values
+    check_int("seed", seed, minimum=0)
+    generator = torch.Generator().manual_seed(seed)
+    if not balanced:
+        order = torch.randperm(1000, generator=generator)
+        return order[N_TEST_COMBINATIONS:].sort().values, order[:N_TEST_COMBINATIONS].sort().values
+    perm_shape, perm_texture, perm_colour = (torch.randperm(10, generator=generator) for _ in range(3))
+    offsets = torch.randperm(10, generator=generator)[:2]
+    s, t, k = torch.meshgrid(torch.arange(10), torch.arange(10), offsets, indexing="ij")
+    c = (s + t + k) % 10
+    held = (100 * perm_shape[s] + 10 * perm_texture[t] + perm_colour[c]).reshape(-1)
+    is_test = torch.zeros(1000, dtype=torch.bool)
+    is_test[held] = True
+    return (~is_test).nonzero().view(-1), is_test.nonzero().view(-1)
 
 
 def generate_trifeature(
@@ -273,6 +293,7 @@ def load_trifeature(
     target: Literal["shape", "texture", "colour"] = "shape",
     attribute: Literal["shape", "texture", "colour"] = "colour",
     seed: int = 0,
+    balanced_split: bool = True,
     texture_period: float | None = None,
     supersample: int | None = None,
 ) -> Dataset:
@@ -289,6 +310,7 @@ def load_trifeature(
         ``texture``); must differ from ``target``.
     seed : picks the held-out combinations (shared by both splits) and the rendering draws
         (a separate stream per split, so train and test images are different draws).
+    balanced_split : hold out a balanced design (see :func:`split_combinations`).
     texture_period, supersample : see :func:`generate_trifeature`.
     """
     check_choice("split", split, ("train", "test"))
@@ -298,7 +320,9 @@ def load_trifeature(
         raise ValueError(f"attribute={attribute!r} must differ from target={target!r}")
     check_int("samples_per_combination", samples_per_combination, minimum=1)
     check_int("seed", seed, minimum=0)
-    train, test = split_combinations(seed)
+    if not isinstance(balanced_split, bool):
+        raise ValueError(f"balanced_split={balanced_split!r} must be a bool")
+    train, test = split_combinations(seed, balanced=balanced_split)
     combos = (train if split == "train" else test).repeat_interleave(samples_per_combination)
     features = {"shape": combos // 100, "texture": (combos // 10) % 10, "colour": combos % 10}
     generator = torch.Generator().manual_seed(2 * seed + (1 if split == "train" else 2))
