@@ -302,3 +302,14 @@ def test_make_biased_dataset() -> None:
     assert corrupted.attribute_values == CORRUPTIONS and not bias_aligned(labels, corrupted.attributes).any()
     with pytest.raises(ValueError, match="kind"):
         make_biased(grey, kind="texture", bias_ratio=0.5, severity=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_corruptions_agree_across_devices(colour_images: torch.Tensor) -> None:
+    labels = balanced_labels([1] * 10).repeat(3)[:18]
+    images = colour_images.repeat(3, 1, 1, 1)
+    cpu, a_cpu = corrupt(images, labels, bias_ratio=0.0, severity=4, seed=2)
+    gpu, a_gpu = corrupt(images.cuda(), labels.cuda(), bias_ratio=0.0, severity=4, seed=2)
+    assert torch.equal(a_cpu, a_gpu.cpu())
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)
