@@ -174,8 +174,9 @@ def load_moji(
     files = [folder / f"{f}.npy" for f in _MOJI_FILES]
     if not all(f.is_file() for f in files):
         raise _missing(f"MOJI {split} split", folder, [f.name for f in files])
-    # Rows per file in fairlib's order: happy AAE, happy SAE, sad AAE, sad SAE.
-    counts = [int(n * p_aae * r), int(n * (1 - p_aae) * (1 - r)), int(n * p_aae * (1 - r)), int(n * (1 - p_aae) * r)]
+    # Rows per file in fairlib's order: happy AAE, happy SAE, sad AAE, sad SAE. Rounded: fairlib
+    # truncates, and 1 − 0.8 = 0.19999… makes it keep 9 999 instead of 10 000 rows of two cells.
+    counts = [round(n * p_aae * r), round(n * (1 - p_aae) * (1 - r)), round(n * p_aae * (1 - r)), round(n * (1 - p_aae) * r)]
     xs, ys, gs = [], [], []
     for stem, path, count in zip(_MOJI_FILES, files, counts):
         x = np.load(path)[:count]

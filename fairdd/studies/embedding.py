@@ -1,0 +1,425 @@
+"""Seed 000's study: fairness of dataset distillation on feature vectors (Adult, COMPAS, ...).
+
+One call, :func:`run_study`, trains every network the chapter needs through the run store
+(``fairdd.results.run``, study ``"embedding_dd"``: one finished run per data set × method ×
+size × seed, so a re-run computes only what is new) in parallel worker processes, and
+returns tidy rows. The other functions turn those rows into the paper's tables and figures:
+Table 1 (:func:`table1`), Figure 2 (:func:`size_sweep`, :func:`plot_size_sweep`), Tables 2–3
+and Figure 3 (:func:`cost_table`, :func:`plot_reuse`), and the paper's conclusions checked
+against our numbers (:func:`conclusions`). :data:`PAPER_TABLE1` holds the paper's own MOJI and
+BIOS numbers, to be shown beside ours and labelled as the paper's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fairdd import results
+from fairdd.config import Profile, check_choice, check_int, check_number, check_profile, check_sequence
+from fairdd.data import load_dataset
+from fairdd.debias import StandardConfig, train_standard
+from fairdd.distill.embedding import DEBIAS, EmbeddingDDConfig, distill_embeddings, predict, retrain
+from fairdd.metrics import accuracy, distance_to_optimum, rms_tpr_gap
+from fairdd.parallel import map_processes
+
+__all__ = [
+    "EmbeddingRun",
+    "EmbeddingStudyConfig",
+    "METHODS",
+    "PAPER_TABLE1",
+    "STUDY",
+    "conclusions",
+    "cost_table",
+    "evaluate_run",
+    "plot_reuse",
+    "plot_size_sweep",
+    "run_study",
+    "size_sweep",
+    "table1",
+]
+
+STUDY = "embedding_dd"
+_TEXT = ("moji", "bios")  # data sets of document vectors, no protected input column to drop
+
+#: Table 1's rows in the paper's order: (label, method, debias).
+METHODS: tuple[tuple[str, str, str], ...] = (
+    ("STANDARD", "standard", "none"),
+    ("STANDARD + BTEO", "standard", "bteo"),
+    ("STANDARD + ADV", "standard", "adv"),
+    ("DD", "dd", "none"),
+    ("DD + BTEO", "dd", "bteo"),
+    ("DD + ADV", "dd", "adv"),
+)
+_LABEL = {(m, d): label for label, m, d in METHODS}
+
+#: The paper's Table 1 (Han et al. 2022): test accuracy, fairness (1 − RMS TPR gap), DTO, in %,
+#: mean ± std over 5 seeds (DTO without std). These are the paper's numbers, not ours.
+PAPER_TABLE1 = pd.DataFrame(
+    [
+        ("MOJI", "STANDARD", 72.3, 0.5, 61.2, 1.4, 47.7), ("MOJI", "STANDARD + BTEO", 75.4, 0.1, 87.7, 0.4, 27.5),
+        ("MOJI", "STANDARD + ADV", 75.6, 0.7, 89.3, 0.6, 26.6), ("MOJI", "DD", 71.3, 1.8, 62.4, 5.9, 47.3),
+        ("MOJI", "DD + BTEO", 75.7, 0.4, 88.8, 1.1, 26.8), ("MOJI", "DD + ADV", 72.8, 1.5, 70.7, 9.1, 40.0),
+        ("BIOS", "STANDARD", 82.3, 0.2, 85.1, 0.8, 23.2), ("BIOS", "STANDARD + BTEO", 83.8, 0.2, 90.5, 0.9, 18.7),
+        ("BIOS", "STANDARD + ADV", 81.7, 0.2, 90.7, 0.8, 20.5), ("BIOS", "DD", 79.7, 0.4, 86.7, 1.4, 24.3),
+        ("BIOS", "DD + BTEO", 73.2, 3.2, 90.7, 1.3, 28.3), ("BIOS", "DD + ADV", 80.3, 0.5, 87.7, 1.2, 23.2),
+    ],
+    columns=["dataset", "method", "accuracy", "accuracy_std", "fairness", "fairness_std", "dto"],
+)
+
+
+@dataclass(frozen=True)
+class EmbeddingRun:
+    """One network of the study, the unit the run store keys on.
+
+    ``method`` ``"standard"`` trains on the full data with ``standard``; ``"dd"`` distils with
+    ``dd`` and retrains on the distilled set. ``include_protected=False`` drops the protected
+    attribute's input columns (the attribute is still known for BTEO, ADV and evaluation).
+    """
+
+    dataset: str
+    include_protected: bool
+    method: Literal["standard", "dd"]
+    dd: EmbeddingDDConfig | None = None
+    standard: StandardConfig | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, ("standard", "dd"))
+        if (self.method == "dd") != (self.dd is not None) or (self.method == "standard") != (self.standard is not None):
+            raise ValueError(f"method={self.method!r} needs exactly its own config (dd= for 'dd', standard= for 'standard')")
+
+    @property
+    def inner(self) -> EmbeddingDDConfig | StandardConfig:
+        return self.dd if self.dd is not None else self.standard  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class EmbeddingStudyConfig:
+    """What the chapter runs; :meth:`from_profile` gives the three profiles.
+
+    Attributes
+    ----------
+    profile : which profile produced these settings (reported on the page).
+    datasets : feature-vector data sets (``load_dataset`` names) to study.
+    seeds : seeds of Table 1 (and of the baselines).
+    table_size : distilled size of Table 1 (paper 10).
+    sizes : distilled sizes of Figure 2 and Table 2 (paper 1–20).
+    sweep_seeds : seeds of the size sweep.
+    ablation_seeds : seeds of the variant with the protected attribute removed from the
+        inputs (empty: no such variant).
+    dd, standard : templates; size, debias and seed are set per run.
+    convergence : per data set, the accuracy below which a run counts as unconverged and is
+        dropped from the tables (the paper: MOJI 0.65, BIOS 0.60). For Adult (majority class
+        75.4 % of the test split) and COMPAS (53 %) we set it just above predicting the majority.
+    processes : worker processes (None: one per CPU); not part of any run's identity.
+    device : where each run computes.
+    """
+
+    profile: Profile = "cpu"
+    datasets: tuple[str, ...] = ("adult", "compas")
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    table_size: int = 10
+    sizes: tuple[int, ...] = (1, 5, 10, 20)
+    sweep_seeds: tuple[int, ...] = (0, 1)
+    ablation_seeds: tuple[int, ...] = (0, 1, 2)
+    dd: EmbeddingDDConfig = EmbeddingDDConfig()
+    standard: StandardConfig = StandardConfig()
+    convergence: tuple[tuple[str, float], ...] = (("adult", 0.76), ("compas", 0.55), ("moji", 0.65), ("bios", 0.60))
+    processes: int | None = field(default=None, metadata={"run_id": False})
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        check_profile(self.profile)
+        check_sequence("datasets", self.datasets, lambda f, v: check_choice(f, v, ("adult", "compas", "german", "moji", "bios")))
+        check_sequence("seeds", self.seeds, lambda f, v: check_int(f, v, minimum=0))
+        check_sequence("sizes", self.sizes, lambda f, v: check_int(f, v, minimum=1))
+        check_sequence("sweep_seeds", self.sweep_seeds, lambda f, v: check_int(f, v, minimum=0))
+        for i, s in enumerate(self.ablation_seeds):
+            check_int(f"ablation_seeds[{i}]", s, minimum=0)
+        check_int("table_size", self.table_size, minimum=1)
+        for i, pair in enumerate(self.convergence):
+            if len(pair) != 2 or not isinstance(pair[0], str):
+                raise ValueError(f"convergence[{i}]={pair!r} must be a (dataset, accuracy) pair")
+            check_number(f"convergence[{i}]", pair[1], minimum=0.0, maximum=1.0)
+        if self.processes is not None:
+            check_int("processes", self.processes, minimum=1)
+
+    def threshold(self, dataset: str) -> float:
+        """Convergence threshold of ``dataset`` (0 where none is set)."""
+        return dict(self.convergence).get(dataset, 0.0)
+
+    @classmethod
+    def from_profile(cls, profile: Profile, **overrides: Any) -> "EmbeddingStudyConfig":
+        """The ``"smoke"``, ``"cpu"`` or ``"paper"`` settings, with ``overrides`` on top.
+
+        - ``"paper"``: 7 seeds, sizes 1–20, the reference's MOJI schedule (4900 outer steps,
+          halved every 980, 5 distillation epochs), fairlib's baselines (≤ 100 passes,
+          patience 5). Meant for a GPU.
+        - ``"cpu"``: the chapter in about 15 minutes on 2 shared cores: 5 seeds for Table 1,
+          sizes 1, 5, 10, 20 on 2 seeds, 3 distillation epochs (the reference's BIOS setting)
+          and 150 outer steps halved every 30 (the paper's schedule shape, 33× shorter),
+          baselines ≤ 30 passes with patience 3.
+        - ``"smoke"``: every code path in seconds; the numbers mean nothing.
+        """
+        check_profile(profile)
+        if profile == "paper":
+            base = cls(
+                profile="paper", seeds=tuple(range(7)), sizes=tuple(range(1, 21)), sweep_seeds=tuple(range(7)),
+                ablation_seeds=tuple(range(7)), dd=EmbeddingDDConfig(), standard=StandardConfig(),
+            )
+        elif profile == "cpu":
+            base = cls(
+                profile="cpu",
+                dd=EmbeddingDDConfig(distill_epochs=3, iterations=150, decay_every=30),
+                standard=StandardConfig(epochs=30, patience=3),
+            )
+        else:
+            base = cls(
+                profile="smoke", seeds=(0, 1), table_size=2, sizes=(1, 2), sweep_seeds=(0,), ablation_seeds=(0,),
+                dd=EmbeddingDDConfig(distill_epochs=1, iterations=4, decay_every=2, hidden=(32, 32)),
+                standard=StandardConfig(epochs=2, patience=None, hidden=(32, 32)),
+            )
+        return dataclasses.replace(base, **overrides)
+
+    def runs(self) -> list[EmbeddingRun]:
+        """Every network the chapter needs (duplicates removed, in a stable order)."""
+        out: list[EmbeddingRun] = []
+
+        def add(dataset: str, protected: bool, method: str, debias: str, seed: int, size: int) -> None:
+            if method == "dd":
+                cfg = dataclasses.replace(self.dd, size=size, debias=debias, seed=seed)
+                run = EmbeddingRun(dataset, protected, "dd", dd=cfg, device=self.device)
+            else:
+                cfg = dataclasses.replace(self.standard, debias=debias, seed=seed)
+                run = EmbeddingRun(dataset, protected, "standard", standard=cfg, device=self.device)
+            if run not in out:
+                out.append(run)
+
+        for dataset in self.datasets:
+            for _, method, debias in METHODS:
+                for seed in self.seeds:
+                    add(dataset, True, method, debias, seed, self.table_size)
+                for seed in self.ablation_seeds if dataset not in _TEXT else ():
+                    add(dataset, False, method, debias, seed, self.table_size)
+            for debias in DEBIAS:
+                for size in self.sizes:
+                    for seed in self.sweep_seeds:
+                        add(dataset, True, "dd", debias, seed, size)
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def _data(dataset: str, split: str, include_protected: bool):  # noqa: ANN202
+    """One split, cached per worker process (a worker runs many jobs on the same data)."""
+    if dataset in _TEXT:
+        return load_dataset(dataset, split)  # document vectors: the attribute is no input column
+    return load_dataset(dataset, split, include_protected=include_protected)
+
+
+@functools.lru_cache(maxsize=1)
+def _warm_up() -> None:
+    """Pay once per process, before any timer starts, what the first run would otherwise pay.
+
+    The first ``torch.optim.Adam`` of a process imports ``torch._dynamo`` (seconds of CPU);
+    without this the first run of every worker would look seconds slower.
+    """
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
+def evaluate_run(run: EmbeddingRun) -> list[dict[str, Any]]:
+    """Train the run's network and score it on the test split: one tidy row."""
+    _warm_up()
+    train, test = _data(run.dataset, "train", run.include_protected), _data(run.dataset, "test", run.include_protected)
+    groups = int(max(train.attributes.max(), test.attributes.max())) + 1
+    row: dict[str, Any] = {"method_label": _LABEL[(run.method, run.inner.debias)], "debias": run.inner.debias, "seed": run.inner.seed}
+    if run.method == "dd":
+        dd = distill_embeddings(train, run.dd, device=run.device, num_groups=groups)
+        model, params, seconds = retrain(dd.steps, dd.theta0, distill_epochs=run.dd.distill_epochs, hidden=run.dd.hidden, device=run.device)
+        row |= {
+            "size": run.dd.size, "distill_seconds": dd.seconds, "retrain_seconds": seconds, "train_seconds": np.nan,
+            "iterations": dd.iterations, "train_rows": dd.train_rows, "discriminator_steps": dd.discriminator_steps,
+            "final_loss": float(np.mean(dd.history["loss"][-10:])),
+        }
+    else:
+        std = train_standard(train, run.standard, device=run.device, num_groups=groups)
+        model, params = std.model, std.params
+        row |= {
+            "size": 0, "distill_seconds": np.nan, "retrain_seconds": np.nan, "train_seconds": std.seconds,
+            "iterations": std.epochs, "train_rows": std.train_rows, "discriminator_steps": 0, "final_loss": np.nan,
+        }
+    pred = predict(model, params, test.inputs.to(run.device)).cpu()
+    acc = accuracy(test.labels, pred)
+    fair = 1.0 - rms_tpr_gap(test.labels, pred, sensitive_features=test.attributes, num_classes=test.num_classes)
+    row |= {"accuracy": acc, "fairness": fair, "dto": float(distance_to_optimum(acc, fair))}
+    return [row]
+
+
+def _run_one(run: EmbeddingRun, root: str | None = None) -> pd.DataFrame:
+    return results.run(STUDY, run, functools.partial(evaluate_run, run), root=root)
+
+
+def run_study(config: EmbeddingStudyConfig, *, root: str | None = None) -> pd.DataFrame:
+    """Compute (or load) every run of ``config``: one row per network.
+
+    Unfinished runs go to ``config.processes`` worker processes (one torch thread each); the
+    finished ones are read from the run store. Columns: the run's config (dotted), then
+    ``method_label, debias, seed, size, accuracy, fairness, dto, distill_seconds,
+    retrain_seconds, train_seconds, iterations, train_rows, discriminator_steps, final_loss``,
+    plus ``converged`` (accuracy ≥ the data set's threshold).
+    """
+    runs = config.runs()
+    todo = [r for r in runs if not results.is_finished(STUDY, r, root=root)]
+    processes = 1 if config.device != "cpu" else config.processes
+    if todo:
+        map_processes(functools.partial(_run_one, root=root), todo, processes=processes)
+    df = pd.concat([_run_one(r, root) for r in runs], ignore_index=True)
+    df["converged"] = df["accuracy"] >= df["dataset"].map(config.threshold)
+    return df
+
+
+def _mean_std(x: pd.Series) -> str:
+    return f"{100 * x.mean():.1f} ± {100 * x.std(ddof=1):.1f}" if len(x) > 1 else f"{100 * x.mean():.1f}"
+
+
+def table1(df: pd.DataFrame, size: int, *, include_protected: bool = True) -> pd.DataFrame:
+    """Table 1: accuracy, fairness, DTO (%, mean ± std over converged seeds) per data set × method.
+
+    DTO is that of the mean accuracy and mean fairness, as the paper's (its DTO has no std);
+    ``kept`` counts converged runs and ``dropped`` those the convergence filter removed.
+    """
+    sel = df[(df["include_protected"] == include_protected) & ((df["method"] == "standard") | (df["size"] == size))]
+    sel = sel[sel["seed"].isin(_table_seeds(df, include_protected))]
+    rows = []
+    for dataset in dict.fromkeys(sel["dataset"]):
+        for label, method, debias in METHODS:
+            part = sel[(sel["dataset"] == dataset) & (sel["method"] == method) & (sel["debias"] == debias)]
+            if part.empty:
+                continue
+            ok = part[part["converged"]]
+            acc, fair = ok["accuracy"], ok["fairness"]
+            dto = 100 * distance_to_optimum(acc.mean(), fair.mean()) if len(ok) else np.nan
+            rows.append({
+                "dataset": dataset, "method": label,
+                "accuracy": _mean_std(acc) if len(ok) else "–", "fairness": _mean_std(fair) if len(ok) else "–",
+                "dto": round(dto, 1), "kept": len(ok), "dropped": int(len(part) - len(ok)),
+            })
+    return pd.DataFrame(rows)
+
+
+def _table_seeds(df: pd.DataFrame, include_protected: bool) -> list[int]:
+    std = df[(df["method"] == "standard") & (df["include_protected"] == include_protected)]
+    return sorted(std["seed"].unique().tolist())
+
+
+def size_sweep(df: pd.DataFrame) -> pd.DataFrame:
+    """Figure 2's numbers: mean and std of accuracy, fairness, DTO by data set, DD method and size."""
+    dd = df[(df["method"] == "dd") & df["include_protected"] & df["converged"]]
+    out = dd.groupby(["dataset", "method_label", "size"])[["accuracy", "fairness", "dto"]].agg(["mean", "std", "count"])
+    out.columns = [f"{a}_{b}" for a, b in out.columns]
+    return out.reset_index()
+
+
+def cost_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Tables 2–3 and Figure 3: mean seconds by data set, method and size, and the reuse factor.
+
+    The reuse factor (the paper's Figure 3) is how many trainings a distilled set must replace
+    before distilling it paid off: ``distill / (standard − retrain)``, with the STANDARD
+    baseline of the same debiasing (e.g. 3453 / (96 − 2) ≈ 36.7 for BIOS DD at size 10).
+    """
+    sel = df[df["include_protected"]]
+    std = sel[sel["method"] == "standard"].groupby(["dataset", "debias"])["train_seconds"].mean()
+    dd = sel[sel["method"] == "dd"].groupby(["dataset", "debias", "method_label", "size"])[["distill_seconds", "retrain_seconds"]].mean()
+    dd = dd.reset_index()
+    dd["standard_seconds"] = [std.get((d, b), np.nan) for d, b in zip(dd["dataset"], dd["debias"])]
+    dd["reuse_factor"] = dd["distill_seconds"] / (dd["standard_seconds"] - dd["retrain_seconds"])
+    return dd
+
+
+def conclusions(df: pd.DataFrame, size: int) -> pd.DataFrame:
+    """The paper's claims, each marked supported or not by our runs, with the numbers behind it.
+
+    A difference counts when it exceeds the seeds' noise: the two means differ by more than
+    the larger of their standard deviations.
+    """
+    sel = df[df["include_protected"] & df["converged"] & ((df["method"] == "standard") | (df["size"] == size))]
+    rows = []
+    for dataset in dict.fromkeys(sel["dataset"]):
+        part = sel[sel["dataset"] == dataset]
+
+        def stats(label: str, metric: str) -> tuple[float, float]:
+            x = part.loc[part["method_label"] == label, metric]
+            return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0
+
+        def claim(text: str, ok: bool, why: str) -> None:
+            rows.append({"dataset": dataset, "claim": text, "supported": bool(ok), "evidence": why})
+
+        (a_s, sa_s), (a_d, sa_d) = stats("STANDARD", "accuracy"), stats("DD", "accuracy")
+        (f_s, sf_s), (f_d, sf_d) = stats("STANDARD", "fairness"), stats("DD", "fairness")
+        noise_a, noise_f = max(sa_s, sa_d), max(sf_s, sf_d)
+        claim("DD keeps STANDARD's accuracy", a_s - a_d <= max(noise_a, 0.01),
+              f"accuracy {100*a_d:.1f} (DD) vs {100*a_s:.1f} (STANDARD), noise {100*noise_a:.1f}")
+        retained = (1 - f_d) / (1 - f_s) if f_s < 1 else np.nan
+        claim("DD keeps the bias (fairness not clearly better than STANDARD)", f_d - f_s <= noise_f,
+              f"fairness {100*f_d:.1f} vs {100*f_s:.1f}; DD retains {100*retained:.0f} % of the TPR gap")
+        for label in ("DD + BTEO", "DD + ADV"):
+            (a_x, sa_x), (f_x, sf_x) = stats(label, "accuracy"), stats(label, "fairness")
+            if np.isnan(f_x):
+                continue
+            gain = f_x - f_d
+            claim(f"{label} restores fairness over DD", gain > max(sf_x, sf_d),
+                  f"fairness {100*f_x:.1f} vs {100*f_d:.1f} (DD), gain {100*gain:+.1f}, noise {100*max(sf_x, sf_d):.1f}")
+            cost = a_d - a_x
+            claim(f"{label} costs little accuracy (≤ 2 points)", cost <= 0.02,
+                  f"accuracy {100*a_x:.1f} vs {100*a_d:.1f} (DD): {100*-cost:+.1f} points")
+    return pd.DataFrame(rows)
+
+
+def plot_size_sweep(sweep: pd.DataFrame, standard: pd.DataFrame | None = None):  # noqa: ANN201  (matplotlib Figure)
+    """Figure 2: accuracy, fairness, DTO against size; one row of panels per data set.
+
+    ``standard`` (rows of STANDARD runs) adds the STANDARD mean as a dotted line.
+    """
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(sweep["dataset"]))
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 3.2 * len(datasets)), squeeze=False)
+    for r, dataset in enumerate(datasets):
+        part = sweep[sweep["dataset"] == dataset]
+        for c, metric in enumerate(("accuracy", "fairness", "dto")):
+            ax = axes[r][c]
+            for label, g in part.groupby("method_label", sort=False):
+                ax.errorbar(g["size"], 100 * g[f"{metric}_mean"], yerr=100 * g[f"{metric}_std"].fillna(0), marker="o", capsize=3, label=label)
+            if standard is not None:
+                base = standard[(standard["dataset"] == dataset) & (standard["method_label"] == "STANDARD")][metric]
+                if len(base):
+                    ax.axhline(100 * base.mean(), linestyle=":", color="grey", label="STANDARD")
+            ax.set_title(f"{dataset}: {metric}{' (↓)' if metric == 'dto' else ' (↑)'}")
+            ax.set_xlabel("distilled size (vectors per class)")
+            ax.set_ylabel("%")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reuse(costs: pd.DataFrame):  # noqa: ANN201  (matplotlib Figure)
+    """Figure 3: reuse factor against size per data set and DD method."""
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(costs["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.2), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for label, g in costs[costs["dataset"] == dataset].groupby("method_label", sort=False):
+            ax.plot(g["size"], g["reuse_factor"], marker="o", label=label)
+        ax.set_title(f"{dataset}: reuse factor")
+        ax.set_xlabel("distilled size (vectors per class)")
+        ax.set_ylabel("trainings to amortise distillation")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

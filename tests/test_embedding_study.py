@@ -1,0 +1,127 @@
+"""Seed 000's study layer: profiles, the run list, tables from hand-made rows, an end-to-end run."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairdd.studies import embedding as study
+from fairdd.studies.embedding import EmbeddingRun, EmbeddingStudyConfig
+
+
+def test_profiles_and_validation():
+    paper = EmbeddingStudyConfig.from_profile("paper")
+    assert paper.seeds == tuple(range(7)) and paper.sizes == tuple(range(1, 21))
+    assert paper.dd.iterations == 4900 and paper.dd.distill_epochs == 5 and paper.standard.epochs == 100
+    cpu = EmbeddingStudyConfig.from_profile("cpu")
+    assert len(cpu.seeds) == 5 and cpu.table_size == 10 and cpu.profile == "cpu"
+    assert EmbeddingStudyConfig.from_profile("smoke", processes=1).processes == 1
+    for kwargs, field in [
+        ({"profile": "gpu"}, "profile"), ({"datasets": ("mnist",)}, "datasets"), ({"seeds": ()}, "seeds"),
+        ({"sizes": (0,)}, "sizes"), ({"table_size": 0}, "table_size"), ({"convergence": (("adult", 1.5),)}, "convergence"),
+        ({"processes": 0}, "processes"),
+    ]:
+        with pytest.raises(ValueError, match=field):
+            EmbeddingStudyConfig(**kwargs)
+    with pytest.raises(ValueError, match="method"):
+        EmbeddingRun("adult", True, "dd", standard=cpu.standard)
+
+
+def test_runs_cover_every_row_and_size_once():
+    cfg = EmbeddingStudyConfig.from_profile("smoke", datasets=("compas",), seeds=(0, 1), sizes=(1, 2), sweep_seeds=(0,), ablation_seeds=(5,))
+    runs = cfg.runs()
+    assert len(runs) == len(set(runs))
+    table = [r for r in runs if r.include_protected and (r.method == "standard" or r.dd.size == cfg.table_size)]
+    assert len(table) == 6 * 2  # six rows × two seeds (the size-2 sweep runs of seed 0 are these)
+    ablation = [r for r in runs if not r.include_protected]
+    assert len(ablation) == 6 and {r.inner.seed for r in ablation} == {5}
+    sweep = {(r.dd.debias, r.dd.size) for r in runs if r.method == "dd" and r.include_protected and r.dd.seed == 0}
+    assert sweep == {(d, s) for d in ("none", "bteo", "adv") for s in (1, 2)}
+    assert all(r.inner.hidden == (32, 32) for r in runs)
+
+
+def rows():
+    """Hand-made rows: two seeds per method on one data set, size 10, one unconverged DD run."""
+    base = dict(dataset="toy", include_protected=True, converged=True, distill_seconds=np.nan, retrain_seconds=np.nan, train_seconds=np.nan)
+    out = []
+    spec = {  # label: (method, debias, [(acc, fair), (acc, fair)])
+        "STANDARD": ("standard", "none", [(0.80, 0.70), (0.82, 0.72)]),
+        "STANDARD + BTEO": ("standard", "bteo", [(0.79, 0.90), (0.79, 0.92)]),
+        "STANDARD + ADV": ("standard", "adv", [(0.80, 0.88), (0.80, 0.90)]),
+        "DD": ("dd", "none", [(0.78, 0.71), (0.50, 0.99)]),
+        "DD + BTEO": ("dd", "bteo", [(0.77, 0.90), (0.77, 0.92)]),
+        "DD + ADV": ("dd", "adv", [(0.78, 0.70), (0.78, 0.72)]),
+    }
+    for label, (method, debias, values) in spec.items():
+        for seed, (acc, fair) in enumerate(values):
+            row = dict(base, method=method, debias=debias, method_label=label, seed=seed, accuracy=acc, fairness=fair,
+                       size=10 if method == "dd" else 0, dto=np.hypot(1 - acc, 1 - fair))
+            if method == "dd":
+                row.update(distill_seconds=100.0 + 10 * seed, retrain_seconds=1.0)
+            else:
+                row.update(train_seconds={"none": 21.0, "bteo": 11.0, "adv": 31.0}[debias])
+            out.append(row)
+    df = pd.DataFrame(out)
+    df.loc[(df["method_label"] == "DD") & (df["seed"] == 1), "converged"] = False
+    return df
+
+
+def test_table1_means_stds_dto_and_dropped_runs():
+    t = study.table1(rows(), 10).set_index("method")
+    assert t.loc["STANDARD", "accuracy"] == "81.0 ± 1.4"  # mean 0.81, sample std 0.01414
+    assert t.loc["STANDARD", "dto"] == pytest.approx(100 * np.hypot(0.19, 0.29), abs=0.05)
+    assert t.loc["DD", "kept"] == 1 and t.loc["DD", "dropped"] == 1 and t.loc["DD", "accuracy"] == "78.0"
+    assert t["dropped"].sum() == 1
+
+
+def test_cost_table_reuse_factor_uses_the_matching_baseline():
+    c = study.cost_table(rows()).set_index("method_label")
+    assert c.loc["DD", "reuse_factor"] == pytest.approx(105.0 / (21.0 - 1.0))
+    assert c.loc["DD + ADV", "reuse_factor"] == pytest.approx(105.0 / (31.0 - 1.0))
+    # The paper's worked example (BIOS, size 10): 3453 / (96 − 2) ≈ 36.73.
+    df = rows()
+    df.loc[df["method_label"] == "DD", "distill_seconds"] = 3453.0
+    df.loc[df["method_label"] == "DD", "retrain_seconds"] = 2.0
+    df.loc[df["method_label"] == "STANDARD", "train_seconds"] = 96.0
+    assert study.cost_table(df).set_index("method_label").loc["DD", "reuse_factor"] == pytest.approx(36.73, abs=0.01)
+
+
+def test_conclusions_are_computed_from_the_rows():
+    c = study.conclusions(rows(), 10).set_index("claim")
+    assert c.loc["DD keeps the bias (fairness not clearly better than STANDARD)", "supported"]
+    assert c.loc["DD + BTEO restores fairness over DD", "supported"]
+    assert not c.loc["DD + ADV restores fairness over DD", "supported"]
+    assert c.loc["DD + BTEO costs little accuracy (≤ 2 points)", "supported"]
+    df = rows()
+    df.loc[df["method_label"] == "DD + BTEO", "fairness"] = 0.70
+    assert not study.conclusions(df, 10).set_index("claim").loc["DD + BTEO restores fairness over DD", "supported"]
+
+
+def test_paper_table1_is_labelled_and_consistent():
+    p = study.PAPER_TABLE1
+    assert set(p["dataset"]) == {"MOJI", "BIOS"} and len(p) == 12
+    dto = 100 * np.hypot(1 - p["accuracy"] / 100, 1 - p["fairness"] / 100)
+    assert np.allclose(dto, p["dto"], atol=0.1)  # the paper's DTO follows from its rounded means
+
+
+def test_run_study_end_to_end_and_reuses_finished_runs(tmp_path, monkeypatch):
+    cfg = EmbeddingStudyConfig.from_profile(
+        "smoke", datasets=("compas",), seeds=(0,), table_size=1, sizes=(1,), sweep_seeds=(0,), ablation_seeds=(),
+        processes=1,
+    )
+    cfg = dataclasses.replace(cfg, dd=dataclasses.replace(cfg.dd, iterations=2, hidden=(8, 8)),
+                              standard=dataclasses.replace(cfg.standard, epochs=1, hidden=(8, 8)))
+    df = study.run_study(cfg, root=tmp_path)
+    assert len(df) == 6 and set(df["method_label"]) == {label for label, _, _ in study.METHODS}
+    assert df["accuracy"].between(0, 1).all() and df["fairness"].between(0, 1).all()
+    dd = df[df["method"] == "dd"]
+    assert (dd["iterations"] == 2).all() and (dd["distill_seconds"] > 0).all()
+    assert (dd.loc[dd["debias"] == "adv", "discriminator_steps"] == 2).all()
+
+    def boom(run):
+        raise AssertionError("a finished run was recomputed")
+
+    monkeypatch.setattr(study, "evaluate_run", boom)
+    again = study.run_study(cfg, root=tmp_path)
+    pd.testing.assert_frame_equal(df, again)
