@@ -24,3 +24,15 @@ __all__ = [
     "match_distance",
     "train_experts",
 ]
+
+# Seed 000: distillation of feature vectors (embeddings) with learnable labels and step sizes.
+from fairdd.distill.embedding import (  # noqa: E402
+    DistilledSteps,
+    EmbeddingDDConfig,
+    EmbeddingDDResult,
+    distill_embeddings,
+    replay,
+    retrain,
+)
+
+__all__ += ["DistilledSteps", "EmbeddingDDConfig", "EmbeddingDDResult", "distill_embeddings", "replay", "retrain"]

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from fairdd.augment import DSAParams, parse_strategy
 from fairdd.config import check_choice, check_int, check_number, check_profile
 from fairdd.data import Dataset
 from fairdd.models import build_model
@@ -82,6 +83,30 @@ class SyntheticSet:
     seed: int
     config: Any
 
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments of the distillation network (for ``build_model``)."""
+        if self.config.model == "convnet":
+            return {"width": self.config.width, "depth": self.config.depth, "norm": self.config.norm}
+        return {}
+
+    def evaluation_config(self, **overrides: Any) -> Any:
+        """The reference evaluation protocol for this set: :class:`fairdd.evaluate.EvalConfig`
+        with the distillation network, and DSA during training exactly when the method used it
+        (DSA, DM, MTT: on, 1000 epochs; DC: off, 300 epochs). ``overrides`` replace fields
+        (e.g. ``epochs``, ``num_networks`` for a CPU profile)."""
+        from fairdd.evaluate import EvalConfig
+
+        fields: dict[str, Any] = {
+            "model": self.config.model,
+            "model_kwargs": self.model_kwargs,
+            "dsa": self.config.augment,
+            "dsa_strategy": self.config.dsa_strategy,
+            "dsa_params": self.config.dsa_params,
+        }
+        fields.update(overrides)
+        return EvalConfig(**fields)
+
     def as_dataset(self, like: Dataset) -> Dataset:
         """The synthetic set as a :class:`Dataset` with ``like``'s classes (no attributes)."""
         return Dataset(
@@ -110,6 +135,16 @@ def check_common(cfg: Any) -> None:
     check_int("width", cfg.width, minimum=1)
     check_int("depth", cfg.depth, minimum=1)
     check_choice("norm", cfg.norm, ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none"))
+
+
+def check_dsa(cfg: Any) -> None:
+    """Validate ``dsa_strategy`` and ``dsa_params`` (used when ``augment`` is on)."""
+    try:
+        parse_strategy(cfg.dsa_strategy)
+    except ValueError as err:
+        raise ValueError(f"dsa_strategy={cfg.dsa_strategy!r} is not allowed: {err}") from None
+    if not isinstance(cfg.dsa_params, DSAParams):
+        raise ValueError(f"dsa_params={cfg.dsa_params!r} must be a fairdd.augment.DSAParams")
 
 
 def check_images_per_class(value: Any) -> None:

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fairdd.augment import DEFAULT_STRATEGY, DSAParams, dsa, parse_strategy, siamese_dsa
+from fairdd.augment import DEFAULT_STRATEGY, DSAParams, dsa, siamese_dsa
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data import Dataset
 from fairdd.distill._common import (
@@ -53,6 +53,7 @@ from fairdd.distill._common import (
     RealSampling,
     SyntheticSet,
     check_common,
+    check_dsa,
     fingerprint,
     has_batchnorm,
     initial_images,
@@ -147,10 +148,8 @@ class DCConfig:
 
     def __post_init__(self) -> None:
         check_common(self)
+        check_dsa(self)
         check_int("batch_real", self.batch_real, minimum=1)
-        parse_strategy(self.dsa_strategy)
-        if not isinstance(self.dsa_params, DSAParams):
-            raise ValueError(f"dsa_params={self.dsa_params!r} must be a fairdd.augment.DSAParams")
         check_number("lr_net", self.lr_net, minimum=0.0, strict_minimum=True)
         check_number("momentum_net", self.momentum_net, minimum=0.0, maximum=1.0)
         check_int("batch_train", self.batch_train, minimum=1)

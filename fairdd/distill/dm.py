@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from fairdd.augment import DEFAULT_STRATEGY, DSAParams, parse_strategy, siamese_dsa
+from fairdd.augment import DEFAULT_STRATEGY, DSAParams, siamese_dsa
 from fairdd.config import check_int, check_profile
 from fairdd.data import Dataset
 from fairdd.distill._common import (
@@ -35,6 +35,7 @@ from fairdd.distill._common import (
     RealSampling,
     SyntheticSet,
     check_common,
+    check_dsa,
     fingerprint,
     has_batchnorm,
     initial_images,
@@ -86,10 +87,8 @@ class DMConfig:
 
     def __post_init__(self) -> None:
         check_common(self)
+        check_dsa(self)
         check_int("batch_real", self.batch_real, minimum=1)
-        parse_strategy(self.dsa_strategy)
-        if not isinstance(self.dsa_params, DSAParams):
-            raise ValueError(f"dsa_params={self.dsa_params!r} must be a fairdd.augment.DSAParams")
 
     @property
     def method(self) -> str:

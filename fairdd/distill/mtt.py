@@ -45,7 +45,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from fairdd.augment import DEFAULT_STRATEGY, DSAParams, dsa, parse_strategy
+from fairdd.augment import DEFAULT_STRATEGY, DSAParams, dsa
 from fairdd.config import check_int, check_number, check_profile
 from fairdd.data import Dataset
 from fairdd.models import build_model
@@ -57,6 +57,7 @@ from fairdd.distill._common import (
     RealSampling,
     SyntheticSet,
     check_common,
+    check_dsa,
     fingerprint,
     initial_images,
     make_sampler,
@@ -162,9 +163,7 @@ class MTTConfig:
 
     def __post_init__(self) -> None:
         check_common(self)
-        parse_strategy(self.dsa_strategy)
-        if not isinstance(self.dsa_params, DSAParams):
-            raise ValueError(f"dsa_params={self.dsa_params!r} must be a fairdd.augment.DSAParams")
+        check_dsa(self)
         check_int("syn_steps", self.syn_steps, minimum=1)
         check_int("expert_epochs", self.expert_epochs, minimum=1)
         check_int("max_start_epoch", self.max_start_epoch, minimum=1)
