@@ -1,0 +1,46 @@
+"""fairdd: how dataset and knowledge distillation change fairness and bias.
+
+The public API lives in the submodules, each imported on first use (so ``import fairdd``
+stays cheap for spawned worker processes):
+
+- :mod:`fairdd.data` — data sets as tensors, bias construction, text embedding
+- :mod:`fairdd.models` — ConvNet, AlexNet, LeNet, CIFAR ResNets, the MLP of seed 000
+- :mod:`fairdd.augment` — differentiable siamese augmentation (DSA)
+- :mod:`fairdd.distill` — DC, DSA, DM, MTT and embedding distillation
+- :mod:`fairdd.evaluate` — the field's evaluation protocol
+- :mod:`fairdd.metrics` — accuracy, class-wise and group fairness metrics
+- :mod:`fairdd.results` — the run store (config, tidy rows, provenance)
+- :mod:`fairdd.parallel` — independent jobs as one-thread worker processes
+- :mod:`fairdd.studies` — the few functions only one chapter needs
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "augment",
+    "config",
+    "data",
+    "debias",
+    "distill",
+    "evaluate",
+    "fetch",
+    "metrics",
+    "models",
+    "parallel",
+    "paths",
+    "plots",
+    "results",
+    "studies",
+)
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"fairdd.{name}")
+    raise AttributeError(f"module 'fairdd' has no attribute {name!r}")
