@@ -125,3 +125,25 @@ def test_run_study_end_to_end_and_reuses_finished_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(study, "evaluate_run", boom)
     again = study.run_study(cfg, root=tmp_path)
     pd.testing.assert_frame_equal(df, again)
+
+
+def test_table1_with_paper_labels_the_sources():
+    wide = study.table1_with_paper(study.table1(rows(), 10))
+    assert list(dict.fromkeys(c for c, _ in wide.columns)) == ["ours: toy", "paper: MOJI", "paper: BIOS"]
+    assert wide.loc["DD + BTEO", ("paper: BIOS", "accuracy")] == "73.2 ± 3.2"
+    assert wide.loc["STANDARD", ("ours: toy", "accuracy")] == "81.0 ± 1.4"
+
+
+def test_training_times_table3():
+    t = study.training_times(rows(), 10)
+    assert t.loc["STANDARD + ADV", "toy"] == 31.0 and t.loc["DD + BTEO", "toy"] == 1.0
+
+
+def test_template_bios_skew_and_ambiguity():
+    d = study.template_bios(per_profession=400, skew=0.8, ambiguity=0.0, seed=0)
+    share = d.groupby("profession")["attribute"].mean()  # share of women
+    assert share["nurse"] > 0.75 and share["surgeon"] < 0.25
+    assert not d["text"].str.contains("nurse|surgeon|engineer|teacher").any()  # titles are not in the text
+    assert set(d["label"]) == {0, 1, 2, 3} and (d["attribute"] == (d["gender"] == "female")).all()
+    common = study.template_bios(per_profession=400, ambiguity=1.0)["text"].str.contains("long hours|loves the job|trained|helps people")
+    assert common.all()

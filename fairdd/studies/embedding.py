@@ -43,6 +43,9 @@ __all__ = [
     "run_study",
     "size_sweep",
     "table1",
+    "table1_with_paper",
+    "template_bios",
+    "training_times",
 ]
 
 STUDY = "embedding_dd"
@@ -313,6 +316,34 @@ def table1(df: pd.DataFrame, size: int, *, include_protected: bool = True) -> pd
     return pd.DataFrame(rows)
 
 
+def table1_with_paper(ours: pd.DataFrame) -> pd.DataFrame:
+    """Our Table 1 beside the paper's: one row per method, columns (source · data set, metric).
+
+    Our columns are headed ``ours: <data set>``, the paper's ``paper: MOJI`` / ``paper: BIOS``.
+    """
+    paper = PAPER_TABLE1.assign(
+        accuracy=[f"{a:.1f} ± {s:.1f}" for a, s in zip(PAPER_TABLE1["accuracy"], PAPER_TABLE1["accuracy_std"])],
+        fairness=[f"{a:.1f} ± {s:.1f}" for a, s in zip(PAPER_TABLE1["fairness"], PAPER_TABLE1["fairness_std"])],
+        source="paper",
+    )
+    both = pd.concat([ours.assign(source="ours"), paper], ignore_index=True)
+    both["column"] = both["source"] + ": " + both["dataset"]
+    wide = both.pivot(index="method", columns="column", values=["accuracy", "fairness", "dto"])
+    wide = wide.swaplevel(0, 1, axis=1)
+    order = list(dict.fromkeys(both["column"]))
+    wide = wide.reindex(columns=[(c, m) for c in order for m in ("accuracy", "fairness", "dto")])
+    return wide.reindex([label for label, _, _ in METHODS])
+
+
+def training_times(df: pd.DataFrame, size: int) -> pd.DataFrame:
+    """Table 3: mean seconds to train each model (STANDARD variants on the full data; DD
+    variants = retraining on a distilled set of ``size``), by data set."""
+    sel = df[df["include_protected"] & ((df["method"] == "standard") | (df["size"] == size))]
+    seconds = sel["train_seconds"].where(sel["method"] == "standard", sel["retrain_seconds"])
+    out = sel.assign(seconds=seconds).groupby(["method_label", "dataset"])["seconds"].mean().unstack("dataset")
+    return out.reindex([label for label, _, _ in METHODS])
+
+
 def _table_seeds(df: pd.DataFrame, include_protected: bool) -> list[int]:
     std = df[(df["method"] == "standard") & (df["include_protected"] == include_protected)]
     return sorted(std["seed"].unique().tolist())
@@ -423,3 +454,45 @@ def plot_reuse(costs: pd.DataFrame):  # noqa: ANN201  (matplotlib Figure)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# A few words per profession, so that the profession can be read from the text; the name and
+# the pronoun carry the gender.
+_TEMPLATE_DUTIES = {
+    "nurse": ("cares for patients on the ward", "checks the patients' medication", "works night shifts at the clinic"),
+    "surgeon": ("operates in the theatre", "performs heart surgery", "leads the surgical team"),
+    "software engineer": ("writes code for a web company", "fixes bugs in the database", "designs software systems"),
+    "teacher": ("teaches maths to children", "marks homework every evening", "runs the school's reading club"),
+}
+_TEMPLATE_COMMON = ("works long hours", "loves the job", "trained for many years", "helps people every day")
+_TEMPLATE_NAMES = {
+    "female": ("Mary", "Emma", "Olivia", "Sophia", "Grace", "Alice", "Laura", "Anna"),
+    "male": ("John", "James", "David", "Michael", "Peter", "Paul", "Mark", "Thomas"),
+}
+_PRONOUN = {"female": "She", "male": "He"}
+
+
+def template_bios(per_profession: int = 40, skew: float = 0.8, ambiguity: float = 0.4, seed: int = 0) -> pd.DataFrame:
+    """Synthetic one-line biographies with a profession label and a gender attribute.
+
+    *Template sentences written for this book, not a benchmark*: "<name> <duty>. <She|He> has
+    done so for <k> years." As in BIOS, the title itself is not in the text. Nurses and teachers are female in a share ``skew`` of the rows, surgeons
+    and software engineers male in the same share (the stereotype BIOS measures); ``skew=0.5``
+    is balanced. A share ``ambiguity`` of the lines gets a duty common to all professions, so
+    that on those lines only the gender cue is left to a classifier. Columns ``text, profession, label, gender, attribute`` (attribute 1 = female).
+    """
+    check_int("per_profession", per_profession, minimum=2)
+    check_number("skew", skew, minimum=0.0, maximum=1.0)
+    check_number("ambiguity", ambiguity, minimum=0.0, maximum=1.0)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, (profession, duties) in enumerate(_TEMPLATE_DUTIES.items()):
+        majority = "female" if profession in ("nurse", "teacher") else "male"
+        for _ in range(per_profession):
+            gender = majority if rng.random() < skew else ({"female": "male", "male": "female"}[majority])
+            name = rng.choice(_TEMPLATE_NAMES[gender])
+            years = int(rng.integers(2, 30))
+            duty = rng.choice(_TEMPLATE_COMMON if rng.random() < ambiguity else duties)
+            text = f"{name} {duty}. {_PRONOUN[gender]} has done so for {years} years."
+            rows.append({"text": text, "profession": profession, "label": label, "gender": gender, "attribute": int(gender == "female")})
+    return pd.DataFrame(rows)
