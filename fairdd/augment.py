@@ -125,7 +125,7 @@ class DSAParams:
         check_choice("mode", self.mode, ("single", "all"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # values hold tensors: compare samples by identity
 class DSASample:
     """Drawn transformation parameters, to apply to one or several batches.
 

@@ -215,3 +215,14 @@ def test_bad_call_arguments() -> None:
     with pytest.raises(ValueError, match="dsa=True"):
         train_network(model, train.inputs.flatten(1), train.labels, dataclasses.replace(TINY, dsa=True),
                       generator=torch.Generator())
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager() -> None:
+    # torch.compile costs seconds to tens of seconds the first time in a process (cache cold).
+    train, test = separable(20, 0), separable(20, 1)
+    base = dataclasses.replace(TINY, num_networks=2)
+    eager = evaluate_synthetic(train.inputs, train.labels, test, base, seed=0)
+    compiled = evaluate_synthetic(train.inputs, train.labels, test, dataclasses.replace(base, compile=True), seed=0)
+    for e, c in zip(eager, compiled):
+        assert c["final_train_loss"] == pytest.approx(e["final_train_loss"], rel=1e-3)
