@@ -121,6 +121,11 @@ class EvalConfig:
         ):
             raise ValueError(f"model_kwargs={self.model_kwargs!r} must be a mapping of argument names to values")
         object.__setattr__(self, "model_kwargs", kwargs)
+        try:  # a throw-away CPU network catches unknown argument names and bad values now
+            size = None if self.model == "mlp" else 32
+            build_model(self.model, channels=1, num_classes=2, image_size=size, **dict(kwargs))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"model_kwargs={dict(kwargs)!r} is not valid for model {self.model!r}: {err}") from None
         for name in ("dsa", "reset_momentum_at_decay", "compile", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")

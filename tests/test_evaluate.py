@@ -182,6 +182,8 @@ def test_network_seeds_are_distinct_and_stable() -> None:
     [
         ("model", "vgg"),
         ("model_kwargs", [1, 2]),
+        ("model_kwargs", {"widht": 8}),
+        ("model_kwargs", {"width": 0}),
         ("epochs", 0),
         ("epochs", 2.5),
         ("lr", 0.0),
