@@ -186,7 +186,8 @@ class EmbeddingDDResult:
     """What :func:`distill_embeddings` returns.
 
     ``theta0`` is needed to retrain (:func:`replay`); ``history`` holds the outer loss per
-    iteration (and the adversary's loss for ADV); ``discriminator_steps`` counts the
+    iteration, the wall seconds of each outer step (``step_seconds``) and, for ADV, the
+    adversary's loss; ``discriminator_steps`` counts the
     discriminator's optimiser steps (one per outer iteration for ADV, else 0).
     """
 
@@ -352,8 +353,9 @@ def distill_embeddings(
         disc_opt = torch.optim.Adam(disc.parameters(), lr=config.adv_lr)
 
     batches = make_generator(config.seed, BATCHES)
-    history: dict[str, list[float]] = {"loss": []} | ({"adv_loss": []} if disc is not None else {})
+    history: dict[str, list[float]] = {"loss": [], "step_seconds": []} | ({"adv_loss": []} if disc is not None else {})
     for _, idx in zip(range(config.iterations), _minibatches(len(train), config.batch_size, batches, device)):
+        step_start = time.perf_counter()
         theta_t = unroll(model, theta0_dev, steps, distill_epochs=config.distill_epochs, create_graph=True)
         h, logits = hidden_and_logits(model, theta_t, x_all[idx])
         loss = F.cross_entropy(logits, y_all[idx])
@@ -371,6 +373,7 @@ def distill_embeddings(
         loss.backward(inputs=steps.parameters())
         optimizer.step()
         scheduler.step()
+        history["step_seconds"].append(time.perf_counter() - step_start)  # loss.item() above synchronised
     disc_steps = 0
     if disc_opt is not None:
         disc_steps = int(disc_opt.state[next(iter(disc.parameters()))]["step"])
