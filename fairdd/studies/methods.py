@@ -24,7 +24,7 @@ import torch
 
 from fairdd import results
 from fairdd.config import Profile, check_choice, check_int, check_profile, check_sequence
-from fairdd.data import Dataset, channel_stats, load_dataset, normalize
+from fairdd.data import Dataset, channel_stats, denormalize, load_dataset, normalize
 from fairdd.distill import config_for, distill
 from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
 from fairdd.parallel import map_processes
@@ -38,9 +38,12 @@ __all__ = [
     "PAPER_FASHION_MNIST",
     "STUDY",
     "load_synthetic",
+    "plot_accuracy",
     "run_cell",
     "run_study",
     "summary_table",
+    "synthetic_images",
+    "versus_random",
 ]
 
 STUDY = "dd_methods"
@@ -269,3 +272,64 @@ def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     )
     table.loc[table["method"] == "whole", "images_per_class"] = pd.NA
     return table.merge(PAPER_FASHION_MNIST, on=["method", "images_per_class"], how="left")
+
+
+def synthetic_images(cell: MethodsCell, root: str | None = None) -> torch.Tensor | None:
+    """The synthetic images of a distillation cell mapped back to [0, 1] for display
+    (``(N, C, H, W)``, class-major), or ``None`` if the cell was not run."""
+    saved = load_synthetic(cell, root)
+    if saved is None:
+        return None
+    train = load_dataset(cell.dataset, "train")
+    if cell.train_limit is not None:
+        train = train.subset(torch.arange(min(cell.train_limit, len(train))))
+    mean, std = channel_stats(train.inputs)
+    return denormalize(saved["images"], mean, std).clamp(0, 1)
+
+
+def _per_seed(rows: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of each (method, size, seed): the mean over its evaluation networks."""
+    return rows.groupby(["method", "images_per_class", "seed"], as_index=False)["accuracy"].mean()
+
+
+def versus_random(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each distillation method against the random real subset of the same size and seed.
+
+    Columns: the mean gain in accuracy points (method − random, paired by seed), the number of
+    seeds on which the method is ahead, and whether it is ahead on every seed.
+    """
+    per_seed = _per_seed(rows)
+    random = per_seed[per_seed["method"] == "random"].rename(columns={"accuracy": "random"}).drop(columns="method")
+    paired = per_seed[per_seed["method"].isin(DISTILLATION_METHODS)].merge(random, on=["images_per_class", "seed"])
+    paired["gain"] = 100 * (paired["accuracy"] - paired["random"])
+    out = paired.groupby(["method", "images_per_class"], as_index=False).agg(
+        gain_points=("gain", "mean"),
+        seeds_ahead=("gain", lambda g: int((g > 0).sum())),
+        seeds=("gain", "size"),
+    )
+    out["beats_random_on_every_seed"] = out["seeds_ahead"] == out["seeds"]
+    return out
+
+
+def plot_accuracy(rows: pd.DataFrame):  # noqa: ANN201  (matplotlib Figure)
+    """Test accuracy against images per class, one line per method (mean ± std over seeds),
+    the whole-set baseline as a horizontal band."""
+    import matplotlib.pyplot as plt
+
+    per_seed = _per_seed(rows)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, group in per_seed[per_seed["method"] != "whole"].groupby("method"):
+        stats = group.groupby("images_per_class")["accuracy"].agg(["mean", "std"]).fillna(0.0)
+        ax.errorbar(stats.index, 100 * stats["mean"], yerr=100 * stats["std"], marker="o", capsize=3,
+                    label=method.upper() if method != "random" else "random real", ls="--" if method == "random" else "-")
+    whole = per_seed.loc[per_seed["method"] == "whole", "accuracy"]
+    if len(whole):
+        ax.axhspan(100 * (whole.mean() - whole.std(ddof=1) if len(whole) > 1 else whole.mean()),
+                   100 * (whole.mean() + whole.std(ddof=1) if len(whole) > 1 else whole.mean()), color="grey", alpha=0.3)
+        ax.axhline(100 * whole.mean(), color="grey", label="whole training set")
+    ax.set_xscale("log")
+    ax.set_xlabel("images per class")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
