@@ -24,8 +24,11 @@ Differences from the reference code, each deliberate:
   soft cross-entropy otherwise, initialised at 0. ``label_init=0`` (uniform targets) is our
   analogue of that uninformative start.
 - predictions are ``argmax`` of the logits; the reference thresholds a binary logit at 0.5.
-- the learning-rate decay is stepped after each pass over the real data (the reference steps
-  it before each pass, so its first decay comes one pass early).
+- the schedule counts outer steps, not passes over the real data (``iterations``,
+  ``decay_every``), and the data are reshuffled at each pass; the reference's StepLR is stepped
+  per pass, before it, so its first decay comes one pass early.
+- BTEO, counted in steps, costs per step what DD costs; the reference's BTEO is faster in
+  seconds (Table 2) because its passes over the smaller balanced set are shorter.
 - the discriminator reads the MLP's last hidden state after tanh (``MLP.hidden``); the
   reference reads it before the activation.
 """
