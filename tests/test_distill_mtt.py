@@ -62,3 +62,28 @@ def test_learned_learning_rate_is_returned_and_trained(tmp_path, monkeypatch) ->
     assert isinstance(out.learning_rate, float) and out.learning_rate != CFG.lr_init
     cfg = out.evaluation_config(epochs=5, num_networks=1)
     assert cfg.dsa and dict(cfg.model_kwargs) == {"width": 8, "depth": 2, "norm": "instancenorm"}
+
+
+def test_a_live_claim_is_respected_and_a_dead_one_taken_over(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from fairdd.distill.mtt import _claim
+
+    target = tmp_path / "expert_0000.pt"
+    assert _claim(target)  # ours now
+    assert not _claim(target)  # held by a live process (this one)
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    target.with_suffix(".claim").write_text(done.stdout.strip())  # a pid that has exited
+    assert _claim(target)
+    assert target.with_suffix(".claim").read_text() == str(os.getpid())
+
+
+@pytest.mark.slow  # two spawned interpreters importing torch: ~20 s
+def test_experts_in_worker_processes_equal_experts_trained_here(tmp_path) -> None:
+    train = toy_dataset()
+    here = train_experts(train, CFG, progress=False, root=tmp_path / "a")
+    there = train_experts(train, CFG, progress=False, root=tmp_path / "b", processes=2)
+    for a, b in zip(here, there):
+        assert torch.equal(load_trajectory(a), load_trajectory(b))

@@ -34,8 +34,11 @@ run's generator. It loops ``Iteration + 1`` times; we do ``iterations`` updates.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,10 +204,10 @@ class MTTConfig:
         """The config for a run profile.
 
         - ``"paper"``: the reference settings (100 experts × 50 epochs; days on this CPU).
-        - ``"cpu"``: ConvNet width 32; 5 experts × 10 "epochs" of 10,000 random real images
-          each (a sixth of Fashion-MNIST) instead of 100 × 50 full epochs; ``max_start_epoch``
-          5, ``expert_epochs`` 2, ``syn_steps`` 10; 200 iterations. The learning rates are
-          the reference's.
+        - ``"cpu"``: ConvNet width 32; 4 experts × 6 "epochs" of 10,000 random real images
+          each (a sixth of Fashion-MNIST) instead of 100 × 50 full epochs (trained once, then
+          cached: a few CPU minutes); ``max_start_epoch`` 4, ``expert_epochs`` 2,
+          ``syn_steps`` 8; 100 iterations. The learning rates are the reference's.
         - ``"smoke"``: width 8, depth 2; 2 experts × 3 epochs of 256 images; ``syn_steps`` 3,
           ``expert_epochs`` 1, ``max_start_epoch`` 2; 3 iterations.
         """
@@ -214,13 +217,13 @@ class MTTConfig:
         if profile == "cpu":
             return cls(
                 width=32,
-                num_experts=5,
-                expert_train_epochs=10,
+                num_experts=4,
+                expert_train_epochs=6,
                 expert_epoch_size=10_000,
-                max_start_epoch=5,
+                max_start_epoch=4,
                 expert_epochs=2,
-                syn_steps=10,
-                iterations=200,
+                syn_steps=8,
+                iterations=100,
             )
         return cls(
             width=8,
@@ -314,20 +317,94 @@ def train_experts(
     progress: bool = True,
     device: torch.device | str | None = None,
     root: str | Path | None = None,
+    processes: int | None = None,
 ) -> list[Path]:
     """Train (or find cached) the ``cfg.num_experts`` expert trajectories; their file paths.
 
     Each expert file holds ``{"trajectory": (expert_train_epochs + 1, P) float32}`` and is
     written atomically when its expert finishes, so an interrupted call keeps every finished
-    expert and the next call trains only the missing ones.
+    expert and the next call trains only the missing ones. Callers running at the same time
+    (e.g. several MTT cells of a sweep in parallel processes) share the work: an expert being
+    trained is marked by a claim file holding the trainer's pid; others train the unclaimed
+    ones, then wait for the rest (a claim of a dead process is taken over).
+
+    Parameters
+    ----------
+    processes : train the missing experts in this many one-thread worker processes
+        (:func:`fairdd.parallel.map_processes`); ``None`` trains them here, one by one.
     """
     device = torch.device(device) if device is not None else train.inputs.device
     directory = expert_cache_dir(train, cfg, root=root)
     paths = [_expert_file(directory, i) for i in range(cfg.num_experts)]
     missing = [i for i, p in enumerate(paths) if not p.is_file()]
-    for i in tqdm(missing, disable=not progress or not missing, desc="MTT experts", leave=False):
-        save_checkpoint(paths[i], {"trajectory": _train_expert(train, cfg, i, device)})
+    if missing and processes is not None:
+        from fairdd.parallel import map_processes
+
+        job = functools.partial(_train_expert_once, train.to("cpu"), cfg, device=str(device), directory=str(directory))
+        map_processes(job, missing, processes=processes)
+    with tqdm(total=len(missing), disable=not progress or not missing, desc="MTT experts", leave=False) as bar:
+        while missing:
+            for i in missing:
+                if _train_expert_once(train, cfg, i, device=device, directory=directory):
+                    bar.update(1)
+            missing = [i for i in missing if not paths[i].is_file()]
+            if missing:
+                time.sleep(_CLAIM_POLL_S)  # the rest are being trained by another process
     return paths
+
+
+_CLAIM_POLL_S = 2.0
+
+
+def _train_expert_once(
+    train: Dataset, cfg: MTTConfig, i: int, *, device: torch.device | str, directory: str | Path
+) -> bool:
+    """Train and save expert ``i`` unless it exists or another live process claimed it;
+    whether this call trained it."""
+    path = _expert_file(Path(directory), i)
+    if path.is_file() or not _claim(path):
+        return False
+    try:
+        if path.is_file():  # finished between the check and the claim
+            return False
+        save_checkpoint(path, {"trajectory": _train_expert(train, cfg, i, torch.device(device))})
+        return True
+    finally:
+        path.with_suffix(".claim").unlink(missing_ok=True)
+
+
+def _claim(path: Path) -> bool:
+    """Create ``<path>.claim`` holding our pid, atomically; ``False`` if a live process holds it."""
+    claim = path.with_suffix(".claim")
+    claim.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                text, age = claim.read_text(), time.time() - claim.stat().st_mtime
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            if not text and age < 10:
+                return False  # just created; its pid is being written
+            if text.isdigit() and _alive(int(text)):
+                return False
+            claim.unlink(missing_ok=True)  # a dead process's claim: take it over
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_trajectory(path: str | Path) -> torch.Tensor:
