@@ -208,8 +208,10 @@ class MTTConfig:
           each (a sixth of Fashion-MNIST) instead of 100 × 50 full epochs (trained once, then
           cached: a few CPU minutes); ``max_start_epoch`` 4, ``expert_epochs`` 2,
           ``syn_steps`` 8; 100 iterations. The learning rates are the reference's.
-        - ``"smoke"``: width 8, depth 2; 2 experts × 3 epochs of 256 images; ``syn_steps`` 3,
-          ``expert_epochs`` 1, ``max_start_epoch`` 2; 3 iterations.
+        - ``"smoke"``: width 8, depth 2; 2 experts × 3 epochs of 256 images in batches of 64
+          (4 expert steps per epoch: with one full batch per epoch the target is a single SGD
+          step, 3 synthetic steps overshoot it and the learned rate went negative);
+          ``syn_steps`` 3, ``expert_epochs`` 1, ``max_start_epoch`` 2; 3 iterations.
         """
         check_profile(profile)
         if profile == "paper":
@@ -231,6 +233,7 @@ class MTTConfig:
             num_experts=2,
             expert_train_epochs=3,
             expert_epoch_size=256,
+            expert_batch=64,
             max_start_epoch=2,
             expert_epochs=1,
             syn_steps=3,
