@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: the notebooks have no ipywidgets
 
 from fairdd.augment import DSAParams, parse_strategy
 from fairdd.config import check_choice, check_int, check_number, check_profile

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: the notebooks have no ipywidgets
 
 from fairdd.augment import DEFAULT_STRATEGY, DSAParams, dsa
 from fairdd.config import check_int, check_number, check_profile
