@@ -352,7 +352,8 @@ class BiasStudyConfig:
                 evaluation_dsa=None,
                 whole_epochs=2,
                 whole_batch_size=128,
-                probe_training=EvalConfig(model_kwargs={"width": 16}, epochs=2, batch_size=128, num_networks=1),
+                # 6 epochs: the corruption probe reached 0.67 held-out accuracy (0.42 after 2).
+                probe_training=EvalConfig(model_kwargs={"width": 16}, epochs=6, batch_size=128, num_networks=1),
             )
         tiny = {"width": 8, "depth": 2, "batch_real": 8, "checkpoint_every": 1}
         loops = {2: (1, 0)}
@@ -983,6 +984,10 @@ def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
                 p = _welch_less(a, b)
                 ok.append(p < alpha)
                 parts.append(f"{METHOD_LABELS[m]} {100 * b.mean():.1f}% → {100 * a.mean():.1f}% (p = {p:.2g})")
+            for m in ("random", "whole"):
+                a, b = values(m, high, "acc_conflicting"), values(m, low, "acc_conflicting")
+                if a.size and b.size:
+                    parts.append(f"for comparison {METHOD_LABELS[m]} {100 * b.mean():.1f}% → {100 * a.mean():.1f}%")
             out.append({
                 "dataset": dataset, "claim": 1, "verdict": "supported" if all(ok) else "not supported",
                 "evidence": f"bias-conflicting accuracy at r = {low:g} → r = {high:g}: " + "; ".join(parts),
@@ -998,15 +1003,19 @@ def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
                 ok.append(ah > al and eh < el)
                 parts.append(f"{METHOD_LABELS[m]}: aligned {al:.2f} → {ah:.2f}, entropy {el:.2f} → {eh:.2f}")
             rand = values("random", high, "aligned_fraction")
-            syn = np.mean([values(m, high, "aligned_fraction").mean() for m in methods])
-            amplify = (
-                f"; at r = {high:g} the synthetic sets' aligned fraction {syn:.2f} vs a random real subset's "
-                f"{rand.mean():.2f} ({'more' if syn > rand.mean() else 'no more'} bias than the data)"
-                if rand.size else ""
-            )
+            if rand.size:
+                # Amplification beyond the data: every distilled set's seeds pooled against the
+                # random real subset's (the sets they start from), one-sided Welch test.
+                syn = np.concatenate([values(m, high, "aligned_fraction") for m in methods])
+                p = _welch_less(rand, syn)
+                more = "more bias than" if p < alpha else "no significantly more bias than"
+                parts.append(
+                    f"at r = {high:g} the distilled sets' aligned fraction {syn.mean():.2f} vs a random real subset's "
+                    f"{rand.mean():.2f}: {more} the data (p = {p:.2g})"
+                )
             out.append({
                 "dataset": dataset, "claim": 2, "verdict": "supported" if all(ok) else "not supported",
-                "evidence": f"probe measures at r = {low:g} → r = {high:g}: " + "; ".join(parts) + amplify,
+                "evidence": f"probe measures at r = {low:g} → r = {high:g}: " + "; ".join(parts),
             })
         # Claim 3
         extreme = [r for r in ratios if r >= 0.95]
@@ -1023,12 +1032,16 @@ def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
                 if best is None or gap > best[0]:
                     best = (gap, m, r, syn.mean(), whole.mean(), p)
         gap, m, r, syn_mean, whole_mean, p = best
-        verdict = "supported" if (gap > 0 and p < alpha) else "not supported"
-        out.append({
-            "dataset": dataset, "claim": 3, "verdict": verdict,
-            "evidence": f"best case r = {r:g}: {METHOD_LABELS[m]} {100 * syn_mean:.1f}% vs whole set {100 * whole_mean:.1f}% "
-            f"(p = {p:.2g})",
-        })
+        supported = gap > 0 and p < alpha
+        evidence = (
+            f"best case r = {r:g}: {METHOD_LABELS[m]} {100 * syn_mean:.1f}% vs whole set {100 * whole_mean:.1f}% (p = {p:.2g})"
+        )
+        if gap > 0 and not supported:
+            evidence += "; the paper's direction, but not significant over these seeds"
+        rand = values("random", r, "acc_conflicting")
+        if rand.size:
+            evidence += f"; a random real subset of the same size: {100 * rand.mean():.1f}%"
+        out.append({"dataset": dataset, "claim": 3, "verdict": "supported" if supported else "not supported", "evidence": evidence})
     claim_text = {
         1: "Dataset bias hurts distillation (accuracy on bias-conflicting test images falls as the ratio grows)",
         2: "Synthetic sets from biased data lose diversity and encode the spurious correlation",
