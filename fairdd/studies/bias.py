@@ -286,8 +286,10 @@ class BiasStudyConfig:
         for name, cls, augment in (("dc", DCConfig, False), ("dsa", DCConfig, True), ("dm", DMConfig, None)):
             value = getattr(self, name)
             if not isinstance(value, cls) or (augment is not None and value.augment != augment):
-                raise ValueError(f"{name}={value!r} must be a {cls.__name__}" + (f" with augment={augment}" if augment is not None else ""))
-            if isinstance(value, DCConfig) and set(self.colour_methods + self.corruption_methods) & {name, f"{name}_balanced"}:
+                wanted = cls.__name__ + (f" with augment={augment}" if augment is not None else "")
+                raise ValueError(f"{name}={value!r} must be a {wanted}")
+            used = set(self.colour_methods + self.corruption_methods)
+            if isinstance(value, DCConfig) and used & {name, f"{name}_balanced"}:
                 value.loops_for(self.images_per_class)  # a missing IPC is a ValueError now, not mid-sweep
         for name in ("evaluation", "probe_training"):
             if not isinstance(getattr(self, name), EvalConfig):
@@ -455,7 +457,12 @@ def describe_profile(config: BiasStudyConfig) -> str:
     sizes = "all images" if config.train_per_class is None else (
         f"{config.train_per_class} training and {config.test_per_class} test images per class"
     )
-    dc_loops = dc.loops_for(config.images_per_class) if config.images_per_class in {i for i, *_ in dc.loops} else None
+    loops = dc.loops_for(config.images_per_class) if config.images_per_class in {i for i, *_ in dc.loops} else None
+    ev_dsa = config.evaluation_dsa
+
+    def method_list(kind: str) -> str:
+        return ", ".join(METHOD_LABELS[m] for m in config.methods(kind))
+
     lines = [
         f"**Profile `{config.profile}`.** IPC {config.images_per_class}; {len(config.seeds)} seeds; {sizes}; "
         f"bias ratios {', '.join(f'{r:g}' for r in config.bias_ratios)}; colour severity {config.colour_severity}, "
@@ -464,14 +471,15 @@ def describe_profile(config: BiasStudyConfig) -> str:
         f"{dm.batch_real} real images per class per iteration (reference 256), image learning rate {dm.lr_img:g} "
         f"(reference 1).",
         f"DC/DSA: {dc.iterations} iterations (reference 1000), width {dc.width}, {dc.batch_real} real images per class"
-        + (f", loops {dc_loops[0]} outer / {dc_loops[1]} inner (reference at IPC 10: 10/50, IPC 50: 50/10)" if dc_loops else "")
+        + (f", loops {loops[0]} outer / {loops[1]} inner (reference at IPC 10: 10/50, IPC 50: 50/10)" if loops else "")
         + ".",
-        f"Evaluation: {ev.num_networks} ConvNet(s) {dict(ev.model_kwargs)} per set and seed, {ev.epochs} epochs"
-        + (" (DSA/DM sets: DSA augmentation, " f"{config.evaluation_dsa.epochs} epochs)" if config.evaluation_dsa else ", no augmentation")
+        f"Evaluation: {ev.num_networks} {ev.model}(s) {dict(ev.model_kwargs) or '(default width)'} per set and seed, "
+        f"{ev.epochs} epochs"
+        + (f" (DSA/DM sets: DSA augmentation, {ev_dsa.epochs} epochs)" if ev_dsa else ", no augmentation")
         + f" (reference: 20 networks, 300 epochs, 1000 with DSA); whole set {config.whole_epochs} epoch(s), "
         f"batch {config.whole_batch_size}.",
-        f"Methods on {dataset_label(config.data('colour'))}: {', '.join(METHOD_LABELS[m] for m in config.methods('colour'))}; "
-        f"on {dataset_label(config.data('corruption'))}: {', '.join(METHOD_LABELS[m] for m in config.methods('corruption'))}.",
+        f"Methods on {dataset_label(config.data('colour'))}: {method_list('colour')}; "
+        f"on {dataset_label(config.data('corruption'))}: {method_list('corruption')}.",
     ]
     return "\n".join(f"- {line}" if i else line for i, line in enumerate(lines))
 
@@ -544,7 +552,9 @@ def _sources(data: DataSpec) -> tuple[Dataset, Dataset]:
 def _statistics(data: DataSpec) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std of the unbiased (r = 0.1) training set: the fixed normalisation."""
     train, _ = _sources(data)
-    unbiased = make_biased(train, kind=data.kind, bias_ratio=0.1, severity=data.severity, seed=_data_seed(data.data_seed, _PROBE_TRAIN))
+    unbiased = make_biased(
+        train, kind=data.kind, bias_ratio=0.1, severity=data.severity, seed=_data_seed(data.data_seed, _PROBE_TRAIN)
+    )
     return channel_stats(unbiased.inputs)
 
 
@@ -702,8 +712,9 @@ def _probe_model(spec: ProbeSpec, channels: int, image_size: int) -> torch.nn.Mo
 def _train_probe(spec: ProbeSpec, path: Path) -> list[dict[str, Any]]:
     data = spec.data
     train_source, test_source = _sources(data)
-    train = make_biased(train_source, kind=data.kind, bias_ratio=0.1, severity=data.severity, seed=_data_seed(data.data_seed, _PROBE_TRAIN))
-    test = make_biased(test_source, kind=data.kind, bias_ratio=0.1, severity=data.severity, seed=_data_seed(data.data_seed, _PROBE_TEST))
+    unbiased = functools.partial(make_biased, kind=data.kind, bias_ratio=0.1, severity=data.severity)
+    train = unbiased(train_source, seed=_data_seed(data.data_seed, _PROBE_TRAIN))
+    test = unbiased(test_source, seed=_data_seed(data.data_seed, _PROBE_TEST))
     train, test = _normalised(train, data), _normalised(test, data)
     model = _probe_model(spec, train.inputs.shape[1], train.inputs.shape[-1])
     log = train_network(
@@ -787,7 +798,8 @@ def cell_rows(cell: BiasCell, *, root: str | Path | None = None, device: str | N
         results.save_checkpoint(_synthetic_file(cell, root), {"images": images, "labels": labels})
     if cell.method == "whole":
         # The measures on the whole set: a random 100 per class (pairwise distances grow as n²).
-        sample = random_subset(train, min(WHOLE_MEASURE_PER_CLASS, min(torch.bincount(train.labels).tolist())), seed=cell.seed)
+        per_class = min(WHOLE_MEASURE_PER_CLASS, int(torch.bincount(train.labels).min()))
+        sample = random_subset(train, per_class, seed=cell.seed)
         measures = set_measures(sample.inputs, sample.labels, probe, num_classes=train.num_classes)
     else:
         measures = set_measures(images, labels, probe, num_classes=train.num_classes)
@@ -852,7 +864,9 @@ def synthetic_images(cell: BiasCell, *, root: str | Path | None = None) -> torch
     ``(N, C, H, W)`` class-major; ``FileNotFoundError`` if the cell has not been run."""
     saved = results.load_checkpoint(_synthetic_file(cell, root))
     if saved is None:
-        raise FileNotFoundError(f"no synthetic set for cell {results.run_id(cell)} ({cell.method}, r={cell.bias_ratio}); run the study first")
+        raise FileNotFoundError(
+            f"no synthetic set for cell {results.run_id(cell)} ({cell.method}, r={cell.bias_ratio}); run the study first"
+        )
     mean, std = _statistics(cell.data)
     return denormalize(saved["images"], mean, std).clamp(0, 1)
 
@@ -894,7 +908,9 @@ def summary_table(rows: pd.DataFrame, measure: str = "acc_conflicting", *, perce
 
     summary["text"] = summary.apply(cell, axis=1)
     summary["method"] = pd.Categorical(summary["method"], [m for m in METHODS if m in set(summary["method"])], ordered=True)
-    table = summary.pivot_table(index=["dataset", "method"], columns="bias_ratio", values="text", aggfunc="first", observed=True)
+    table = summary.pivot_table(
+        index=["dataset", "method"], columns="bias_ratio", values="text", aggfunc="first", observed=True
+    )
     table.columns = [f"r = {c:g}" for c in table.columns]
     table = table.rename(index=METHOD_LABELS, level="method")
     return table
@@ -943,6 +959,9 @@ def debias_comparison(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFram
     return pd.DataFrame(out)
 
 
+NEEDS_LOW_HIGH = "needs ratios 0.1 and one above it"
+
+
 def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
     """Seed 001's three claims, judged per data set from our rows (no verdict is written in).
 
@@ -963,7 +982,7 @@ def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
     ``"not testable"``), ``evidence`` (the numbers behind it).
     """
     per_seed = _per_seed(rows)
-    out = []
+    out: list[dict[str, Any]] = []
     for dataset, data in per_seed.groupby("dataset"):
         methods = [m for m in DISTILLERS if m in set(data["method"])]
         ratios = sorted(set(data["bias_ratio"]))
@@ -976,7 +995,7 @@ def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
 
         # Claim 1
         if low is None or high is None or high <= low or not methods:
-            out.append({"dataset": dataset, "claim": 1, "verdict": "not testable", "evidence": "needs ratios 0.1 and one above it"})
+            out.append({"dataset": dataset, "claim": 1, "verdict": "not testable", "evidence": NEEDS_LOW_HIGH})
         else:
             parts, ok = [], []
             for m in methods:
@@ -994,7 +1013,7 @@ def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
             })
         # Claim 2
         if low is None or high is None or high <= low or not methods:
-            out.append({"dataset": dataset, "claim": 2, "verdict": "not testable", "evidence": "needs ratios 0.1 and one above it"})
+            out.append({"dataset": dataset, "claim": 2, "verdict": "not testable", "evidence": NEEDS_LOW_HIGH})
         else:
             parts, ok = [], []
             for m in methods:
@@ -1020,7 +1039,8 @@ def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
         # Claim 3
         extreme = [r for r in ratios if r >= 0.95]
         if not extreme or not methods or "whole" not in set(data["method"]):
-            out.append({"dataset": dataset, "claim": 3, "verdict": "not testable", "evidence": "needs ratios >= 0.95 and the whole set"})
+            evidence = "needs ratios >= 0.95 and the whole set"
+            out.append({"dataset": dataset, "claim": 3, "verdict": "not testable", "evidence": evidence})
             continue
         best = None
         for r in extreme:
@@ -1034,14 +1054,16 @@ def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
         gap, m, r, syn_mean, whole_mean, p = best
         supported = gap > 0 and p < alpha
         evidence = (
-            f"best case r = {r:g}: {METHOD_LABELS[m]} {100 * syn_mean:.1f}% vs whole set {100 * whole_mean:.1f}% (p = {p:.2g})"
+            f"best case r = {r:g}: {METHOD_LABELS[m]} {100 * syn_mean:.1f}% vs whole set {100 * whole_mean:.1f}% "
+            f"(p = {p:.2g})"
         )
         if gap > 0 and not supported:
             evidence += "; the paper's direction, but not significant over these seeds"
         rand = values("random", r, "acc_conflicting")
         if rand.size:
             evidence += f"; a random real subset of the same size: {100 * rand.mean():.1f}%"
-        out.append({"dataset": dataset, "claim": 3, "verdict": "supported" if supported else "not supported", "evidence": evidence})
+        verdict = "supported" if supported else "not supported"
+        out.append({"dataset": dataset, "claim": 3, "verdict": verdict, "evidence": evidence})
     claim_text = {
         1: "Dataset bias hurts distillation (accuracy on bias-conflicting test images falls as the ratio grows)",
         2: "Synthetic sets from biased data lose diversity and encode the spurious correlation",
@@ -1053,6 +1075,12 @@ def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------ figures
+
+BASELINE_STYLES = {
+    "random": {"ls": "--", "color": "grey"},
+    "random_balanced": {"ls": "-.", "color": "grey"},
+    "whole": {"ls": ":", "color": "black"},
+}
 
 
 def plot_accuracy(rows: pd.DataFrame, *, measure: str = "acc_conflicting"):  # noqa: ANN201  (matplotlib Figure)
@@ -1067,8 +1095,7 @@ def plot_accuracy(rows: pd.DataFrame, *, measure: str = "acc_conflicting"):  # n
         part = summary[summary["dataset"] == dataset]
         for method in [m for m in METHODS if m in set(part["method"])]:
             line = part[part["method"] == method].sort_values("bias_ratio")
-            style = {"random": {"ls": "--", "color": "grey"}, "random_balanced": {"ls": "-.", "color": "grey"},
-                     "whole": {"ls": ":", "color": "black"}}.get(method, {})
+            style = BASELINE_STYLES.get(method, {})
             ax.errorbar(line["bias_ratio"], 100 * line[f"{measure}_mean"], yerr=100 * line[f"{measure}_std"].fillna(0),
                         marker="o", capsize=3, label=METHOD_LABELS[method], **style)
         ax.set_title(dataset, fontsize=9)
@@ -1098,7 +1125,7 @@ def plot_measures(rows: pd.DataFrame):  # noqa: ANN201  (matplotlib Figure)
             ax = axes[i][j]
             for method in [m for m in METHODS if m in set(part["method"])]:
                 line = part[part["method"] == method].sort_values("bias_ratio")
-                style = {"random": {"ls": "--", "color": "grey"}, "random_balanced": {"ls": "-.", "color": "grey"}}.get(method, {})
+                style = BASELINE_STYLES.get(method, {}) if method != "whole" else {}
                 ax.errorbar(line["bias_ratio"], line[f"{measure}_mean"], yerr=line[f"{measure}_std"].fillna(0),
                             marker="o", capsize=3, label=METHOD_LABELS[method], **style)
             if measure == "aligned_fraction":
