@@ -1103,7 +1103,7 @@ def plot_accuracy(rows: pd.DataFrame, *, measure: str = "acc_conflicting"):  # n
         ax.set_ylabel(f"{'bias-conflicting' if measure == 'acc_conflicting' else 'bias-aligned'} test accuracy (%)")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
