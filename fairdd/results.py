@@ -47,6 +47,7 @@ import torch
 from fairdd.paths import REPO_ROOT, results_root
 
 __all__ = [
+    "pid_alive",
     "RUN_ID_LENGTH",
     "canonical_config",
     "checkpoint_dir",
@@ -336,7 +337,8 @@ def _write(path: Path, text: str) -> None:
         os.fsync(fh.fileno())
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (used to clear the leftovers of dead writers)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -350,7 +352,7 @@ def _remove_stale(study_dir: Path, rid: str) -> None:
     """Delete temporary folders of this run left by processes that no longer exist."""
     for tmp in study_dir.glob(f"{_TMP_PREFIX}{rid}-*"):
         match = re.match(rf"^{re.escape(_TMP_PREFIX)}{rid}-(\d+)-", tmp.name)
-        if match and not _pid_alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             shutil.rmtree(tmp, ignore_errors=True)
 
 

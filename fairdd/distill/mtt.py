@@ -53,7 +53,7 @@ from fairdd.config import check_int, check_number, check_profile
 from fairdd.data import Dataset
 from fairdd.models import build_model
 from fairdd.paths import results_root
-from fairdd.results import canonical_config, save_checkpoint
+from fairdd.results import canonical_config, pid_alive, save_checkpoint
 from fairdd.distill._common import (
     Callback,
     Init,
@@ -390,7 +390,7 @@ def _claim(path: Path) -> bool:
                 continue  # released meanwhile: try again
             if not text and age < 10:
                 return False  # just created; its pid is being written
-            if text.isdigit() and _alive(int(text)):
+            if text.isdigit() and pid_alive(int(text)):
                 return False
             claim.unlink(missing_ok=True)  # a dead process's claim: take it over
             continue
@@ -398,16 +398,6 @@ def _claim(path: Path) -> bool:
             fh.write(str(os.getpid()))
         return True
     return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def load_trajectory(path: str | Path) -> torch.Tensor:
