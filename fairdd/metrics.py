@@ -17,6 +17,10 @@ Fairness metrics follow their papers:
   on normalised class accuracy (#SC, #TC) and its model-disagreement matrix.
 * :func:`bias_aligned_accuracy` splits accuracy into bias-aligned and bias-conflicting
   samples (seed 001).
+* :func:`attribute_alignment`, :func:`attribute_entropy`, :func:`pairwise_distance` and
+  :func:`set_measures` measure how much bias and diversity a (synthetic) training set carries
+  (seed 001's question: do distilled sets encode the spurious attribute?). They take and
+  return torch tensors (``(K,)`` float64 per class, NaN for a class too small to measure).
 
 Undefined rates (a group with no sample of the conditioning class) are left out of the
 maxima, minima and means instead of being counted as 0 — the one place where these
@@ -25,6 +29,7 @@ functions can differ from fairlearn, which reports such a rate as 0.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,8 +38,12 @@ import numpy as np
 import torch
 from scipy import stats
 
+from fairdd.config import check_choice, check_int
+
 __all__ = [
     "accuracy",
+    "attribute_alignment",
+    "attribute_entropy",
     "bias_aligned_accuracy",
     "classwise_accuracy",
     "classwise_variance",
@@ -43,7 +52,9 @@ __all__ = [
     "distance_to_optimum",
     "equalized_odds_difference",
     "group_accuracy",
+    "pairwise_distance",
     "rms_tpr_gap",
+    "set_measures",
     "SignificanceResult",
     "significant_classes",
 ]
@@ -108,11 +119,6 @@ def _groups(name: str, features: ArrayLike, n: int) -> tuple[np.ndarray, np.ndar
         return values, index.reshape(-1)
     values, index = np.unique(f, return_inverse=True)
     return values, index
-
-
-def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{field}={value!r} is not allowed; choose one of {list(allowed)}")
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -350,7 +356,7 @@ def demographic_parity_difference(
     float
         DPD in [0, 1]; 0 is perfectly fair.
     """
-    _check_choice("method", method, ("between_groups", "to_overall"))
+    check_choice("method", method, ("between_groups", "to_overall"))
     return _one_vs_rest(
         y_true, y_pred, sensitive_features, num_classes, lambda r: _difference(*r["selection"], method)
     )
@@ -398,8 +404,8 @@ def equalized_odds_difference(
     float
         EOD in [0, 1]; 0 is perfectly fair.
     """
-    _check_choice("method", method, ("between_groups", "to_overall"))
-    _check_choice("agg", agg, ("worst_case", "mean"))
+    check_choice("method", method, ("between_groups", "to_overall"))
+    check_choice("agg", agg, ("worst_case", "mean"))
 
     def eod(rates: dict[str, Any]) -> float:
         diffs = np.array([_difference(*rates["tpr"], method), _difference(*rates["fpr"], method)])
@@ -621,7 +627,7 @@ def disagreement_matrix(
     numpy.ndarray, shape (K, K)
         int64 counts, or float64 fractions when normalised.
     """
-    _check_choice("normalize", normalize, ("none", "all", "row"))
+    check_choice("normalize", normalize, ("none", "all", "row"))
     a, b = _labels("pred_a", pred_a), _labels("pred_b", pred_b)
     if a.shape != b.shape or a.size == 0:
         raise ValueError(f"pred_a and pred_b must be non-empty and of equal length, got {a.size} and {b.size}")
@@ -634,3 +640,145 @@ def disagreement_matrix(
     if normalize == "all":
         return joint / a.size
     return _ratio(joint, np.broadcast_to(row_totals, joint.shape))
+
+
+# ------------------------------------------------------------------------- set measures
+
+
+def _check_pair(predicted: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    predicted, labels = torch.as_tensor(predicted).cpu().long(), torch.as_tensor(labels).cpu().long()
+    if predicted.shape != labels.shape or predicted.dim() != 1:
+        raise ValueError(f"predicted {tuple(predicted.shape)} and labels {tuple(labels.shape)} must be equal 1-D shapes")
+    return predicted, labels
+
+
+def attribute_alignment(predicted: torch.Tensor, labels: torch.Tensor, *, num_classes: int) -> torch.Tensor:
+    """Per class c, the fraction of class c's images whose (predicted) attribute is c.
+
+    Parameters
+    ----------
+    predicted : torch.Tensor of int, shape (N,)
+        Attribute of each image (an attribute probe's prediction, or the true one).
+    labels : torch.Tensor of int, shape (N,)
+        Class of each image.
+    num_classes : int
+        Number of classes K; attribute c is class c's bias attribute.
+
+    Returns
+    -------
+    torch.Tensor, shape (K,)
+        float64; NaN for a class with no image.
+    """
+    predicted, labels = _check_pair(predicted, labels)
+    out = torch.full((num_classes,), float("nan"), dtype=torch.float64)
+    for c in range(num_classes):
+        mine = labels == c
+        if mine.any():
+            out[c] = (predicted[mine] == c).double().mean()
+    return out
+
+
+def attribute_entropy(
+    predicted: torch.Tensor, labels: torch.Tensor, *, num_classes: int, num_attributes: int = 10
+) -> torch.Tensor:
+    r"""Per class, the entropy of the attribute distribution of its images, over ``log(num_attributes)``.
+
+    .. math:: H_c = -\sum_a p_{c,a} \log p_{c,a} / \log A
+
+    with :math:`p_{c,a}` the share of class c's images with attribute a: 0 when they all share
+    one attribute, 1 when the attributes are uniform.
+
+    Parameters
+    ----------
+    predicted, labels : torch.Tensor of int, shape (N,)
+        Attribute (in ``[0, num_attributes)``) and class of each image.
+    num_classes : int
+        Number of classes K.
+    num_attributes : int
+        Number of attribute values A (seed 001: 10 colours / corruptions).
+
+    Returns
+    -------
+    torch.Tensor, shape (K,)
+        float64; NaN for a class with no image.
+    """
+    predicted, labels = _check_pair(predicted, labels)
+    check_int("num_attributes", num_attributes, minimum=2)
+    if predicted.numel() and (int(predicted.min()) < 0 or int(predicted.max()) >= num_attributes):
+        raise ValueError(f"predicted attributes must lie in [0, {num_attributes - 1}]")
+    out = torch.full((num_classes,), float("nan"), dtype=torch.float64)
+    for c in range(num_classes):
+        mine = predicted[labels == c]
+        if mine.numel():
+            p = torch.bincount(mine, minlength=num_attributes).double() / mine.numel()
+            p = p[p > 0]
+            out[c] = float(-(p * p.log()).sum() / math.log(num_attributes)) + 0.0  # + 0.0: no -0.0
+    return out
+
+
+def pairwise_distance(images: torch.Tensor, labels: torch.Tensor, *, num_classes: int) -> torch.Tensor:
+    r"""Per class, the mean RMS distance between two distinct images of that class.
+
+    .. math:: d(x, y) = \lVert x - y \rVert_2 / \sqrt{D}
+
+    over the :math:`D = C \cdot H \cdot W` values, averaged over the unordered pairs.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (N, ...)
+        The images (any shape per image; flattened).
+    labels : torch.Tensor of int, shape (N,)
+        Class of each image.
+    num_classes : int
+        Number of classes K.
+
+    Returns
+    -------
+    torch.Tensor, shape (K,)
+        float64; NaN for a class with fewer than two images.
+    """
+    images = torch.as_tensor(images).detach().cpu().double().flatten(1)
+    labels = torch.as_tensor(labels).cpu().long()
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"labels has shape {tuple(labels.shape)}; expected ({images.shape[0]},)")
+    out = torch.full((num_classes,), float("nan"), dtype=torch.float64)
+    for c in range(num_classes):
+        x = images[labels == c]
+        n = x.shape[0]
+        if n >= 2:
+            d = torch.cdist(x, x)  # (n, n), zero diagonal
+            out[c] = d.sum() / (n * (n - 1)) / math.sqrt(x.shape[1])
+    return out
+
+
+def set_measures(
+    images: torch.Tensor, labels: torch.Tensor, probe: torch.nn.Module, *, num_classes: int
+) -> dict[str, float]:
+    """Bias and diversity of a (synthetic) set, read with an attribute probe.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (N, C, H, W)
+        The set, in the input space of ``probe``.
+    labels : torch.Tensor of int, shape (N,)
+        Class of each image.
+    probe : torch.nn.Module
+        A network that predicts the bias attribute (:func:`fairdd.probe.attribute_probe`).
+    num_classes : int
+        Number of classes K.
+
+    Returns
+    -------
+    dict
+        The mean over classes (NaN classes left out) of ``aligned_fraction``
+        (:func:`attribute_alignment` of the probe's predictions), ``attribute_entropy``
+        (:func:`attribute_entropy`) and ``pairwise_distance`` (:func:`pairwise_distance`).
+    """
+    from fairdd.evaluate import predict  # here: fairdd.evaluate imports this module
+
+    predicted = predict(probe, images).cpu()
+    return {
+        "aligned_fraction": float(np.nanmean(attribute_alignment(predicted, labels, num_classes=num_classes).numpy())),
+        "attribute_entropy": float(np.nanmean(attribute_entropy(predicted, labels, num_classes=num_classes).numpy())),
+        "pairwise_distance": float(np.nanmean(pairwise_distance(images, labels, num_classes=num_classes).numpy())),
+    }

@@ -1,7 +1,9 @@
-"""Seed 001 bias construction: exact counts, colours, and the ten corruptions."""
+"""Seed 001 bias construction: exact counts, colours, the ten corruptions; Dataset.concat,
+normalize_splits and stratified_subset."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -12,6 +14,7 @@ from PIL import Image
 
 from fairdd.data import (
     BIAS_RATIOS,
+    COLOUR_NAMES,
     COLOURS,
     CORRUPTIONS,
     Dataset,
@@ -19,9 +22,13 @@ from fairdd.data import (
     apply_corruption,
     assign_attributes,
     bias_aligned,
+    channel_stats,
     colorize,
     corrupt,
     make_biased,
+    normalize,
+    normalize_splits,
+    stratified_subset,
 )
 from fairdd.data import _corruptions as C
 
@@ -313,3 +320,69 @@ def test_corruptions_agree_across_devices(colour_images: torch.Tensor) -> None:
     gpu, a_gpu = corrupt(images.cuda(), labels.cuda(), bias_ratio=0.0, severity=4, seed=2)
     assert torch.equal(a_cpu, a_gpu.cpu())
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)
+
+
+# ------------------------------------------------------------- containers and splits
+
+
+def _toy(n: int, *, attributes: bool = True, name: str = "toy", seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    return Dataset(
+        name, "test", torch.rand(n, 3, 4, 4, generator=g), torch.arange(n) % 10, tuple(map(str, range(10))),
+        torch.randint(0, 10, (n,), generator=g) if attributes else None,
+        "colour" if attributes else None, COLOUR_NAMES if attributes else None,
+    )
+
+
+def test_dataset_concat_keeps_order_and_metadata() -> None:
+    a, b = _toy(5), _toy(7, seed=1)
+    both = Dataset.concat(a, b, name="both")
+    assert (both.name, both.split, len(both)) == ("both", "test", 12)
+    assert torch.equal(both.inputs, torch.cat([a.inputs, b.inputs]))
+    assert torch.equal(both.labels, torch.cat([a.labels, b.labels]))
+    assert torch.equal(both.attributes, torch.cat([a.attributes, b.attributes]))
+    assert (both.classes, both.attribute_name, both.attribute_values) == (a.classes, "colour", COLOUR_NAMES)
+    assert Dataset.concat(a).name == "toy" and Dataset.concat(a, split="x").split == "x"
+    plain = Dataset.concat(_toy(2, attributes=False), _toy(3, attributes=False))
+    assert plain.attributes is None and len(plain) == 5
+
+
+def test_dataset_concat_rejects_mismatches() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        Dataset.concat()
+    with pytest.raises(ValueError, match="attribute_name differ"):
+        Dataset.concat(_toy(2), _toy(2, attributes=False))
+    with pytest.raises(ValueError, match="with attributes and data sets without"):
+        Dataset.concat(_toy(2), dataclasses.replace(_toy(2), attributes=None))
+    other = dataclasses.replace(_toy(2), classes=tuple("abcdefghij"))
+    with pytest.raises(ValueError, match="classes"):
+        Dataset.concat(_toy(2), other)
+
+
+def test_normalize_splits_uses_the_first_split_or_given_stats() -> None:
+    train, test = _toy(20), _toy(6, seed=1)
+    ntrain, ntest, (mean, std) = normalize_splits(train, test)
+    assert all(torch.equal(u, v) for u, v in zip((mean, std), channel_stats(train.inputs)))
+    assert torch.equal(ntrain.inputs, normalize(train.inputs, mean, std))
+    assert torch.equal(ntest.inputs, normalize(test.inputs, mean, std))
+    assert torch.equal(ntest.attributes, test.attributes) and ntest.name == test.name
+    fixed = (torch.zeros(3), torch.full((3,), 2.0))
+    (only, stats) = normalize_splits(test, stats=fixed)
+    assert stats[0] is fixed[0] and stats[1] is fixed[1] and torch.equal(only.inputs, test.inputs / 2)
+
+
+def test_stratified_subset_keeps_row_order_and_caps_short_classes() -> None:
+    data = _toy(95)  # classes 0-4 have 10 rows, 5-9 have 9
+    sub = stratified_subset(data, 10, seed=3)
+    assert len(sub) == 95 and torch.equal(sub.inputs, data.inputs)
+    sub = stratified_subset(data, 4, seed=3)
+    assert torch.bincount(sub.labels).tolist() == [4] * 10
+    rows = [int((data.inputs == x).all(dim=(1, 2, 3)).nonzero()) for x in sub.inputs]
+    assert rows == sorted(rows)  # original order
+    assert torch.equal(sub.inputs, stratified_subset(data, 4, seed=3).inputs)
+    assert stratified_subset(data, None, seed=0) is data
+    # The same rows as fairdd.evaluate.random_subset draws, which returns them class by class.
+    from fairdd.evaluate import random_subset
+
+    drawn = random_subset(data, 4, seed=3)
+    assert sorted(map(tuple, drawn.inputs.flatten(1).tolist())) == sorted(map(tuple, sub.inputs.flatten(1).tolist()))

@@ -1,4 +1,4 @@
-"""Seed 000's study layer: profiles, the run list, tables from hand-made rows, an end-to-end run."""
+"""The embedding-DD study layer (Han et al. 2022): profiles, the run list, tables from hand-made rows, an end-to-end run."""
 
 import dataclasses
 
@@ -7,30 +7,28 @@ import pandas as pd
 import pytest
 
 from fairdd.studies import embedding as study
-from fairdd.studies.embedding import EmbeddingRun, EmbeddingStudyConfig
+from fairdd.studies.embedding import EmbeddingCell, EmbeddingStudyConfig
 
 
 def test_profiles_and_validation():
-    paper = EmbeddingStudyConfig.from_profile("paper")
+    paper = EmbeddingStudyConfig.for_profile("paper")
     assert paper.seeds == tuple(range(7)) and paper.sizes == tuple(range(1, 21))
     assert paper.dd.iterations == 4900 and paper.dd.distill_epochs == 5 and paper.standard.epochs == 100
-    cpu = EmbeddingStudyConfig.from_profile("cpu")
+    cpu = EmbeddingStudyConfig.for_profile("cpu")
     assert len(cpu.seeds) == 5 and cpu.table_size == 10 and cpu.profile == "cpu"
-    assert EmbeddingStudyConfig.from_profile("smoke", processes=1).processes == 1
     for kwargs, field in [
         ({"profile": "gpu"}, "profile"), ({"datasets": ("mnist",)}, "datasets"), ({"seeds": ()}, "seeds"),
         ({"sizes": (0,)}, "sizes"), ({"table_size": 0}, "table_size"), ({"convergence": (("adult", 1.5),)}, "convergence"),
-        ({"processes": 0}, "processes"),
     ]:
         with pytest.raises(ValueError, match=field):
             EmbeddingStudyConfig(**kwargs)
     with pytest.raises(ValueError, match="method"):
-        EmbeddingRun("adult", True, "dd", standard=cpu.standard)
+        EmbeddingCell("adult", True, "dd", standard=cpu.standard)
 
 
 def test_runs_cover_every_row_and_size_once():
-    cfg = EmbeddingStudyConfig.from_profile("smoke", datasets=("compas",), seeds=(0, 1), sizes=(1, 2), sweep_seeds=(0,), ablation_seeds=(5,))
-    runs = cfg.runs()
+    cfg = EmbeddingStudyConfig.for_profile("smoke", datasets=("compas",), seeds=(0, 1), sizes=(1, 2), sweep_seeds=(0,), ablation_seeds=(5,))
+    runs = cfg.cells()
     assert len(runs) == len(set(runs))
     table = [r for r in runs if r.include_protected and (r.method == "standard" or r.dd.size == cfg.table_size)]
     assert len(table) == 6 * 2  # six rows × two seeds (the size-2 sweep runs of seed 0 are these)
@@ -106,13 +104,12 @@ def test_paper_table1_is_labelled_and_consistent():
 
 
 def test_run_study_end_to_end_and_reuses_finished_runs(tmp_path, monkeypatch):
-    cfg = EmbeddingStudyConfig.from_profile(
+    cfg = EmbeddingStudyConfig.for_profile(
         "smoke", datasets=("compas",), seeds=(0,), table_size=1, sizes=(1,), sweep_seeds=(0,), ablation_seeds=(),
-        processes=1,
     )
     cfg = dataclasses.replace(cfg, dd=dataclasses.replace(cfg.dd, iterations=2, hidden=(8, 8)),
                               standard=dataclasses.replace(cfg.standard, epochs=1, hidden=(8, 8)))
-    df = study.run_study(cfg, root=tmp_path)
+    df = study.run_study(cfg, processes=1, root=tmp_path)
     assert len(df) == 6 and set(df["method_label"]) == {label for label, _, _ in study.METHODS}
     assert df["accuracy"].between(0, 1).all() and df["fairness"].between(0, 1).all()
     dd = df[df["method"] == "dd"]
@@ -120,10 +117,10 @@ def test_run_study_end_to_end_and_reuses_finished_runs(tmp_path, monkeypatch):
     assert dd.loc[dd["debias"] == "adv", "adv_loss_end"].notna().all() and dd.loc[dd["debias"] != "adv", "adv_loss_end"].isna().all()
     assert (dd.loc[dd["debias"] == "adv", "discriminator_steps"] == 2).all()
 
-    def boom(run):
+    def boom(cell, root):
         raise AssertionError("a finished run was recomputed")
 
-    monkeypatch.setattr(study, "evaluate_run", boom)
+    monkeypatch.setattr(study, "STUDY", dataclasses.replace(study.STUDY, compute=boom))
     again = study.run_study(cfg, root=tmp_path)
     pd.testing.assert_frame_equal(df, again)
 

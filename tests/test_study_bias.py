@@ -1,4 +1,4 @@
-"""Tests for the seed-001 study (fairdd.studies.bias): splits, measures, configs, claims."""
+"""Tests for the dataset-bias study (Lu et al. 2024) (fairdd.studies.bias): splits, measures, configs, claims."""
 
 import dataclasses
 import math
@@ -11,7 +11,8 @@ import torch
 from fairdd.data import Dataset, bias_aligned
 from fairdd.distill import DMConfig, RealSampler
 from fairdd.evaluate import EvalConfig, random_subset
-from fairdd.studies import bias
+from fairdd import data, metrics
+from fairdd.studies import bias, bias_report
 
 
 def _grey_source(per_class: int, *, seed: int = 0, size: int = 8) -> Dataset:
@@ -29,7 +30,7 @@ def _grey_source(per_class: int, *, seed: int = 0, size: int = 8) -> Dataset:
 @pytest.mark.parametrize("ratio", [0.0, 0.1, 0.5, 0.8, 0.95, 1.0])
 def test_make_splits_attribute_counts(ratio: float) -> None:
     per_class = 40
-    splits = bias.make_splits(_grey_source(per_class), _grey_source(20, seed=1), kind="colour", bias_ratio=ratio, severity=4)
+    splits = data.make_splits(_grey_source(per_class), _grey_source(20, seed=1), kind="colour", bias_ratio=ratio, severity=4)
     train = splits.train
     assert train.inputs.shape == (400, 3, 8, 8)
     aligned = bias_aligned(train.labels, train.attributes)
@@ -49,7 +50,7 @@ def test_make_splits_attribute_counts(ratio: float) -> None:
 
 
 def test_make_splits_corruption_kind() -> None:
-    splits = bias.make_splits(_grey_source(2), _grey_source(1, seed=1), kind="corruption", bias_ratio=1.0, severity=2)
+    splits = data.make_splits(_grey_source(2), _grey_source(1, seed=1), kind="corruption", bias_ratio=1.0, severity=2)
     assert splits.train.inputs.shape == (20, 3, 8, 8)
     assert splits.train.attribute_name == "corruption"
     assert bias_aligned(splits.train.labels, splits.train.attributes).all()
@@ -60,7 +61,7 @@ def test_data_seeds_do_not_line_up_with_experiment_seeds() -> None:
     # a "random" subset took one attribute block per class. At ratio 0.5 a random subset of
     # 10 per class must mix aligned and conflicting images in most classes, for every seed.
     source = _grey_source(100)
-    splits = bias.make_splits(source, _grey_source(5, seed=1), kind="colour", bias_ratio=0.5, severity=4)
+    splits = data.make_splits(source, _grey_source(5, seed=1), kind="colour", bias_ratio=0.5, severity=4)
     for seed in range(4):
         subset = random_subset(splits.train, 10, seed=seed)
         aligned = bias_aligned(subset.labels, subset.attributes).view(10, 10).float().mean(1)
@@ -69,7 +70,7 @@ def test_data_seeds_do_not_line_up_with_experiment_seeds() -> None:
 
 def test_make_splits_rejects_unknown_kind() -> None:
     with pytest.raises(ValueError, match="kind"):
-        bias.make_splits(_grey_source(2), _grey_source(1), kind="texture", bias_ratio=0.5, severity=1)
+        data.make_splits(_grey_source(2), _grey_source(1), kind="texture", bias_ratio=0.5, severity=1)
 
 
 # ---------------------------------------------------------------------------- measures
@@ -78,7 +79,7 @@ def test_make_splits_rejects_unknown_kind() -> None:
 def test_attribute_alignment_hand_case() -> None:
     labels = torch.tensor([0, 0, 0, 0, 1, 1, 2])
     predicted = torch.tensor([0, 0, 3, 0, 1, 0, 5])
-    got = bias.attribute_alignment(predicted, labels, num_classes=4)
+    got = metrics.attribute_alignment(predicted, labels, num_classes=4)
     assert got[:3].tolist() == [0.75, 0.5, 0.0]
     assert math.isnan(got[3])  # class 3 has no image
 
@@ -86,12 +87,12 @@ def test_attribute_alignment_hand_case() -> None:
 def test_attribute_entropy_hand_case() -> None:
     labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
     predicted = torch.tensor([3, 3, 3, 3, 0, 1, 2, 3, 4, 5])
-    got = bias.attribute_entropy(predicted, labels, num_classes=3, num_attributes=10)
+    got = metrics.attribute_entropy(predicted, labels, num_classes=3, num_attributes=10)
     assert got[0] == 0.0  # one attribute only
     assert got[1] == pytest.approx(math.log(4) / math.log(10))  # four attributes, uniform
     assert got[2] == pytest.approx(math.log(2) / math.log(10))
     # Uniform over all attributes: exactly 1.
-    full = bias.attribute_entropy(torch.arange(10), torch.zeros(10, dtype=torch.long), num_classes=1)
+    full = metrics.attribute_entropy(torch.arange(10), torch.zeros(10, dtype=torch.long), num_classes=1)
     assert full[0] == pytest.approx(1.0)
 
 
@@ -101,7 +102,7 @@ def test_attribute_entropy_matches_scipy() -> None:
     g = torch.Generator().manual_seed(3)
     predicted = torch.randint(0, 10, (50,), generator=g)
     labels = torch.randint(0, 3, (50,), generator=g)
-    got = bias.attribute_entropy(predicted, labels, num_classes=3)
+    got = metrics.attribute_entropy(predicted, labels, num_classes=3)
     for c in range(3):
         counts = np.bincount(predicted[labels == c].numpy(), minlength=10)
         assert got[c] == pytest.approx(entropy(counts, base=10))
@@ -109,7 +110,7 @@ def test_attribute_entropy_matches_scipy() -> None:
 
 def test_attribute_entropy_rejects_out_of_range() -> None:
     with pytest.raises(ValueError, match="predicted attributes"):
-        bias.attribute_entropy(torch.tensor([10]), torch.tensor([0]), num_classes=1)
+        metrics.attribute_entropy(torch.tensor([10]), torch.tensor([0]), num_classes=1)
 
 
 def test_pairwise_distance_hand_case() -> None:
@@ -117,7 +118,7 @@ def test_pairwise_distance_hand_case() -> None:
     # divided by √D = √2. Class 1: one image → NaN.
     images = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0], [1.0, 1.0]]).view(4, 1, 1, 2)
     labels = torch.tensor([0, 0, 0, 1])
-    got = bias.pairwise_distance(images, labels, num_classes=2)
+    got = metrics.pairwise_distance(images, labels, num_classes=2)
     assert got[0] == pytest.approx(10 / 3 / math.sqrt(2))
     assert math.isnan(got[1])
 
@@ -131,7 +132,7 @@ def test_set_measures_with_a_constant_probe() -> None:
 
     images = torch.randn(6, 1, 2, 2)
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
-    got = bias.set_measures(images, labels, Constant(), num_classes=3)
+    got = metrics.set_measures(images, labels, Constant(), num_classes=3)
     assert got["aligned_fraction"] == pytest.approx(1 / 3)  # only class 2 is 'aligned'
     assert got["attribute_entropy"] == 0.0
 
@@ -156,7 +157,7 @@ def test_paper_profile_is_the_reference_protocol() -> None:
     assert config.bias_ratios == (0.0, 0.1, 0.5, 0.8, 0.95, 1.0)
     assert config.dm.iterations == 20000 and config.dc.iterations == 1000
     assert config.dc.loops_for(50) == (50, 10)
-    assert bias.dataset_label(config.data("corruption")) == "CCIFAR10-DD"
+    assert data.dataset_label(config.data("corruption")) == "CCIFAR10-DD"
 
 
 def test_cells_carry_the_method_settings() -> None:
@@ -168,7 +169,7 @@ def test_cells_carry_the_method_settings() -> None:
     assert config.cell("corruption", 0.5, "dm", 0).distill.dsa_strategy.endswith("flip_scale_rotate")
     whole = config.cell("colour", 0.5, "whole", 0)
     assert whole.images_per_class is None and whole.evaluation.epochs == config.whole_epochs
-    assert "stand-in" in bias.dataset_label(config.data("corruption"))
+    assert "stand-in" in data.dataset_label(config.data("corruption"))
 
 
 @pytest.mark.parametrize(
@@ -210,23 +211,23 @@ def test_cell_and_data_validation() -> None:
     with pytest.raises(ValueError, match="images_per_class"):
         dataclasses.replace(cell, images_per_class=None)
     with pytest.raises(ValueError, match="source"):
-        bias.DataSpec(source="cifar10", kind="colour", severity=1)
+        data.DataSpec(source="cifar10", kind="colour", severity=1)
     with pytest.raises(ValueError, match="severity"):
-        bias.DataSpec(source="mnist", kind="colour", severity=0)
+        data.DataSpec(source="mnist", kind="colour", severity=0)
 
 
 def test_default_corruption_source(tmp_path) -> None:
-    assert bias.default_corruption_source(tmp_path) == "fashion_mnist"
+    assert data.default_corruption_source(tmp_path) == "fashion_mnist"
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     for name in ("data_batch_1", "test_batch", "batches.meta"):
         (folder / name).write_bytes(b"")
-    assert bias.default_corruption_source(tmp_path) == "cifar10"
+    assert data.default_corruption_source(tmp_path) == "cifar10"
 
 
 def test_balanced_baseline_is_group_balanced() -> None:
     # The draw of the "random_balanced" baseline: per class, every attribute group equally.
-    splits = bias.make_splits(_grey_source(90), _grey_source(1, seed=1), kind="colour", bias_ratio=0.8, severity=4)
+    splits = data.make_splits(_grey_source(90), _grey_source(1, seed=1), kind="colour", bias_ratio=0.8, severity=4)
     train = splits.train
     sampler = RealSampler(train.labels, 10, mode="group_balanced", attributes=train.attributes)
     index = sampler.sample(3, 10, torch.Generator().manual_seed(0))
@@ -256,7 +257,7 @@ def test_claims_follow_the_numbers() -> None:
         ("whole", 0.95): [0.50, 0.52, 0.51], ("whole", 1.0): [0.10, 0.11, 0.09],
         ("random", 0.95): [0.25, 0.24, 0.26],
     }
-    table = bias.claims(_rows(acc, {("dm", 0.95): 0.97, ("random", 0.95): 0.9}))
+    table = bias_report.claims(_rows(acc, {("dm", 0.95): 0.97, ("random", 0.95): 0.9}))
     verdicts = dict(zip(table["claim"], table["verdict"]))
     assert verdicts == {1: "supported", 2: "supported", 3: "supported"}
     assert ": more bias than the data" in table.loc[table["claim"] == 2, "evidence"].item()
@@ -264,7 +265,7 @@ def test_claims_follow_the_numbers() -> None:
     acc[("dm", 0.95)] = [0.90, 0.92, 0.91]
     acc[("dm", 1.0)] = [0.05, 0.06, 0.04]
     acc[("whole", 0.95)] = [0.95, 0.96, 0.97]
-    table = bias.claims(_rows(acc, {("dm", 0.95): 0.05}))
+    table = bias_report.claims(_rows(acc, {("dm", 0.95): 0.05}))
     verdicts = dict(zip(table["claim"], table["verdict"]))
     assert verdicts == {1: "not supported", 2: "not supported", 3: "not supported"}
 
@@ -275,9 +276,9 @@ def test_summary_and_debias_tables() -> None:
         ("random", 0.5): [0.5, 0.5, 0.5], ("random_balanced", 0.5): [0.7, 0.7, 0.7],
     }
     rows = _rows(acc, {})
-    table = bias.summary_table(rows)
+    table = bias_report.summary_table(rows)
     assert table.loc[("toy", "DM"), "r = 0.5"] == "61.0 ± 1.0"
-    comparison = bias.debias_comparison(rows)
+    comparison = bias_report.debias_comparison(rows)
     assert comparison["gain"].item() == pytest.approx(20.0)
     assert bool(comparison["better"].item())
     assert comparison["random_balanced"].item() == pytest.approx(70.0)

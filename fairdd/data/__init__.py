@@ -22,11 +22,26 @@ from fairdd.data._bias import (  # noqa: E402
     corrupt,
     make_biased,
 )
+from fairdd.data._biased_splits import (  # noqa: E402
+    BIAS_KINDS,
+    BIAS_SOURCES,
+    NUM_ATTRIBUTES,
+    BiasSplits,
+    DataSpec,
+    dataset_label,
+    default_corruption_source,
+    make_splits,
+    normalization_stats,
+    probe_data,
+    source_images,
+    stratified_subset,
+    study_data,
+)
 from fairdd.data._images import mnist_source  # noqa: E402
 from fairdd.data._load import DATASETS, load_dataset, register_loader  # noqa: E402
 from fairdd.data._tabular import feature_names, load_table  # noqa: E402
 from fairdd.data._text import BIOS_PROFESSIONS, default_text_encoder, embed_texts, load_bios, load_moji  # noqa: E402
-from fairdd.data._transforms import channel_stats, denormalize, normalize  # noqa: E402
+from fairdd.data._transforms import channel_stats, denormalize, normalize, normalize_splits  # noqa: E402
 from fairdd.data._trifeature import generate_trifeature, split_combinations  # noqa: E402
 
 __all__ += [
@@ -35,11 +50,16 @@ __all__ += [
     "embed_texts",
     "load_bios",
     "load_moji",
+    "BIAS_KINDS",
     "BIAS_RATIOS",
+    "BIAS_SOURCES",
+    "BiasSplits",
     "COLOUR_NAMES",
     "COLOURS",
     "CORRUPTIONS",
     "DATASETS",
+    "DataSpec",
+    "NUM_ATTRIBUTES",
     "apply_colour",
     "apply_corruption",
     "assign_attributes",
@@ -47,14 +67,23 @@ __all__ += [
     "channel_stats",
     "colorize",
     "corrupt",
+    "dataset_label",
+    "default_corruption_source",
     "denormalize",
     "feature_names",
     "generate_trifeature",
     "load_dataset",
     "load_table",
     "make_biased",
+    "make_splits",
     "mnist_source",
+    "normalization_stats",
     "normalize",
+    "normalize_splits",
+    "probe_data",
     "register_loader",
+    "source_images",
     "split_combinations",
+    "stratified_subset",
+    "study_data",
 ]

@@ -55,7 +55,7 @@ __all__ = [
 
 BIAS_RATIOS = (0.0, 0.1, 0.5, 0.8, 0.95, 1.0)  # seed 001's training ratios
 
-# RGB foreground colour of each attribute (seed 001's colors.th, as listed in REFERENCES.md).
+# RGB foreground colour of each attribute: seed 001's colors.th (yaolu-zjut/Biased-DD@34f4231).
 COLOURS = torch.tensor(
     [
         [0.984, 0.313, 0.169],

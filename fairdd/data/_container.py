@@ -71,3 +71,42 @@ class Dataset:
             attribute_name=self.attribute_name,
             attribute_values=self.attribute_values,
         )
+
+    @classmethod
+    def concat(cls, *datasets: "Dataset", name: str | None = None, split: str | None = None) -> "Dataset":
+        """The rows of ``datasets`` one after the other, as a new Dataset.
+
+        Parameters
+        ----------
+        *datasets : one or more Datasets with the same ``classes``, ``attribute_name`` and
+            ``attribute_values``, and either all with ``attributes`` or all without.
+        name, split : of the result; default: those of the first data set.
+
+        Returns
+        -------
+        Dataset
+            ``inputs``, ``labels`` (and ``attributes``) concatenated in the given order.
+        """
+        if not datasets:
+            raise ValueError("Dataset.concat needs at least one data set")
+        first = datasets[0]
+        for other in datasets[1:]:
+            for field in ("classes", "attribute_name", "attribute_values"):
+                if getattr(other, field) != getattr(first, field):
+                    raise ValueError(
+                        f"cannot concatenate {first.name!r} and {other.name!r}: their {field} differ "
+                        f"({getattr(first, field)!r} vs {getattr(other, field)!r})"
+                    )
+        with_attributes = {d.attributes is not None for d in datasets}
+        if len(with_attributes) > 1:
+            raise ValueError("cannot concatenate data sets with attributes and data sets without")
+        return cls(
+            name=first.name if name is None else name,
+            split=first.split if split is None else split,
+            inputs=torch.cat([d.inputs for d in datasets]),
+            labels=torch.cat([d.labels for d in datasets]),
+            classes=first.classes,
+            attributes=torch.cat([d.attributes for d in datasets]) if first.attributes is not None else None,
+            attribute_name=first.attribute_name,
+            attribute_values=first.attribute_values,
+        )

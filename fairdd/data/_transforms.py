@@ -2,14 +2,18 @@
 
 The distillation code works on normalised images, ``(x - mean) / std`` per channel, with
 the statistics of the *training* images (as the reference code does with its fixed
-per-data-set constants).
+per-data-set constants). :func:`normalize_splits` does that for whole :class:`Dataset` splits.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
-__all__ = ["channel_stats", "denormalize", "normalize"]
+from fairdd.data._container import Dataset
+
+__all__ = ["channel_stats", "denormalize", "normalize", "normalize_splits"]
 
 
 def _check_images(images: torch.Tensor) -> None:
@@ -68,3 +72,29 @@ def denormalize(
     """Inverse of :func:`normalize`: ``images * std + mean`` per channel."""
     _check_images(images)
     return images * _per_channel(std, images) + _per_channel(mean, images)
+
+
+def normalize_splits(
+    *datasets: Dataset, stats: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> tuple[Dataset | tuple[torch.Tensor, torch.Tensor], ...]:
+    """Normalise image splits with one per-channel statistic: by default the first split's.
+
+    Parameters
+    ----------
+    *datasets : image :class:`Dataset` splits ``(N, C, H, W)``, the training split first
+        (``normalize_splits(train, test)``).
+    stats : ``(mean, std)`` to use instead of :func:`channel_stats` of ``datasets[0]`` (a fixed
+        statistic of the data set, e.g. that of another colouring of the training images).
+
+    Returns
+    -------
+    tuple
+        ``(*normalised, (mean, std))``: each split with ``inputs`` replaced by
+        :func:`normalize` ``(inputs, mean, std)`` (every other field kept), then the statistic,
+        for :func:`denormalize`. ``train, test, (mean, std) = normalize_splits(train, test)``.
+    """
+    if not datasets:
+        raise ValueError("normalize_splits needs at least one data set")
+    mean, std = channel_stats(datasets[0].inputs) if stats is None else stats
+    normalised = tuple(dataclasses.replace(d, inputs=normalize(d.inputs, mean, std)) for d in datasets)
+    return (*normalised, (mean, std))

@@ -1,9 +1,10 @@
-"""Seed 000's study: fairness of dataset distillation on feature vectors (Adult, COMPAS, ...).
+"""Fairness of dataset distillation on feature vectors (Han et al. 2022, *Towards Fair
+Supervised Dataset Distillation for Text Classification*), on Adult, COMPAS, MOJI, BIOS.
 
-One call, :func:`run_study`, trains every network the chapter needs through the run store
-(``fairdd.results.run``, study ``"embedding_dd"``: one finished run per data set × method ×
-size × seed, so a re-run computes only what is new) in parallel worker processes, and
-returns tidy rows. The other functions turn those rows into the paper's tables and figures:
+One call, :func:`run_study`, trains every network the chapter needs on the shared study
+skeleton (:class:`fairdd.studies.Study`, run store folder ``"embedding_dd"``: one finished run
+per data set × method × size × seed, so a re-run computes only what is new) in parallel worker
+processes, and returns tidy rows. The other functions turn those rows into the paper's tables and figures:
 Table 1 (:func:`table1`), Figure 2 (:func:`size_sweep`, :func:`plot_size_sweep`), Tables 2–3
 and Figure 3 (:func:`cost_table`, :func:`plot_reuse`), and the paper's conclusions checked
 against our numbers (:func:`conclusions`). :data:`PAPER_TABLE1` holds the paper's own MOJI and
@@ -17,30 +18,29 @@ import dataclasses
 import functools
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
-from fairdd import results
 from fairdd.config import Profile, check_choice, check_int, check_number, check_profile, check_sequence
 from fairdd.data import load_dataset
 from fairdd.debias import StandardConfig, train_standard
 from fairdd.distill.embedding import DEBIAS, EmbeddingDDConfig, distill_embeddings, predict, retrain
 from fairdd.metrics import accuracy, distance_to_optimum, rms_tpr_gap
-from fairdd.parallel import map_processes
+from fairdd.studies._study import Root, Study, mean_std
 
 __all__ = [
-    "EmbeddingRun",
+    "EmbeddingCell",
     "EmbeddingStudyConfig",
     "METHODS",
     "PAPER_TABLE1",
     "STUDY",
     "conclusions",
     "cost_table",
-    "evaluate_run",
+    "cell_rows",
     "plot_reuse",
     "plot_size_sweep",
     "run_study",
@@ -51,7 +51,6 @@ __all__ = [
     "training_times",
 ]
 
-STUDY = "embedding_dd"
 _TEXT = ("moji", "bios")  # data sets of document vectors, no protected input column to drop
 
 #: Table 1's rows in the paper's order: (label, method, debias).
@@ -81,7 +80,7 @@ PAPER_TABLE1 = pd.DataFrame(
 
 
 @dataclass(frozen=True)
-class EmbeddingRun:
+class EmbeddingCell:
     """One network of the study, the unit the run store keys on.
 
     ``method`` ``"standard"`` trains on the full data with ``standard``; ``"dd"`` distils with
@@ -108,7 +107,7 @@ class EmbeddingRun:
 
 @dataclass(frozen=True)
 class EmbeddingStudyConfig:
-    """What the chapter runs; :meth:`from_profile` gives the three profiles.
+    """What the chapter runs; :meth:`for_profile` gives the three profiles.
 
     Attributes
     ----------
@@ -124,7 +123,6 @@ class EmbeddingStudyConfig:
     convergence : per data set, the accuracy below which a run counts as unconverged and is
         dropped from the tables (the paper: MOJI 0.65, BIOS 0.60). For Adult (majority class
         75.4 % of the test split) and COMPAS (53 %) we set it just above predicting the majority.
-    processes : worker processes (None: one per CPU); not part of any run's identity.
     device : where each run computes.
     """
 
@@ -138,7 +136,6 @@ class EmbeddingStudyConfig:
     dd: EmbeddingDDConfig = EmbeddingDDConfig()
     standard: StandardConfig = StandardConfig()
     convergence: tuple[tuple[str, float], ...] = (("adult", 0.76), ("compas", 0.55), ("moji", 0.65), ("bios", 0.60))
-    processes: int | None = field(default=None, metadata={"run_id": False})
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -154,15 +151,13 @@ class EmbeddingStudyConfig:
             if len(pair) != 2 or not isinstance(pair[0], str):
                 raise ValueError(f"convergence[{i}]={pair!r} must be a (dataset, accuracy) pair")
             check_number(f"convergence[{i}]", pair[1], minimum=0.0, maximum=1.0)
-        if self.processes is not None:
-            check_int("processes", self.processes, minimum=1)
 
     def threshold(self, dataset: str) -> float:
         """Convergence threshold of ``dataset`` (0 where none is set)."""
         return dict(self.convergence).get(dataset, 0.0)
 
     @classmethod
-    def from_profile(cls, profile: Profile, **overrides: Any) -> "EmbeddingStudyConfig":
+    def for_profile(cls, profile: Profile, **overrides: Any) -> "EmbeddingStudyConfig":
         """The ``"smoke"``, ``"cpu"`` or ``"paper"`` settings, with ``overrides`` on top.
 
         - ``"paper"``: 7 seeds, sizes 1–20, the reference's MOJI schedule (4900 outer steps,
@@ -196,17 +191,17 @@ class EmbeddingStudyConfig:
             )
         return dataclasses.replace(base, **overrides)
 
-    def runs(self) -> list[EmbeddingRun]:
+    def cells(self) -> list[EmbeddingCell]:
         """Every network the chapter needs (duplicates removed, in a stable order)."""
-        out: list[EmbeddingRun] = []
+        out: list[EmbeddingCell] = []
 
         def add(dataset: str, protected: bool, method: str, debias: str, seed: int, size: int) -> None:
             if method == "dd":
                 cfg = dataclasses.replace(self.dd, size=size, debias=debias, seed=seed)
-                run = EmbeddingRun(dataset, protected, "dd", dd=cfg, device=self.device)
+                run = EmbeddingCell(dataset, protected, "dd", dd=cfg, device=self.device)
             else:
                 cfg = dataclasses.replace(self.standard, debias=debias, seed=seed)
-                run = EmbeddingRun(dataset, protected, "standard", standard=cfg, device=self.device)
+                run = EmbeddingCell(dataset, protected, "standard", standard=cfg, device=self.device)
             if run not in out:
                 out.append(run)
 
@@ -256,8 +251,9 @@ def _clocks() -> Iterator[dict[str, float]]:
     out["wall"], out["cpu"] = time.perf_counter() - wall, time.process_time() - cpu
 
 
-def evaluate_run(run: EmbeddingRun) -> list[dict[str, Any]]:
-    """Train the run's network and score it on the test split: one tidy row."""
+def cell_rows(run: EmbeddingCell, root: Root = None) -> list[dict[str, Any]]:
+    """Train the cell's network and score it on the test split: one tidy row (``root`` unused:
+    nothing but the row is stored)."""
     _warm_up()
     train, test = _data(run.dataset, "train", run.include_protected), _data(run.dataset, "test", run.include_protected)
     groups = int(max(train.attributes.max(), test.attributes.max())) + 1
@@ -293,33 +289,24 @@ def evaluate_run(run: EmbeddingRun) -> list[dict[str, Any]]:
     return [row]
 
 
-def _run_one(run: EmbeddingRun, root: str | None = None) -> pd.DataFrame:
-    return results.run(STUDY, run, functools.partial(evaluate_run, run), root=root)
+STUDY = Study(name="embedding_dd", compute=cell_rows)
+_percent = functools.partial(mean_std, scale=100)
 
 
-def run_study(config: EmbeddingStudyConfig, *, root: str | None = None) -> pd.DataFrame:
-    """Compute (or load) every run of ``config``: one row per network.
+def run_study(config: EmbeddingStudyConfig, *, processes: int | None = None, root: Root = None) -> pd.DataFrame:
+    """Compute (or load) every cell of ``config``: one row per network.
 
-    Unfinished runs go to ``config.processes`` worker processes (one torch thread each); the
-    finished ones are read from the run store. Columns: the run's config (dotted), then
-    ``method_label, debias, seed, size, accuracy, fairness, dto``, the wall and CPU seconds of
-    each phase (``distill_seconds``, ``distill_cpu_seconds``, ``retrain_…``, ``train_…``),
-    ``iterations, train_rows, discriminator_steps, final_loss, adv_loss_end`` (the
-    discriminator's loss over the last 10 outer steps), plus ``converged`` (accuracy ≥ the data
-    set's threshold).
+    Unfinished cells go to ``processes`` worker processes (one torch thread each; always 1 when
+    ``config.device`` is not the CPU); the finished ones are read from the run store. Columns:
+    the cell's config (dotted), then ``method_label, debias, seed, size, accuracy, fairness,
+    dto``, the wall and CPU seconds of each phase (``distill_seconds``, ``distill_cpu_seconds``,
+    ``retrain_…``, ``train_…``), ``iterations, train_rows, discriminator_steps, final_loss,
+    adv_loss_end`` (the discriminator's loss over the last 10 outer steps), plus ``converged``
+    (accuracy ≥ the data set's threshold).
     """
-    runs = config.runs()
-    todo = [r for r in runs if not results.is_finished(STUDY, r, root=root)]
-    processes = 1 if config.device != "cpu" else config.processes
-    if todo:
-        map_processes(functools.partial(_run_one, root=root), todo, processes=processes)
-    df = pd.concat([_run_one(r, root) for r in runs], ignore_index=True)
+    df = STUDY.run(config.cells(), processes=1 if config.device != "cpu" else processes, root=root)
     df["converged"] = df["accuracy"] >= df["dataset"].map(config.threshold)
     return df
-
-
-def _mean_std(x: pd.Series) -> str:
-    return f"{100 * x.mean():.1f} ± {100 * x.std(ddof=1):.1f}" if len(x) > 1 else f"{100 * x.mean():.1f}"
 
 
 def table1(df: pd.DataFrame, size: int, *, include_protected: bool = True) -> pd.DataFrame:
@@ -341,7 +328,7 @@ def table1(df: pd.DataFrame, size: int, *, include_protected: bool = True) -> pd
             dto = 100 * distance_to_optimum(acc.mean(), fair.mean()) if len(ok) else np.nan
             rows.append({
                 "dataset": dataset, "method": label,
-                "accuracy": _mean_std(acc) if len(ok) else "–", "fairness": _mean_std(fair) if len(ok) else "–",
+                "accuracy": _percent(acc) if len(ok) else "–", "fairness": _percent(fair) if len(ok) else "–",
                 "dto": round(dto, 1), "kept": len(ok), "dropped": int(len(part) - len(ok)),
             })
     return pd.DataFrame(rows)

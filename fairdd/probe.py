@@ -1,0 +1,96 @@
+"""The attribute probe: a network that reads the bias attribute of an image.
+
+Seed 001 (Lu et al. 2024, "Exploring the impact of dataset bias on dataset distillation") asks
+whether synthetic sets distilled from biased data encode the spurious attribute. To measure
+that on a synthetic set (:func:`fairdd.metrics.set_measures`) we train a small network to
+predict the attribute (colour or corruption, 10 values) on the *unbiased* (``r = 0.1``)
+colouring of the training images (:func:`fairdd.data.probe_data`), so it never saw attribute
+and label together, in the fixed input space of the data set
+(:func:`fairdd.data.normalization_stats`).
+
+:func:`attribute_probe` trains it once through the run store (study :data:`PROBE_STUDY`,
+weights in ``<results>/bias_dd_probe/weights/<run_id>.pt``) and then reads it from disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from fairdd import results
+from fairdd.data import NUM_ATTRIBUTES, DataSpec, dataset_label, normalization_stats, probe_data, source_images
+from fairdd.evaluate import EvalConfig, predict, train_network
+from fairdd.models import build_model
+from fairdd.paths import results_root
+
+__all__ = ["PROBE_STUDY", "ProbeSpec", "attribute_probe"]
+
+PROBE_STUDY = "bias_dd_probe"
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """The attribute probe: a network trained to predict the bias attribute.
+
+    Attributes
+    ----------
+    data : the data set whose attribute it reads.
+    training : network and protocol (``num_networks`` is ignored: one probe).
+    seed : its initialisation and batch order.
+    """
+
+    data: DataSpec
+    training: EvalConfig
+    seed: int = 0
+
+
+def _probe_file(spec: ProbeSpec, root: str | Path | None) -> Path:
+    return (Path(root) if root is not None else results_root()) / PROBE_STUDY / "weights" / f"{results.run_id(spec)}.pt"
+
+
+def _probe_model(spec: ProbeSpec, channels: int, image_size: int) -> torch.nn.Module:
+    return build_model(
+        spec.training.model,
+        channels=channels,
+        num_classes=NUM_ATTRIBUTES,
+        image_size=image_size,
+        seed=spec.seed,
+        **dict(spec.training.model_kwargs),
+    )
+
+
+def _train_probe(spec: ProbeSpec, path: Path) -> list[dict[str, Any]]:
+    train, test = probe_data(spec.data)
+    model = _probe_model(spec, train.inputs.shape[1], train.inputs.shape[-1])
+    log = train_network(
+        model, train.inputs, train.attributes, spec.training, generator=torch.Generator().manual_seed(spec.seed)
+    )
+    predicted = predict(model, test.inputs)
+    results.save_checkpoint(path, {"state_dict": model.state_dict()})
+    return [{
+        "dataset": dataset_label(spec.data),
+        "probe_accuracy": float((predicted == test.attributes).double().mean()),
+        "probe_train_time_s": log.train_time_s,
+        "num_train": len(train),
+        "num_test": len(test),
+    }]
+
+
+def attribute_probe(spec: ProbeSpec, *, root: str | Path | None = None) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """The trained attribute probe of a data set (trained once, then read from disk), in eval
+    mode on the CPU, and its run-store row (held-out attribute accuracy on unbiased test images)."""
+    path = _probe_file(spec, root)
+    missing = not path.is_file()
+    rows = results.run(
+        PROBE_STUDY, spec, lambda: _train_probe(spec, path), root=root,
+        force=missing and results.is_finished(PROBE_STUDY, spec, root=root),
+    )
+    train, _ = source_images(spec.data)
+    mean, _ = normalization_stats(spec.data)  # (C,): the channels of the biased images
+    model = _probe_model(spec, mean.numel(), train.inputs.shape[-1])
+    model.load_state_dict(results.load_checkpoint(path)["state_dict"])
+    return model.eval(), rows

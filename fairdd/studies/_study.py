@@ -1,0 +1,142 @@
+"""The skeleton every chapter's study is written on.
+
+A study declares four things and nothing else:
+
+* its **config** — a frozen dataclass with a ``for_profile(profile, **overrides)`` class method
+  (``"smoke"``, ``"cpu"``, ``"paper"``) and a ``cells()`` method;
+* its **cells** — frozen dataclasses, one per independent run, that embed every config that
+  changes a result (the cell *is* the run's identity: :func:`fairdd.results.run_id` hashes it);
+* how **one cell** is computed — ``compute(cell, root) -> list[dict]``, tidy rows, one per
+  trained model;
+* how rows are **summarised** — functions of the rows in the study's module (or its
+  ``*_report`` module), with :func:`mean_std` for the ``"mean ± std"`` cells of a table.
+
+:class:`Study` does the rest: it skips finished cells, runs the others through the run store
+(:func:`fairdd.results.run`) in one-thread worker processes (:func:`fairdd.parallel.map_processes`),
+most expensive first, and stores and loads the synthetic sets a page draws. A sweep command or a
+cluster scheduler runs exactly the same cells.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from fairdd import results
+from fairdd.parallel import map_processes
+from fairdd.paths import results_root
+
+__all__ = ["Study", "mean_std"]
+
+Root = str | Path | None
+Compute = Callable[[Any, Root], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Study:
+    """A sweep of independent cells through the run store.
+
+    Attributes
+    ----------
+    name : the run store folder (``results/<name>/<run_id>/``).
+    compute : ``compute(cell, root) -> rows``, one cell's computation; an importable module-level
+        function (worker processes receive it by pickle).
+    cost : ``cost(cell) -> number``, a relative cost; unfinished cells start most expensive first
+        so the workers finish together. ``None``: the cells' own order.
+    group : ``group(cell) -> key``; cells with one key run in one worker job, in order (for
+        cells that share expensive set-up, e.g. one biased data set). ``None``: one job per cell.
+    prepare : ``prepare(cells, root, processes)``, called once before the unfinished ``cells``
+        run (shared work they all read, e.g. a probe or expert trajectories). ``None``: nothing.
+    """
+
+    name: str
+    compute: Compute
+    cost: Callable[[Any], float] | None = None
+    group: Callable[[Any], Hashable] | None = None
+    prepare: Callable[[list[Any], Root, int | None], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").isalnum():
+            raise ValueError(f"name={self.name!r} must be a non-empty folder name of letters, digits and '_'")
+
+    # ------------------------------------------------------------------ running
+    def run_cell(self, cell: Any, root: Root = None) -> pd.DataFrame:
+        """One cell's rows: read if finished, else computed and stored first."""
+        return results.run(self.name, cell, functools.partial(self.compute, cell, root), root=root)
+
+    def is_finished(self, cell: Any, root: Root = None) -> bool:
+        return results.is_finished(self.name, cell, root=root)
+
+    def run(self, cells: Sequence[Any], *, processes: int | None = None, root: Root = None) -> pd.DataFrame:
+        """Every cell through the run store; all rows, in the order of ``cells``.
+
+        Finished cells are only read. ``processes``: worker processes for the unfinished ones
+        (``None``: one per CPU; use 1 on a GPU).
+        """
+        cells = list(cells)
+        if not cells:
+            raise ValueError(f"study {self.name!r}: no cells to run")
+        if len(set(cells)) != len(cells):
+            raise ValueError(f"study {self.name!r}: the cells repeat a run")
+        todo = [c for c in cells if not self.is_finished(c, root)]
+        if todo:
+            if self.prepare is not None:
+                self.prepare(todo, root, processes)
+            jobs = self._jobs(todo)
+            # Workers get the name and the compute function only (cost/group/prepare need not pickle).
+            map_processes(functools.partial(_run_job, self.name, self.compute, root=root), jobs, processes=processes)
+        return pd.concat([self.run_cell(c, root) for c in cells], ignore_index=True)
+
+    def _jobs(self, todo: list[Any]) -> list[list[Any]]:
+        if self.group is None:
+            jobs = [[c] for c in todo]
+        else:
+            by_key: dict[Hashable, list[Any]] = {}
+            for c in todo:
+                by_key.setdefault(self.group(c), []).append(c)
+            jobs = list(by_key.values())
+        if self.cost is not None:
+            jobs.sort(key=lambda job: -sum(self.cost(c) for c in job))  # stable: ties keep their order
+        return jobs
+
+    # ----------------------------------------------------------- synthetic sets
+    def synthetic_file(self, cell: Any, root: Root = None) -> Path:
+        """Where a cell's synthetic set is kept: ``<results>/<name>/synthetic/<run_id>.pt``."""
+        return (Path(root) if root is not None else results_root()) / self.name / "synthetic" / f"{results.run_id(cell)}.pt"
+
+    def save_synthetic(self, cell: Any, images: torch.Tensor, labels: torch.Tensor, root: Root = None) -> None:
+        results.save_checkpoint(self.synthetic_file(cell, root), {"images": images.cpu(), "labels": labels.cpu()})
+
+    def load_synthetic(self, cell: Any, root: Root = None) -> dict[str, torch.Tensor]:
+        """The ``{"images", "labels"}`` a cell saved; ``FileNotFoundError`` if it has not run."""
+        path = self.synthetic_file(cell, root)
+        saved = results.load_checkpoint(path)
+        if saved is None:
+            raise FileNotFoundError(
+                f"no synthetic set for run {results.run_id(cell)} of study {self.name!r} at {path}; run the study first"
+            )
+        if set(saved) != {"images", "labels"} or len(saved["images"]) != len(saved["labels"]):
+            raise ValueError(f"{path}: not a synthetic set (keys {sorted(saved)}); delete it and re-run the cell")
+        return saved
+
+
+def _run_job(name: str, compute: Compute, job: list[Any], *, root: Root) -> None:
+    study = Study(name=name, compute=compute)
+    for cell in job:
+        study.run_cell(cell, root)
+
+
+def mean_std(values: pd.Series | Sequence[float], *, scale: float = 1.0, digits: int = 1) -> str:
+    """``"mean ± std"`` text of ``values × scale`` (sample std, ddof 1); just the mean for one value."""
+    x = pd.Series(values, dtype=float) * scale
+    if len(x) == 0:
+        raise ValueError("mean_std of no values")
+    if len(x) == 1 or x.isna().all():
+        return f"{x.mean():.{digits}f}"
+    return f"{x.mean():.{digits}f} ± {x.std(ddof=1):.{digits}f}"

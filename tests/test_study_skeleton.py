@@ -1,0 +1,92 @@
+"""The shared study skeleton: cells through the run store, job grouping, cost order, synthetic sets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+import torch
+
+from fairdd import results
+from fairdd.studies import Study, mean_std
+
+
+@dataclass(frozen=True)
+class ToyCell:
+    size: int
+    seed: int
+
+
+CALLS: list[ToyCell] = []
+
+
+def toy_rows(cell: ToyCell, root) -> list[dict]:
+    CALLS.append(cell)
+    return [{"network": i, "value": cell.size * 10 + cell.seed + i / 10} for i in range(2)]
+
+
+def prepare(cells, root, processes) -> None:
+    CALLS.append(("prepare", len(cells)))
+
+
+TOY = Study(name="toy_study", compute=toy_rows, cost=lambda c: c.size, group=lambda c: c.seed, prepare=prepare)
+CELLS = [ToyCell(size, seed) for seed in (0, 1) for size in (1, 3)]
+
+
+def test_run_computes_each_cell_once_in_cost_order_and_reads_back(tmp_path):
+    CALLS.clear()
+    rows = TOY.run(CELLS, processes=1, root=tmp_path)
+    assert CALLS[0] == ("prepare", 4)
+    # Groups by seed run whole, the costlier group first; within a group the cells keep their order.
+    assert CALLS[1:] == [ToyCell(1, 0), ToyCell(3, 0), ToyCell(1, 1), ToyCell(3, 1)]
+    assert len(rows) == 8 and list(rows["size"]) == [1, 1, 3, 3, 1, 1, 3, 3]
+    assert rows["value"].tolist()[:2] == [10.0, 10.1]
+    CALLS.clear()
+    again = TOY.run(CELLS, processes=1, root=tmp_path)
+    assert CALLS == []  # nothing recomputed, prepare not called either
+    pd.testing.assert_frame_equal(rows, again)
+
+
+def test_cost_orders_jobs_without_groups(tmp_path):
+    CALLS.clear()
+    study = dataclasses.replace(TOY, group=None, prepare=None)
+    study.run(CELLS, processes=1, root=tmp_path)
+    assert [c.size for c in CALLS] == [3, 3, 1, 1]
+
+
+def test_worker_processes_give_the_same_rows(tmp_path):
+    here = dataclasses.replace(TOY, prepare=None).run(CELLS, processes=1, root=tmp_path / "a")
+    there = dataclasses.replace(TOY, prepare=None).run(CELLS, processes=2, root=tmp_path / "b")
+    cols = ["run_id", "size", "seed", "network", "value"]
+    pd.testing.assert_frame_equal(here[cols], there[cols])
+
+
+def test_bad_input_is_refused_before_work(tmp_path):
+    with pytest.raises(ValueError, match="no cells"):
+        TOY.run([], root=tmp_path)
+    with pytest.raises(ValueError, match="repeat"):
+        TOY.run([ToyCell(1, 0), ToyCell(1, 0)], root=tmp_path)
+    with pytest.raises(ValueError, match="name"):
+        Study(name="bad/name", compute=toy_rows)
+    assert not (tmp_path / "toy_study").exists()
+
+
+def test_synthetic_sets_round_trip_and_a_missing_one_is_named(tmp_path):
+    cell = ToyCell(2, 0)
+    with pytest.raises(FileNotFoundError, match=results.run_id(cell)):
+        TOY.load_synthetic(cell, tmp_path)
+    images, labels = torch.randn(4, 1, 3, 3), torch.tensor([0, 0, 1, 1])
+    TOY.save_synthetic(cell, images, labels, tmp_path)
+    saved = TOY.load_synthetic(cell, tmp_path)
+    assert torch.equal(saved["images"], images) and torch.equal(saved["labels"], labels)
+    assert TOY.synthetic_file(cell, tmp_path).parent == tmp_path / "toy_study" / "synthetic"
+
+
+def test_mean_std_text():
+    assert mean_std([0.5, 0.7], scale=100) == "60.0 ± 14.1"
+    assert mean_std([0.5], scale=100) == "50.0"
+    assert mean_std(pd.Series([1.0, 2.0, 3.0]), digits=2) == "2.00 ± 1.00"
+    with pytest.raises(ValueError, match="no values"):
+        mean_std([])
