@@ -17,8 +17,9 @@ networks for ``--eval-epochs`` epochs on the synthetic set (the method's own pro
 DSA for DSA/DM/MTT, MTT's learned rate) and on a random real subset of the same size, and
 prints both test accuracies.
 
-The reference's own seconds per iteration on a machine like this one (REFERENCES.md, wall,
-idle machine, width 128) are printed beside the paper-profile rows: DC IPC 1 16.5 s,
+The reference code's own seconds per iteration on a machine like this one
+(VICO-UoE/DatasetCondensation@53f63a6 for DC/DSA/DM, GeorgeCazenavette/mtt-distillation@50dccea
+for MTT; wall, idle machine, width 128) are printed beside the paper-profile rows: DC IPC 1 16.5 s,
 DC IPC 10 419 s, DSA IPC 10 425 s, DM IPC 10 5.8 s, MTT IPC 1 / 10 3.3 / 48 s (CIFAR-10 shape).
 
 Measured on this 2-core machine while shared with other jobs (load 3–6), one thread, CPU
@@ -64,7 +65,7 @@ from fairdd.data import channel_stats, load_dataset, normalize  # noqa: E402
 from fairdd.distill import config_for, distill, train_experts  # noqa: E402
 from fairdd.evaluate import evaluate_synthetic, random_subset  # noqa: E402
 
-# REFERENCES.md, "Speed of the reference code": (method, IPC) → seconds per iteration.
+# The reference code's speed on this machine (see the module docstring): (method, IPC) → seconds per iteration.
 REFERENCE_S_PER_IT = {("dc", 1): 16.5, ("dc", 10): 419.0, ("dsa", 10): 425.0, ("dm", 10): 5.8, ("mtt", 1): 3.3, ("mtt", 10): 48.0}
 
 

@@ -5,8 +5,8 @@ widths 128/64/32 and the DD AlexNet, on 1×28×28 input (Fashion-MNIST's shape) 
 shape. One SGD step (forward, cross-entropy, backward, optimiser step) is timed; the median of
 ``--reps`` steps after ``--warmup`` steps is reported (variants interleaved, so that load from
 other processes hits them alike), and the warm-up time, which includes compilation, apart.
-Run on one thread by default, as on the shared 2-core machine (REFERENCES.md: the reference
-ConvNet-128 takes ~1.7 s per such step there)::
+Run on one thread by default, as on the shared 2-core machine (the reference ConvNet-128 of
+VICO-UoE/DatasetCondensation@53f63a6 takes ~1.7 s per such step there)::
 
     .venv/bin/python benchmarks/bench_models.py [--threads 1] [--reps 5] [--device cpu]
 """
@@ -21,7 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from fairdd.augment import DEFAULT_STRATEGY, dsa
-from fairdd.models import build_model
+from fairdd.models import NetworkSpec
 
 
 def _sync(device: torch.device) -> None:
@@ -29,7 +29,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_variants(name: str, kwargs: dict, args: argparse.Namespace) -> list[tuple[bool, bool, float, float]]:
+def time_variants(spec: NetworkSpec, args: argparse.Namespace) -> list[tuple[bool, bool, float, float]]:
     """Per (compiled, channels_last): median seconds per step and warm-up seconds.
 
     The variants are timed interleaved (one step of each per round), so that load from other
@@ -42,7 +42,7 @@ def time_variants(name: str, kwargs: dict, args: argparse.Namespace) -> list[tup
     variants = [(c, cl) for c in ((False,) if args.no_compile else (False, True)) for cl in (False, True)]
     steps, warm = [], []
     for compiled, channels_last in variants:
-        model = build_model(name, channels=args.channels, num_classes=10, image_size=args.size, seed=0, **kwargs)
+        model = spec.build(args.channels, 10, args.size, seed=0)
         model = model.to(device)
         x = x0
         if channels_last:
@@ -101,17 +101,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     nets = [
-        ("convnet", {"width": 128}),
-        ("convnet", {"width": 64}),
-        ("convnet", {"width": 32}),
-        ("alexnet", {}),
+        NetworkSpec(width=128),
+        NetworkSpec(width=64),
+        NetworkSpec(width=32),
+        NetworkSpec(model="alexnet"),
     ]
     print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
           f"batch {args.batch}×{args.channels}×{args.size}×{args.size}, median of {args.reps}")
     print(f"{'network':<14}{'compile':>8}{'ch_last':>8}{'s/step':>9}{'vs eager':>9}{'warm-up s':>10}")
-    for name, kw in nets:
-        label = name + (f"-w{kw['width']}" if "width" in kw else "")
-        rows = time_variants(name, kw, args)
+    for spec in nets:
+        label = spec.model + (f"-w{spec.width}" if spec.model == "convnet" else "")
+        rows = time_variants(spec, args)
         eager = rows[0][2]
         for compiled, channels_last, sec, warm in rows:
             print(f"{label:<14}{str(compiled):>8}{str(channels_last):>8}{sec:>9.3f}{eager / sec:>8.2f}×{warm:>10.1f}",

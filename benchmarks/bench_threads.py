@@ -26,7 +26,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from fairdd.models import ConvNet
+from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes
 
 NUM_CLASSES = 10
@@ -39,8 +39,7 @@ def train_one(seed: int, *, steps: int, batch: int, width: int) -> dict[str, flo
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(POOL * batch, 1, IMAGE_SIZE, IMAGE_SIZE, generator=g)  # (N, 1, 28, 28)
     y = torch.randint(0, NUM_CLASSES, (POOL * batch,), generator=g)
-    torch.manual_seed(seed)  # ConvNet's initialisation draws from the global generator
-    model = ConvNet(1, NUM_CLASSES, IMAGE_SIZE, width=width)
+    model = NetworkSpec(width=width).build(1, NUM_CLASSES, IMAGE_SIZE, seed=seed)
     # lr 0.01 and momentum 0.9: the DC/DSA/DM evaluation optimiser.
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     start = time.perf_counter()

@@ -8,7 +8,9 @@ stays cheap for spawned worker processes):
 - :mod:`fairdd.augment` — differentiable siamese augmentation (DSA)
 - :mod:`fairdd.distill` — DC, DSA, DM, MTT and embedding distillation
 - :mod:`fairdd.evaluate` — the field's evaluation protocol
-- :mod:`fairdd.metrics` — accuracy, class-wise and group fairness metrics
+- :mod:`fairdd.metrics` — accuracy, class-wise and group fairness metrics, measures of a set
+- :mod:`fairdd.probe` — the attribute probe that reads a set's bias attribute
+- :mod:`fairdd.seeding` — every derived seed and random stream
 - :mod:`fairdd.results` — the run store (config, tidy rows, provenance)
 - :mod:`fairdd.parallel` — independent jobs as one-thread worker processes
 - :mod:`fairdd.studies` — the few functions only one chapter needs
@@ -34,7 +36,9 @@ _SUBMODULES = (
     "parallel",
     "paths",
     "plots",
+    "probe",
     "results",
+    "seeding",
     "studies",
 )
 __all__ = ["__version__", *_SUBMODULES]

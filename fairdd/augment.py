@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_STRATEGY",
     "DIGITS_STRATEGY",
     "DSAParams",
+    "check_dsa",
     "DSASample",
     "FAMILIES",
     "Family",
@@ -160,6 +161,17 @@ class DSASample:
                     raise ValueError(
                         f"values[{key!r}] has shape {tuple(self.values[key].shape)}; expected ({self.batch_size},)"
                     )
+
+
+def check_dsa(strategy: str, params: object) -> None:
+    """Raise ``ValueError`` (naming the field) unless ``strategy`` parses and ``params`` is a
+    :class:`DSAParams`: the check every config with a DSA setting runs."""
+    try:
+        parse_strategy(strategy)
+    except ValueError as err:
+        raise ValueError(f"dsa_strategy={strategy!r} is not allowed: {err}") from None
+    if not isinstance(params, DSAParams):
+        raise ValueError(f"dsa_params={params!r} must be a fairdd.augment.DSAParams")
 
 
 def parse_strategy(strategy: str) -> tuple[str, ...]:

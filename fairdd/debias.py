@@ -26,7 +26,8 @@ from torch.nn import functional as F
 
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data import Dataset
-from fairdd.models import MLP
+from fairdd.models import MLP, init_theta0
+from fairdd.seeding import ADVERSARY, BALANCE, BATCHES, THETA0, VALIDATION, stream_generator
 
 __all__ = ["Discriminator", "StandardConfig", "StandardResult", "balanced_indices", "group_counts", "train_standard"]
 
@@ -187,27 +188,23 @@ def train_standard(
     discriminator step per minibatch (on the detached hidden state, before the classifier step),
     the same two-step update the DD variant uses.
     """
-    from fairdd.distill.embedding import (  # noqa: PLC0415  (embedding imports this module)
-        ADVERSARY, BALANCE, BATCHES, THETA0, VALIDATION, init_theta0, make_generator,
-    )
-
     if config.debias != "none" and train.attributes is None:
         raise ValueError(f"debias={config.debias!r} needs train.attributes; {train.name} has none")
     start = time.perf_counter()
     model = MLP(train.inputs.shape[1], train.num_classes, hidden=config.hidden).to(device)
-    theta0 = init_theta0(model, make_generator(config.seed, THETA0))
+    theta0 = init_theta0(model, stream_generator(config.seed, THETA0))
     with torch.no_grad():
         for name, p in model.named_parameters():
             p.copy_(theta0[name])
 
     val = None
     if config.patience is not None:
-        order = torch.randperm(len(train), generator=make_generator(config.seed, VALIDATION))
+        order = torch.randperm(len(train), generator=stream_generator(config.seed, VALIDATION))
         n_val = max(1, int(round(config.validation_fraction * len(train))))
         val, train = train.subset(order[:n_val].sort().values).to(device), train.subset(order[n_val:].sort().values)
     if config.debias == "bteo":
         train = train.subset(balanced_indices(
-            train.labels, train.attributes, generator=make_generator(config.seed, BALANCE),
+            train.labels, train.attributes, generator=stream_generator(config.seed, BALANCE),
             preserve_class_share=config.preserve_class_share,
         ))
     train = train.to(device)
@@ -215,10 +212,10 @@ def train_standard(
     disc = disc_opt = None
     if config.debias == "adv":
         groups = num_groups if num_groups is not None else int(train.attributes.max()) + 1
-        disc = Discriminator(config.hidden[-1], groups, units=config.adv_units, generator=make_generator(config.seed, ADVERSARY)).to(device)
+        disc = Discriminator(config.hidden[-1], groups, units=config.adv_units, generator=stream_generator(config.seed, ADVERSARY)).to(device)
         disc_opt = torch.optim.Adam(disc.parameters(), lr=config.adv_lr)
 
-    batches = make_generator(config.seed, BATCHES)
+    batches = stream_generator(config.seed, BATCHES)
     best, best_loss, since, epochs = None, float("inf"), 0, 0
     for epochs in range(1, config.epochs + 1):
         model.train()

@@ -13,8 +13,9 @@ Where we differ from the reference, on purpose and documented:
 - The reference rebuilds the optimiser at the drop, which clears the momentum buffers; that is
   the field ``reset_momentum_at_decay`` (default True, as the reference).
 - Seeds: the reference seeds each network from the clock; here network ``i`` of an evaluation
-  with seed ``s`` gets ``(init_seed, data_seed)`` from ``numpy.random.SeedSequence([s, i])``,
-  one for θ0 and one for the shuffling and augmentation generator.
+  with seed ``s`` gets ``(init_seed, data_seed)`` from ``numpy.random.SeedSequence([s, i])``
+  (:func:`fairdd.seeding.network_seeds`), one for θ0 and one for the shuffling and
+  augmentation generator.
 - Data are tensors on one device, shuffled by ``randperm`` with an explicit generator (no
   DataLoader); the last, smaller batch of an epoch is kept, as the reference's DataLoader does.
 - Only DSA is offered as training-time augmentation (the DC code's non-differentiable
@@ -26,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,10 +35,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fairdd.augment import DEFAULT_STRATEGY, DSAParams, dsa, parse_strategy
+from fairdd.augment import DEFAULT_STRATEGY, DSAParams, check_dsa, dsa
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data import Dataset
-from fairdd.models import MODEL_NAMES, ModelName, build_model
+from fairdd.models import NetworkSpec
+from fairdd.seeding import generator as seeded_generator
+from fairdd.seeding import network_seeds
 
 __all__ = [
     "EvalConfig",
@@ -61,9 +63,8 @@ class EvalConfig:
 
     Attributes
     ----------
-    model : network name (:data:`fairdd.models.MODEL_NAMES`); reference ``"convnet"``.
-    model_kwargs : constructor arguments, e.g. ``{"width": 32}``; a mapping is stored as a sorted
-        tuple of pairs so the config stays hashable.
+    network : the network trained, a :class:`fairdd.models.NetworkSpec` (reference ConvNet
+        128/3/instancenorm), e.g. ``NetworkSpec(width=32)`` or ``NetworkSpec(model="mlp")``.
     epochs : training epochs per network; ``None`` means the reference's 1000 with DSA and 300
         without.
     lr : SGD learning rate (reference ``lr_net`` 0.01); MTT's learned rate overrides it per call.
@@ -92,8 +93,7 @@ class EvalConfig:
         parameters, optimiser and loss stay float32.
     """
 
-    model: ModelName = "convnet"
-    model_kwargs: Any = ()
+    network: NetworkSpec = field(default_factory=NetworkSpec)
     epochs: int | None = None
     lr: float = 0.01
     momentum: float = 0.9
@@ -112,20 +112,8 @@ class EvalConfig:
     precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
-        check_choice("model", self.model, MODEL_NAMES)
-        kwargs = self.model_kwargs
-        if isinstance(kwargs, Mapping):
-            kwargs = tuple(sorted(kwargs.items()))
-        if not isinstance(kwargs, tuple) or not all(
-            isinstance(kv, tuple) and len(kv) == 2 and isinstance(kv[0], str) for kv in kwargs
-        ):
-            raise ValueError(f"model_kwargs={self.model_kwargs!r} must be a mapping of argument names to values")
-        object.__setattr__(self, "model_kwargs", kwargs)
-        try:  # a throw-away CPU network catches unknown argument names and bad values now
-            size = None if self.model == "mlp" else 32
-            build_model(self.model, channels=1, num_classes=2, image_size=size, **dict(kwargs))
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"model_kwargs={dict(kwargs)!r} is not valid for model {self.model!r}: {err}") from None
+        if not isinstance(self.network, NetworkSpec):
+            raise ValueError(f"network={self.network!r} must be a fairdd.models.NetworkSpec")
         for name in ("dsa", "reset_momentum_at_decay", "compile", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
@@ -141,12 +129,7 @@ class EvalConfig:
         check_number("lr_decay_fraction", self.lr_decay_fraction, minimum=0.0, maximum=1.0)
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("eval_batch_size", self.eval_batch_size, minimum=1)
-        try:
-            parse_strategy(self.dsa_strategy)
-        except ValueError as err:
-            raise ValueError(f"dsa_strategy={self.dsa_strategy!r} is not allowed: {err}") from None
-        if not isinstance(self.dsa_params, DSAParams):
-            raise ValueError(f"dsa_params={self.dsa_params!r} must be a fairdd.augment.DSAParams")
+        check_dsa(self.dsa_strategy, self.dsa_params)
         check_int("num_networks", self.num_networks, minimum=1)
         check_choice("precision", self.precision, ("fp32", "bf16"))
 
@@ -154,6 +137,17 @@ class EvalConfig:
     def decay_epoch(self) -> int:
         """First epoch trained at the lowered rate."""
         return int(self.epochs * self.lr_decay_fraction)
+
+    @property
+    def model(self) -> str:
+        """``network.model`` (read-only; what the rows' ``model`` column holds)."""
+        return self.network.model
+
+    @property
+    def model_kwargs(self) -> tuple[tuple[str, Any], ...]:
+        """``network.kwargs()`` as sorted pairs (read-only view for callers still building with
+        :func:`fairdd.models.build_model`; prefer ``network.build(...)``)."""
+        return tuple(sorted(self.network.kwargs().items()))
 
 
 @dataclass(frozen=True)
@@ -284,29 +278,34 @@ def accuracy_report(predictions: torch.Tensor, test: Dataset) -> dict[str, float
     present), ``acc_bias_aligned`` and ``acc_bias_conflicting`` (samples whose attribute equals /
     differs from their label: the bias-ratio construction of seed 001, where attribute value a
     is the colour or corruption spuriously tied to class a). An empty subset gives NaN.
+
+    The rates are :mod:`fairdd.metrics`' (:func:`~fairdd.metrics.accuracy`,
+    :func:`~fairdd.metrics.classwise_accuracy`, :func:`~fairdd.metrics.group_accuracy`,
+    :func:`~fairdd.metrics.bias_aligned_accuracy`), rounded to float32: the precision of the
+    float32 tensor means this report took before, so rows match the run store's earlier rows.
     """
-    labels = test.labels.to(predictions.device)
-    correct = (predictions == labels).float()
-    row: dict[str, float] = {"accuracy": _mean(correct)}
-    for k in range(test.num_classes):
-        row[f"acc_class_{k}"] = _mean(correct[labels == k])
+    from fairdd import metrics
+
+    def f32(value: float) -> float:
+        return float(np.float32(value))  # NaN stays NaN
+
+    labels, predicted = test.labels.cpu(), predictions.cpu()
+    row: dict[str, float] = {"accuracy": f32(metrics.accuracy(labels, predicted))}
+    for k, acc in enumerate(metrics.classwise_accuracy(labels, predicted, num_classes=test.num_classes)):
+        row[f"acc_class_{k}"] = f32(acc)
     if test.attributes is not None:
-        attrs = test.attributes.to(predictions.device)
+        attrs = test.attributes.cpu()
         n_values = len(test.attribute_values) if test.attribute_values else int(attrs.max().item()) + 1
-        groups = [_mean(correct[attrs == a]) for a in range(n_values)]
+        by_group = metrics.group_accuracy(labels, predicted, sensitive_features=attrs)
+        groups = [f32(by_group.get(a, float("nan"))) for a in range(n_values)]
         for a, acc in enumerate(groups):
             row[f"acc_group_{a}"] = acc
         present = [g for g in groups if g == g]
         row["worst_group_accuracy"] = min(present) if present else float("nan")
-        row["acc_bias_aligned"] = _mean(correct[attrs == labels])
-        row["acc_bias_conflicting"] = _mean(correct[attrs != labels])
+        split = metrics.bias_aligned_accuracy(labels, predicted, bias_attributes=attrs)
+        row["acc_bias_aligned"] = f32(split["aligned"])
+        row["acc_bias_conflicting"] = f32(split["conflicting"])
     return row
-
-
-def network_seeds(seed: int, num_networks: int) -> list[tuple[int, int]]:
-    """``(init_seed, data_seed)`` of each network of an evaluation: ``SeedSequence([seed, i])``."""
-    check_int("seed", seed, minimum=0)
-    return [tuple(int(s) for s in np.random.SeedSequence([seed, i]).generate_state(2)) for i in range(num_networks)]
 
 
 def evaluate_synthetic(
@@ -349,15 +348,8 @@ def evaluate_synthetic(
     lr = config.lr if learning_rate is None else float(learning_rate)
     rows = []
     for i, (init_seed, data_seed) in enumerate(network_seeds(seed, config.num_networks)):
-        model = build_model(
-            config.model,
-            channels=channels,
-            num_classes=test.num_classes,
-            image_size=image_size,
-            seed=init_seed,
-            **dict(config.model_kwargs),
-        )
-        generator = torch.Generator(device=device).manual_seed(data_seed)
+        model = config.network.build(channels, test.num_classes, image_size, seed=init_seed)
+        generator = seeded_generator(data_seed, device=device)
         log = train_network(model, images, labels, config, generator=generator, learning_rate=lr)
         preds = predict(
             model,
@@ -371,7 +363,7 @@ def evaluate_synthetic(
             "seed": seed,
             "init_seed": init_seed,
             "data_seed": data_seed,
-            "model": config.model,
+            "model": config.network.model,
             "epochs": config.epochs,
             "lr": lr,
             "num_train": int(images.shape[0]),
@@ -412,7 +404,7 @@ def random_subset(train: Dataset, images_per_class: int, *, seed: int) -> Datase
     Raises ``ValueError`` when a class has fewer rows than requested.
     """
     check_int("images_per_class", images_per_class, minimum=1)
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     labels = train.labels.cpu()
     picks = []
     for k in range(train.num_classes):

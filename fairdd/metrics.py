@@ -54,7 +54,6 @@ __all__ = [
     "group_accuracy",
     "pairwise_distance",
     "rms_tpr_gap",
-    "set_measures",
     "SignificanceResult",
     "significant_classes",
 ]
@@ -749,36 +748,3 @@ def pairwise_distance(images: torch.Tensor, labels: torch.Tensor, *, num_classes
             d = torch.cdist(x, x)  # (n, n), zero diagonal
             out[c] = d.sum() / (n * (n - 1)) / math.sqrt(x.shape[1])
     return out
-
-
-def set_measures(
-    images: torch.Tensor, labels: torch.Tensor, probe: torch.nn.Module, *, num_classes: int
-) -> dict[str, float]:
-    """Bias and diversity of a (synthetic) set, read with an attribute probe.
-
-    Parameters
-    ----------
-    images : torch.Tensor, shape (N, C, H, W)
-        The set, in the input space of ``probe``.
-    labels : torch.Tensor of int, shape (N,)
-        Class of each image.
-    probe : torch.nn.Module
-        A network that predicts the bias attribute (:func:`fairdd.probe.attribute_probe`).
-    num_classes : int
-        Number of classes K.
-
-    Returns
-    -------
-    dict
-        The mean over classes (NaN classes left out) of ``aligned_fraction``
-        (:func:`attribute_alignment` of the probe's predictions), ``attribute_entropy``
-        (:func:`attribute_entropy`) and ``pairwise_distance`` (:func:`pairwise_distance`).
-    """
-    from fairdd.evaluate import predict  # here: fairdd.evaluate imports this module
-
-    predicted = predict(probe, images).cpu()
-    return {
-        "aligned_fraction": float(np.nanmean(attribute_alignment(predicted, labels, num_classes=num_classes).numpy())),
-        "attribute_entropy": float(np.nanmean(attribute_entropy(predicted, labels, num_classes=num_classes).numpy())),
-        "pairwise_distance": float(np.nanmean(pairwise_distance(images, labels, num_classes=num_classes).numpy())),
-    }

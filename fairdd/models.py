@@ -8,7 +8,8 @@ which is what distribution matching compares and what an adversary or a probe re
   ``networks.py``): depth × [conv3×3 → norm → act → pool], one linear head. Its
   ``"instancenorm"`` is ``GroupNorm(C, C, affine=True)``. For 28×28 input the first conv is
   padded by 3 so every data set ends in the same 128·4·4 = 2048 features; the reference applies
-  that only to 1-channel input, we apply it to any channel count (REFERENCES.md).
+  that only to 1-channel input (``networks.py``, ``ConvNet._make_layers``: ``padding=3 if
+  channel == 1 and im_size[0] == 28``), we apply it to any channel count.
 - :class:`AlexNet` is the reference's small "AlexNet" (no norm, no dropout); the first conv is
   padded by 4 for 28×28 input (reference: for 1-channel input) so both sizes end in 192·4·4.
 - :class:`LeNet` is the reference's LeNet-5 (ReLU and max-pooling, as in the DC code, not the
@@ -18,30 +19,41 @@ which is what distribution matching compares and what an adversary or a probe re
   variant whose sizes the paper reports (0.27M and 0.85M).
 - :class:`MLP` is seed 000's classifier: in → 300 tanh → 300 tanh → classes, Xavier-normal
   weights and zero biases (HanXudong/fairlib); ``hidden(x)`` is what its adversary reads.
+  :func:`init_theta0` draws that θ0 from an explicit generator.
+
+:class:`NetworkSpec` is the one way a config names a network (model and constructor
+arguments): the distillation configs and :class:`fairdd.evaluate.EvalConfig` hold one.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fairdd.config import check_choice, check_int
+from fairdd.seeding import torch_seeded
+
 __all__ = [
     "AlexNet",
     "ConvNet",
     "LeNet",
     "MLP",
+    "IMAGE_MODELS",
     "ModelName",
     "MODEL_NAMES",
+    "NORMS",
+    "NetworkSpec",
     "Norm",
     "Pooling",
     "ResNetCifar",
     "build_model",
     "count_parameters",
+    "init_theta0",
     "resnet20",
     "resnet56",
 ]
@@ -51,6 +63,11 @@ Pooling = Literal["avgpooling", "maxpooling", "none"]
 Activation = Literal["relu", "leakyrelu", "sigmoid"]
 ModelName = Literal["convnet", "alexnet", "lenet", "resnet20", "resnet56", "mlp"]
 MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+#: The networks that take images (all but the MLP): what a distillation may use.
+IMAGE_MODELS: tuple[str, ...] = tuple(m for m in MODEL_NAMES if m != "mlp")
+NORMS: tuple[str, ...] = get_args(Norm)
+POOLINGS: tuple[str, ...] = get_args(Pooling)
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 
 
 def _norm_layer(norm: str, channels: int, shape: tuple[int, int, int]) -> nn.Module:
@@ -356,17 +373,6 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-@contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
-    """Run the block under ``torch.manual_seed(seed)`` without touching the caller's global RNG."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
 def build_model(
     name: ModelName,
     *,
@@ -399,7 +405,7 @@ def build_model(
         raise ValueError(f"name={name!r} is not allowed; choose one of {sorted(MODEL_NAMES)}")
     if name != "mlp" and image_size is None and name not in ("resnet20", "resnet56"):
         raise ValueError(f"image_size=None is only allowed for 'mlp' and the ResNets, not {name!r}")
-    with _seeded(seed):
+    with torch_seeded(seed):
         if name == "convnet":
             return ConvNet(channels, num_classes, image_size, **kwargs)
         if name == "alexnet":
@@ -418,3 +424,76 @@ def _check_dims(**dims: int) -> None:
     for field, value in dims.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{field}={value!r} must be an integer >= 1")
+
+
+def init_theta0(model: nn.Module, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """θ0 of seed 000's MLP: Xavier-normal weights and zero biases for every Linear, drawn
+    from ``generator`` (see :func:`fairdd.seeding.stream_generator` with ``THETA0``).
+
+    Returns a name → tensor dict in ``model.named_parameters()`` order (on CPU, float32),
+    usable with :func:`torch.func.functional_call`.
+    """
+    theta = {}
+    for name, p in model.named_parameters():
+        t = torch.empty(p.shape, dtype=p.dtype)
+        if name.endswith("weight"):
+            nn.init.xavier_normal_(t, generator=generator)
+        else:
+            nn.init.zeros_(t)
+        theta[name] = t
+    return theta
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSpec:
+    """A network by name and constructor arguments: what :func:`build_model` builds.
+
+    Attributes
+    ----------
+    model : one of :data:`MODEL_NAMES` (reference ``"convnet"``).
+    width : ConvNet feature maps per conv layer (reference 128).
+    depth : ConvNet conv blocks (reference 3).
+    norm : ConvNet normalisation (reference ``"instancenorm"``, i.e. ``GroupNorm(C, C)``).
+    activation : ConvNet activation (reference ``"relu"``).
+    pooling : ConvNet pooling (reference ``"avgpooling"``).
+
+    ``width``, ``depth``, ``norm``, ``activation`` and ``pooling`` apply to ``"convnet"``
+    only; the other networks have fixed shapes (the MLP is seed 000's 300-300 tanh one).
+    Defaults are the DC/DSA/DM/MTT references' ConvNet-128-3, instance norm, ReLU, average
+    pooling. A bad value raises ``ValueError`` naming the field, the value and what is allowed.
+    """
+
+    model: ModelName = "convnet"
+    width: int = 128
+    depth: int = 3
+    norm: Norm = "instancenorm"
+    activation: Activation = "relu"
+    pooling: Pooling = "avgpooling"
+
+    def __post_init__(self) -> None:
+        check_choice("model", self.model, MODEL_NAMES)
+        check_int("width", self.width, minimum=1)
+        check_int("depth", self.depth, minimum=1)
+        check_choice("norm", self.norm, NORMS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("pooling", self.pooling, POOLINGS)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The constructor arguments :func:`build_model` gets besides the shapes (``{}`` for
+        every network but the ConvNet)."""
+        if self.model == "convnet":
+            return {
+                "width": self.width,
+                "depth": self.depth,
+                "norm": self.norm,
+                "activation": self.activation,
+                "pooling": self.pooling,
+            }
+        return {}
+
+    def build(self, channels: int, num_classes: int, image_size: int | None, *, seed: int | None = None) -> nn.Module:
+        """``build_model(self.model, channels=..., num_classes=..., image_size=..., seed=seed,
+        **self.kwargs())``: the network on the CPU, in training mode."""
+        return build_model(
+            self.model, channels=channels, num_classes=num_classes, image_size=image_size, seed=seed, **self.kwargs()
+        )

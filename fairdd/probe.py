@@ -2,7 +2,7 @@
 
 Seed 001 (Lu et al. 2024, "Exploring the impact of dataset bias on dataset distillation") asks
 whether synthetic sets distilled from biased data encode the spurious attribute. To measure
-that on a synthetic set (:func:`fairdd.metrics.set_measures`) we train a small network to
+that on a synthetic set (:func:`set_measures`) we train a small network to
 predict the attribute (colour or corruption, 10 values) on the *unbiased* (``r = 0.1``)
 colouring of the training images (:func:`fairdd.data.probe_data`), so it never saw attribute
 and label together, in the fixed input space of the data set
@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
-from fairdd import results
+from fairdd import results, seeding
 from fairdd.data import NUM_ATTRIBUTES, DataSpec, dataset_label, normalization_stats, probe_data, source_images
 from fairdd.evaluate import EvalConfig, predict, train_network
-from fairdd.models import build_model
+from fairdd.metrics import attribute_alignment, attribute_entropy, pairwise_distance
 from fairdd.paths import results_root
 
-__all__ = ["PROBE_STUDY", "ProbeSpec", "attribute_probe"]
+__all__ = ["PROBE_STUDY", "ProbeSpec", "attribute_probe", "set_measures"]
 
 PROBE_STUDY = "bias_dd_probe"
 
@@ -53,21 +54,14 @@ def _probe_file(spec: ProbeSpec, root: str | Path | None) -> Path:
 
 
 def _probe_model(spec: ProbeSpec, channels: int, image_size: int) -> torch.nn.Module:
-    return build_model(
-        spec.training.model,
-        channels=channels,
-        num_classes=NUM_ATTRIBUTES,
-        image_size=image_size,
-        seed=spec.seed,
-        **dict(spec.training.model_kwargs),
-    )
+    return spec.training.network.build(channels, NUM_ATTRIBUTES, image_size, seed=spec.seed)
 
 
 def _train_probe(spec: ProbeSpec, path: Path) -> list[dict[str, Any]]:
     train, test = probe_data(spec.data)
     model = _probe_model(spec, train.inputs.shape[1], train.inputs.shape[-1])
     log = train_network(
-        model, train.inputs, train.attributes, spec.training, generator=torch.Generator().manual_seed(spec.seed)
+        model, train.inputs, train.attributes, spec.training, generator=seeding.generator(spec.seed)
     )
     predicted = predict(model, test.inputs)
     results.save_checkpoint(path, {"state_dict": model.state_dict()})
@@ -94,3 +88,34 @@ def attribute_probe(spec: ProbeSpec, *, root: str | Path | None = None) -> tuple
     model = _probe_model(spec, mean.numel(), train.inputs.shape[-1])
     model.load_state_dict(results.load_checkpoint(path)["state_dict"])
     return model.eval(), rows
+
+
+def set_measures(
+    images: torch.Tensor, labels: torch.Tensor, probe: torch.nn.Module, *, num_classes: int
+) -> dict[str, float]:
+    """Bias and diversity of a (synthetic) set, read with an attribute probe.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (N, C, H, W)
+        The set, in the input space of ``probe``.
+    labels : torch.Tensor of int, shape (N,)
+        Class of each image.
+    probe : torch.nn.Module
+        A network that predicts the bias attribute (:func:`attribute_probe`).
+    num_classes : int
+        Number of classes K.
+
+    Returns
+    -------
+    dict
+        The mean over classes (NaN classes left out) of ``aligned_fraction``
+        (:func:`fairdd.metrics.attribute_alignment` of the probe's predictions), ``attribute_entropy``
+        (:func:`fairdd.metrics.attribute_entropy`) and ``pairwise_distance`` (:func:`fairdd.metrics.pairwise_distance`).
+    """
+    predicted = predict(probe, images).cpu()
+    return {
+        "aligned_fraction": float(np.nanmean(attribute_alignment(predicted, labels, num_classes=num_classes).numpy())),
+        "attribute_entropy": float(np.nanmean(attribute_entropy(predicted, labels, num_classes=num_classes).numpy())),
+        "pairwise_distance": float(np.nanmean(pairwise_distance(images, labels, num_classes=num_classes).numpy())),
+    }

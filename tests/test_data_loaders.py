@@ -353,3 +353,18 @@ def test_channel_stats_and_normalize() -> None:
         normalize(x, [0.5], [0.2])
     with pytest.raises(ValueError, match="std"):
         normalize(x, mean, torch.tensor([1.0, 0.0, 1.0]))
+
+
+def test_the_loader_table_lists_every_data_set() -> None:
+    from fairdd.data import _images, _tabular, _text, _trifeature
+    from fairdd.data._load import LOADERS
+
+    assert tuple(LOADERS) == DATASETS
+    assert {"moji", "bios", "celeba", "svhn", "cifar100", "german"} <= set(DATASETS)
+    loaders = {row.load for row in LOADERS.values()}
+    for module in (_images, _tabular, _text, _trifeature):
+        public = {getattr(module, n) for n in dir(module) if n.startswith("load_") and n != "load_table"}
+        assert public <= loaders, module.__name__
+    assert LOADERS["celeba"].splits == ("train", "valid", "test") and LOADERS["moji"].splits == ("train", "dev", "test")
+    with pytest.raises(TypeError):
+        LOADERS["x"] = LOADERS["mnist"]  # type: ignore[index]

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from fairdd.data import Dataset
-from fairdd.distill import DCConfig, DMConfig, MTTConfig, RealSampler, config_for, distill
+from fairdd.distill import METHODS, DCConfig, DistillConfig, DMConfig, MTTConfig, RealSampler, config_for, distill
+from fairdd.models import NetworkSpec
 
-SMALL = {"width": 8, "depth": 2}
+SMALL = {"network": NetworkSpec(width=8, depth=2)}
 
 
 def toy_dataset(classes: int = 4, per_class: int = 16, size: int = 8, *, attributes: bool = False) -> Dataset:
@@ -93,7 +94,8 @@ def test_sampler_rejects_an_empty_class() -> None:
         (DCConfig, "lr_img", 0.0),
         (DCConfig, "distance", "l1"),
         (DCConfig, "real_sampling", "stratified"),
-        (DCConfig, "model", "vgg"),
+        (DCConfig, "network", NetworkSpec(model="mlp")),  # not an image network
+        (DMConfig, "network", {"width": 8}),
         (DCConfig, "dsa_strategy", "color_jitter"),
         (DMConfig, "batch_real", 0),
         (DMConfig, "momentum_img", 1.5),
@@ -123,6 +125,27 @@ def test_unknown_method_and_profile() -> None:
         distill(toy_dataset(), object(), images_per_class=1, seed=0)
 
 
+def test_method_table_lists_every_method() -> None:
+    assert list(METHODS) == ["dc", "dsa", "dm", "mtt"]
+    for name, row in METHODS.items():
+        assert issubclass(row.config, DistillConfig)
+        assert row.for_profile("smoke").method == name and type(row.for_profile("smoke")) is row.config
+
+
+def test_common_fields_live_in_the_base_config() -> None:
+    import dataclasses as dc
+
+    common = {f.name for f in dc.fields(DistillConfig)}
+    assert {"network", "iterations", "lr_img", "momentum_img", "init", "real_sampling", "augment",
+            "dsa_strategy", "dsa_params", "checkpoint_every"} == common
+    for cls in (DCConfig, DMConfig, MTTConfig):
+        assert common <= {f.name for f in dc.fields(cls)}
+    cfg = dataclasses.replace(config_for("dm", "smoke"), iterations=5, network=NetworkSpec(width=4))
+    assert (cfg.iterations, cfg.network.width) == (5, 4)
+    with pytest.raises(ValueError, match="iterations=0"):
+        dataclasses.replace(cfg, iterations=0)
+
+
 @pytest.mark.parametrize("method", ["dc", "dsa", "dm", "mtt"])
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
 def test_every_profile_builds_a_valid_config(method: str, profile: str) -> None:
@@ -143,7 +166,10 @@ def test_paper_profiles_are_the_reference_settings() -> None:
     )
     assert (mtt.num_experts, mtt.expert_train_epochs, mtt.expert_lr, mtt.iterations) == (100, 50, 0.01, 5000)
     for cfg in (dc, dm, mtt):
-        assert (cfg.model, cfg.width, cfg.depth, cfg.norm) == ("convnet", 128, 3, "instancenorm")
+        assert cfg.network == NetworkSpec()
+        assert (cfg.network.model, cfg.network.width, cfg.network.depth, cfg.network.norm) == (
+            "convnet", 128, 3, "instancenorm"
+        )
 
 
 def test_bad_calls_fail_before_any_work(tmp_path) -> None:
@@ -187,4 +213,5 @@ def test_group_balanced_run_and_labels() -> None:
     assert out.images.shape == (12, 1, 8, 8)
     assert out.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
     assert out.learning_rate is None and len(out.losses) == cfg.iterations
-    assert out.model_kwargs == {"width": 8, "depth": 2, "norm": "instancenorm"}
+    assert out.network == NetworkSpec(width=8, depth=2)
+    assert out.evaluation_config().network == out.network

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from fairdd.distill import DCConfig, distill, match_distance
+from fairdd.models import NetworkSpec
 from tests.test_distill_common import SMALL, toy_dataset
 
 # Hand-made gradients of a "conv" (2, 1, 1, 2), a "linear" (2, 2) and a "bias" (2,).
@@ -63,7 +64,13 @@ def test_synthetic_set_equal_to_the_real_class_has_zero_loss() -> None:
 
 def test_batchnorm_network_and_larger_inner_loop_run() -> None:
     train = toy_dataset()
-    cfg = DCConfig(iterations=2, batch_real=8, norm="batchnorm", bn_images_per_class=4, loops={2: (2, 3)}, width=8, depth=2)
+    cfg = DCConfig(
+        iterations=2,
+        batch_real=8,
+        network=NetworkSpec(width=8, depth=2, norm="batchnorm"),
+        bn_images_per_class=4,
+        loops={2: (2, 3)},
+    )
     out = distill(train, cfg, images_per_class=2, seed=0, progress=False)
     assert torch.isfinite(out.images).all() and len(out.losses) == 2
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
 from fairdd.distill import DMConfig, distill
-from fairdd.models import build_model
+from fairdd.models import NetworkSpec, build_model
 from tests.test_distill_common import SMALL, toy_dataset
 
 
@@ -45,6 +43,6 @@ def test_first_loss_is_the_squared_distance_of_class_mean_embeddings() -> None:
 
 
 def test_batchnorm_embeds_all_classes_together() -> None:
-    cfg = dataclasses.replace(DMConfig(iterations=2, batch_real=8, **SMALL), norm="batchnorm")
+    cfg = DMConfig(iterations=2, batch_real=8, network=NetworkSpec(width=8, depth=2, norm="batchnorm"))
     out = distill(toy_dataset(), cfg, images_per_class=1, seed=0, progress=False)
     assert torch.isfinite(out.images).all()

@@ -9,7 +9,7 @@ import torch
 
 from fairdd.distill import MTTConfig, distill, expert_cache_dir, train_experts
 from fairdd.distill.mtt import load_trajectory
-from fairdd.models import build_model, count_parameters
+from fairdd.models import NetworkSpec, build_model, count_parameters
 from tests.test_distill_common import SMALL, toy_dataset
 
 CFG = MTTConfig(
@@ -61,7 +61,7 @@ def test_learned_learning_rate_is_returned_and_trained(tmp_path, monkeypatch) ->
     out = distill(toy_dataset(), dataclasses.replace(CFG, lr_lr=1e-3), images_per_class=2, seed=0, progress=False)
     assert isinstance(out.learning_rate, float) and out.learning_rate != CFG.lr_init
     cfg = out.evaluation_config(epochs=5, num_networks=1)
-    assert cfg.dsa and dict(cfg.model_kwargs) == {"width": 8, "depth": 2, "norm": "instancenorm"}
+    assert cfg.dsa and cfg.network == NetworkSpec(width=8, depth=2)
 
 
 def test_a_live_claim_is_respected_and_a_dead_one_taken_over(tmp_path) -> None:

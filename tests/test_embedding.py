@@ -14,14 +14,13 @@ from fairdd.distill.embedding import (
     EmbeddingDDConfig,
     distill_embeddings,
     hidden_and_logits,
-    init_theta0,
-    make_generator,
     predict,
     replay,
     retrain,
     unroll,
 )
-from fairdd.models import MLP
+from fairdd.models import MLP, init_theta0
+from fairdd.seeding import stream_generator as make_generator
 
 TINY = dict(hidden=(8, 8), batch_size=64, iterations=6, decay_every=3, size=2, distill_epochs=2)
 

@@ -16,9 +16,9 @@ from fairdd.evaluate import (
     random_subset,
     train_network,
 )
-from fairdd.models import build_model
+from fairdd.models import NetworkSpec, build_model
 
-TINY = EvalConfig(model="convnet", model_kwargs={"width": 8}, epochs=2, batch_size=8, num_networks=2)
+TINY = EvalConfig(network=NetworkSpec(width=8), epochs=2, batch_size=8, num_networks=2)
 
 
 def separable(n: int, seed: int, size: int = 8) -> Dataset:
@@ -104,7 +104,7 @@ def test_mlp_on_vectors_and_predictions_kept() -> None:
     x = torch.randn(40, 5, generator=g)
     y = (x[:, 0] > 0).long()
     test = Dataset("vec", "test", x, y, ("neg", "pos"))
-    cfg = EvalConfig(model="mlp", epochs=30, batch_size=8, num_networks=1, lr=0.05)
+    cfg = EvalConfig(network=NetworkSpec(model="mlp"), epochs=30, batch_size=8, num_networks=1, lr=0.05)
     (row,) = evaluate_synthetic(x, y, test, cfg, seed=0, keep_predictions=True)
     assert row["accuracy"] >= 0.9
     assert row["predictions"].shape == (40,) and row["predictions"].dtype == torch.long
@@ -167,8 +167,12 @@ def test_config_defaults_follow_the_reference() -> None:
         300, 0.01, 0.9, 5e-4, 256, 20)
     assert EvalConfig(dsa=True).epochs == 1000
     assert cfg.decay_epoch == 150
-    assert EvalConfig(model_kwargs={"width": 32, "depth": 2}).model_kwargs == (("depth", 2), ("width", 32))
-    hash(EvalConfig(model_kwargs={"width": 32}))
+    assert cfg.network == NetworkSpec() and cfg.model == "convnet"
+    small = EvalConfig(network=NetworkSpec(width=32, depth=2))
+    assert dict(small.model_kwargs) == {
+        "width": 32, "depth": 2, "norm": "instancenorm", "activation": "relu", "pooling": "avgpooling"}
+    assert EvalConfig(network=NetworkSpec(model="lenet")).model_kwargs == ()
+    hash(small)
 
 
 def test_network_seeds_are_distinct_and_stable() -> None:
@@ -180,10 +184,8 @@ def test_network_seeds_are_distinct_and_stable() -> None:
 @pytest.mark.parametrize(
     "field,value",
     [
-        ("model", "vgg"),
-        ("model_kwargs", [1, 2]),
-        ("model_kwargs", {"widht": 8}),
-        ("model_kwargs", {"width": 0}),
+        ("network", {"width": 8}),
+        ("network", "convnet"),
         ("epochs", 0),
         ("epochs", 2.5),
         ("lr", 0.0),

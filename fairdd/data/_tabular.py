@@ -50,6 +50,7 @@ import torch
 
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data._container import Dataset
+from fairdd.seeding import generator as seeded_generator
 
 __all__ = ["feature_names", "load_adult", "load_compas", "load_german", "load_table"]
 
@@ -185,7 +186,7 @@ def _german_frame(root: Path, protected: str) -> pd.DataFrame:
 
 def _stratified_split(frame: pd.DataFrame, split: str, test_fraction: float, split_seed: int) -> pd.DataFrame:
     """Rows of ``split`` from a seeded split stratified by (label, attribute)."""
-    generator = torch.Generator().manual_seed(split_seed)
+    generator = seeded_generator(split_seed)
     strata = (frame["label"] * 2 + frame["attribute"]).to_numpy()
     test = np.zeros(len(frame), dtype=bool)
     for stratum in range(4):  # fixed order, so the generator stream is fixed

@@ -21,7 +21,8 @@ frozen pretrained encoder, and the synthetic "documents" are vectors of the same
   ``gender_class`` (0 male, 1 female).
 
 Neither data set can be redistributed here; fairlib's ``data/`` instructions say where to get
-them. Registered so that ``load_dataset("moji" | "bios", split)`` works once the files exist.
+them. Listed in ``fairdd.data._load.LOADERS``, so ``load_dataset("moji" | "bios", split)`` works once
+the files exist.
 """
 
 from __future__ import annotations
@@ -236,13 +237,3 @@ def load_bios(root: Path | str, split: str, *, embedding: str = "bert_avg_SE") -
         attribute_name="gender",
         attribute_values=("male", "female"),
     )
-
-
-def _register() -> None:
-    from fairdd.data._load import register_loader
-
-    register_loader("moji", load_moji, TEXT_SPLITS)
-    register_loader("bios", load_bios, TEXT_SPLITS)
-
-
-_register()

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data._container import Dataset
+from fairdd.seeding import generator as seeded_generator, trifeature_seed
 
 __all__ = ["COLOURS", "SHAPES", "TEXTURES", "generate_trifeature", "load_trifeature", "split_combinations"]
 
@@ -170,7 +171,7 @@ def split_combinations(seed: int, *, balanced: bool = True) -> tuple[torch.Tenso
     (about 80 ± 8 training combinations per shape).
     """
     check_int("seed", seed, minimum=0)
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     if not balanced:
         order = torch.randperm(1000, generator=generator)
         return order[N_TEST_COMBINATIONS:].sort().values, order[:N_TEST_COMBINATIONS].sort().values
@@ -325,7 +326,7 @@ def load_trifeature(
     train, test = split_combinations(seed, balanced=balanced_split)
     combos = (train if split == "train" else test).repeat_interleave(samples_per_combination)
     features = {"shape": combos // 100, "texture": (combos // 10) % 10, "colour": combos % 10}
-    generator = torch.Generator().manual_seed(2 * seed + (1 if split == "train" else 2))
+    generator = seeded_generator(trifeature_seed(seed, split))
     images = generate_trifeature(
         features["shape"],
         features["texture"],

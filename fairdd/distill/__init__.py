@@ -4,9 +4,13 @@ Image methods behind one call, :func:`distill` (one module per method):
 DC and DSA (:class:`DCConfig`, gradient matching; DSA = ``augment=True``), DM (:class:`DMConfig`,
 distribution matching) and MTT (:class:`MTTConfig`, trajectory matching).
 ``config_for(method, profile)`` gives each method's config for ``"smoke"``, ``"cpu"``, ``"paper"``.
+:data:`METHODS` is the explicit table of the methods (name → config class, run function,
+profile configs); every config extends :class:`DistillConfig`, whose ``network`` is a
+:class:`fairdd.models.NetworkSpec`.
 """
 
-from fairdd.distill._common import RealSampler, SyntheticSet, config_for, distill
+from fairdd.distill._common import DistillConfig, RealSampler, SyntheticSet, evaluation_config
+from fairdd.distill._methods import METHODS, Method, config_for, distill
 from fairdd.distill.dc import DCConfig, dsa_config, match_distance
 from fairdd.distill.dm import DMConfig
 from fairdd.distill.mtt import MTTConfig, expert_cache_dir, train_experts
@@ -14,18 +18,22 @@ from fairdd.distill.mtt import MTTConfig, expert_cache_dir, train_experts
 __all__ = [
     "DCConfig",
     "DMConfig",
+    "DistillConfig",
+    "METHODS",
     "MTTConfig",
+    "Method",
     "RealSampler",
     "SyntheticSet",
     "config_for",
     "distill",
     "dsa_config",
+    "evaluation_config",
     "expert_cache_dir",
     "match_distance",
     "train_experts",
 ]
 
-# Seed 000: distillation of feature vectors (embeddings) with learnable labels and step sizes.
+# Han et al. (2022): distillation of feature vectors (embeddings) with learnable labels and step sizes.
 from fairdd.distill.embedding import (  # noqa: E402
     DistilledSteps,
     EmbeddingDDConfig,

@@ -3,6 +3,8 @@
 One call, :func:`distill`, turns a training :class:`~fairdd.data.Dataset` and a method config
 into a :class:`SyntheticSet`. The pieces every method needs live here:
 
+* :class:`DistillConfig` is the base of every method config: the network
+  (:class:`~fairdd.models.NetworkSpec`) and the fields all methods share, validated once;
 * :class:`RealSampler` draws real images per class, uniformly (the reference), balanced over
   the protected-attribute groups of each class, or by caller-given per-sample weights;
 * :func:`seeded_model` builds a freshly initialised network from a seed drawn from the run's
@@ -11,8 +13,11 @@ into a :class:`SyntheticSet`. The pieces every method needs live here:
   a killed run resumes to bit-identical results on CPU.
 
 Randomness: every draw (initial images, real batches, network inits, augmentation, expert
-choice) goes through one ``torch.Generator`` on the CPU seeded with ``seed``; its state is part
-of every checkpoint.
+choice) goes through one ``torch.Generator`` on the CPU seeded with ``seed``
+(:func:`fairdd.seeding.generator`); its state is part of every checkpoint.
+
+The table of methods (name → config class, run function, profile configs) and the one call
+:func:`~fairdd.distill.distill` are in ``fairdd.distill._methods``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,19 +33,20 @@ import torch
 from torch import nn
 from tqdm import tqdm  # plain text bars: the notebooks have no ipywidgets
 
-from fairdd.augment import DSAParams, parse_strategy
-from fairdd.config import check_choice, check_int, check_number, check_profile
+from fairdd.augment import DEFAULT_STRATEGY, DSAParams, check_dsa
+from fairdd.config import check_choice, check_int, check_number
 from fairdd.data import Dataset
-from fairdd.models import build_model
+from fairdd.models import IMAGE_MODELS, NetworkSpec
 from fairdd.results import canonical_config, load_checkpoint, save_checkpoint
+from fairdd.seeding import draw_seed, generator as seeded_generator
 
 __all__ = [
+    "DistillConfig",
     "Init",
     "RealSampling",
     "RealSampler",
     "SyntheticSet",
-    "config_for",
-    "distill",
+    "evaluation_config",
     "optimise",
     "seeded_model",
 ]
@@ -49,9 +55,6 @@ Init = Literal["real", "noise"]
 RealSampling = Literal["uniform", "group_balanced"]
 INITS: tuple[str, ...] = ("real", "noise")
 REAL_SAMPLINGS: tuple[str, ...] = ("uniform", "group_balanced")
-METHODS: tuple[str, ...] = ("dc", "dsa", "dm", "mtt")
-# The networks of fairdd.models that take images (all but the MLP).
-IMAGE_MODELS: tuple[str, ...] = ("convnet", "alexnet", "lenet", "resnet20", "resnet56")
 
 # Callback invoked after every finished iteration: (iterations done, that iteration's loss).
 Callback = Callable[[int, float], None]
@@ -84,28 +87,13 @@ class SyntheticSet:
     config: Any
 
     @property
-    def model_kwargs(self) -> dict[str, Any]:
-        """Constructor arguments of the distillation network (for ``build_model``)."""
-        if self.config.model == "convnet":
-            return {"width": self.config.width, "depth": self.config.depth, "norm": self.config.norm}
-        return {}
+    def network(self) -> NetworkSpec:
+        """The distillation network (``config.network``)."""
+        return self.config.network
 
     def evaluation_config(self, **overrides: Any) -> Any:
-        """The reference evaluation protocol for this set: :class:`fairdd.evaluate.EvalConfig`
-        with the distillation network, and DSA during training exactly when the method used it
-        (DSA, DM, MTT: on, 1000 epochs; DC: off, 300 epochs). ``overrides`` replace fields
-        (e.g. ``epochs``, ``num_networks`` for a CPU profile)."""
-        from fairdd.evaluate import EvalConfig
-
-        fields: dict[str, Any] = {
-            "model": self.config.model,
-            "model_kwargs": self.model_kwargs,
-            "dsa": self.config.augment,
-            "dsa_strategy": self.config.dsa_strategy,
-            "dsa_params": self.config.dsa_params,
-        }
-        fields.update(overrides)
-        return EvalConfig(**fields)
+        """:func:`evaluation_config` of the config that produced this set."""
+        return evaluation_config(self.config, **overrides)
 
     def as_dataset(self, like: Dataset) -> Dataset:
         """The synthetic set as a :class:`Dataset` with ``like``'s classes (no attributes)."""
@@ -121,30 +109,61 @@ class SyntheticSet:
 # --------------------------------------------------------------------------- validation
 
 
-def check_common(cfg: Any) -> None:
-    """Validate the fields every method config shares; raise ``ValueError`` naming the field."""
-    check_int("iterations", cfg.iterations, minimum=1)
-    check_number("lr_img", cfg.lr_img, minimum=0.0, strict_minimum=True)
-    check_number("momentum_img", cfg.momentum_img, minimum=0.0, maximum=1.0)
-    check_choice("init", cfg.init, INITS)
-    check_choice("real_sampling", cfg.real_sampling, REAL_SAMPLINGS)
-    check_int("checkpoint_every", cfg.checkpoint_every, minimum=1)
-    if not isinstance(cfg.augment, bool):
-        raise ValueError(f"augment={cfg.augment!r} must be a bool")
-    check_choice("model", cfg.model, IMAGE_MODELS)
-    check_int("width", cfg.width, minimum=1)
-    check_int("depth", cfg.depth, minimum=1)
-    check_choice("norm", cfg.norm, ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none"))
+@dataclass(frozen=True, kw_only=True)
+class DistillConfig:
+    """What every image-distillation method config has; DC/DSA, DM and MTT extend it.
 
+    Each method sets its own defaults (the reference's) and validates its own fields after
+    calling ``super().__post_init__()``; a bad value raises ``ValueError`` naming the field.
 
-def check_dsa(cfg: Any) -> None:
-    """Validate ``dsa_strategy`` and ``dsa_params`` (used when ``augment`` is on)."""
-    try:
-        parse_strategy(cfg.dsa_strategy)
-    except ValueError as err:
-        raise ValueError(f"dsa_strategy={cfg.dsa_strategy!r} is not allowed: {err}") from None
-    if not isinstance(cfg.dsa_params, DSAParams):
-        raise ValueError(f"dsa_params={cfg.dsa_params!r} must be a fairdd.augment.DSAParams")
+    Attributes
+    ----------
+    network : the network distilled through (reference ConvNet-128-3, instance norm), see
+        :class:`fairdd.models.NetworkSpec`; an image network (not the MLP).
+    iterations : distillation iterations (image updates or outer steps; per method).
+    lr_img : SGD learning rate of the synthetic images.
+    momentum_img : its momentum (reference 0.5, hard-coded in every reference script).
+    init : initial synthetic images, ``"real"`` (random real images of the class) or
+        ``"noise"`` (N(0, 1)).
+    real_sampling : how real images are drawn per class, see :class:`RealSampler`
+        (``"uniform"`` as the references, or ``"group_balanced"``).
+    augment : differentiable siamese augmentation (DSA) on (per method: DSA/DM/MTT yes, DC no).
+    dsa_strategy : DSA families, ``_``-joined (reference ``color_crop_cutout_flip_scale_rotate``;
+        ``fairdd.augment.DIGITS_STRATEGY`` for digits). Used only with ``augment`` (and by
+        MTT's experts with ``expert_augment``).
+    dsa_params : the DSA constants (reference ``ParamDiffAug``).
+    checkpoint_every : iterations between checkpoints (when a ``checkpoint_dir`` is given).
+    """
+
+    network: NetworkSpec = field(default_factory=NetworkSpec)
+    iterations: int
+    lr_img: float
+    momentum_img: float = 0.5
+    init: Init
+    real_sampling: RealSampling = "uniform"
+    augment: bool
+    dsa_strategy: str = DEFAULT_STRATEGY
+    dsa_params: DSAParams = field(default_factory=DSAParams)
+    checkpoint_every: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.network, NetworkSpec):
+            raise ValueError(f"network={self.network!r} must be a fairdd.models.NetworkSpec")
+        check_choice("network.model", self.network.model, IMAGE_MODELS)
+        check_int("iterations", self.iterations, minimum=1)
+        check_number("lr_img", self.lr_img, minimum=0.0, strict_minimum=True)
+        check_number("momentum_img", self.momentum_img, minimum=0.0, maximum=1.0)
+        check_choice("init", self.init, INITS)
+        check_choice("real_sampling", self.real_sampling, REAL_SAMPLINGS)
+        check_int("checkpoint_every", self.checkpoint_every, minimum=1)
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment={self.augment!r} must be a bool")
+        check_dsa(self.dsa_strategy, self.dsa_params)
+
+    @property
+    def method(self) -> str:
+        """The method's name in :data:`fairdd.distill.METHODS`."""
+        raise NotImplementedError
 
 
 def check_images_per_class(value: Any) -> None:
@@ -263,7 +282,7 @@ class RealSampler:
         return idx[chosen]
 
 
-def make_sampler(train: Dataset, cfg: Any, sample_weights: torch.Tensor | None) -> RealSampler:
+def make_sampler(train: Dataset, cfg: DistillConfig, sample_weights: torch.Tensor | None) -> RealSampler:
     return RealSampler(
         train.labels,
         train.num_classes,
@@ -303,25 +322,15 @@ def synthetic_labels(num_classes: int, images_per_class: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- models
 
 
-def seeded_model(cfg: Any, train: Dataset, generator: torch.Generator, device: torch.device) -> nn.Module:
-    """A freshly initialised ``cfg.model`` for ``train``'s shape, its init seed drawn from ``generator``.
+def seeded_model(cfg: DistillConfig, train: Dataset, generator: torch.Generator, device: torch.device) -> nn.Module:
+    """A freshly initialised ``cfg.network`` for ``train``'s shape, its init seed drawn from
+    ``generator`` (:func:`fairdd.seeding.draw_seed`).
 
     :func:`fairdd.models.build_model` initialises under that seed inside ``fork_rng``, so the
-    network is reproducible and the global RNG is left untouched. ``width``, ``depth`` and
-    ``norm`` apply to ``"convnet"`` only.
+    network is reproducible and the global RNG is left untouched.
     """
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    kw: dict[str, Any] = {}
-    if cfg.model == "convnet":
-        kw = {"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm}
-    net = build_model(
-        cfg.model,
-        channels=train.inputs.shape[1],
-        num_classes=train.num_classes,
-        image_size=train.inputs.shape[-1],
-        seed=seed,
-        **kw,
-    )
+    seed = draw_seed(generator)
+    net = cfg.network.build(train.inputs.shape[1], train.num_classes, train.inputs.shape[-1], seed=seed)
     return net.to(device)
 
 
@@ -338,7 +347,7 @@ def resolve_device(device: torch.device | str | None, train: Dataset) -> torch.d
 # --------------------------------------------------------------------------- checkpoints
 
 
-def fingerprint(cfg: Any, train: Dataset, images_per_class: int, seed: int) -> str:
+def fingerprint(cfg: DistillConfig, train: Dataset, images_per_class: int, seed: int) -> str:
     """A short hash naming what a checkpoint belongs to; resuming a different run is refused."""
     payload = {
         "config": canonical_config(cfg),
@@ -426,94 +435,9 @@ def optimise(
     return losses
 
 
-# --------------------------------------------------------------------------- the one call
-
-# Method config class -> runner(train, cfg, ipc, seed, checkpoint_dir, progress, device,
-# sample_weights, callback) -> SyntheticSet; filled in by each method module on import.
-_RUNNERS: dict[type, Callable[..., SyntheticSet]] = {}
-# Method name -> (config class, keyword overrides) for config_for.
-_PROFILES: dict[str, Callable[[str], Any]] = {}
-
-
-def register(config_cls: type, runner: Callable[..., SyntheticSet]) -> None:
-    _RUNNERS[config_cls] = runner
-
-
-def register_profiles(method: str, for_profile: Callable[[str], Any]) -> None:
-    _PROFILES[method] = for_profile
-
-
-def config_for(method: str, profile: str) -> Any:
-    """The config of ``method`` (``"dc"``, ``"dsa"``, ``"dm"``, ``"mtt"``) for a run profile.
-
-    ``"paper"`` is the reference setting; ``"cpu"`` a stated reduction that runs in minutes on
-    2 CPU cores; ``"smoke"`` seconds, for CI. Each method module documents its reductions.
-    """
-    check_choice("method", method, METHODS)
-    check_profile(profile)
-    return _PROFILES[method](profile)
-
-
-def distill(
-    train: Dataset,
-    config: Any,
-    *,
-    images_per_class: int,
-    seed: int,
-    checkpoint_dir: str | Path | None = None,
-    progress: bool = True,
-    device: torch.device | str | None = None,
-    sample_weights: torch.Tensor | None = None,
-    callback: Callback | None = None,
-) -> SyntheticSet:
-    """Distil ``train`` into ``images_per_class`` synthetic images per class.
-
-    Parameters
-    ----------
-    train : the real training set, images ``(N, C, H, W)`` already normalised by the caller.
-    config : a :class:`DCConfig` (DC, or DSA with ``augment=True``), :class:`DMConfig` or
-        :class:`MTTConfig`; see :func:`config_for`.
-    images_per_class : synthetic images per class (IPC), >= 1.
-    seed : seeds the run's only generator; same seed, same result (CPU).
-    checkpoint_dir : folder for the resumable checkpoint (``None``: no checkpoints). A run
-        started again with the same folder resumes from its last checkpoint.
-    progress : show a tqdm bar.
-    device : where to compute (default: where ``train.inputs`` lives).
-    sample_weights : optional ``(N,)`` per-sample weights for drawing real images (see
-        :class:`RealSampler`); ``None`` uses ``config.real_sampling``.
-    callback : called as ``callback(iterations_done, loss)`` after each iteration (logging,
-        early interruption in tests); raising from it stops the run after its checkpoint.
-
-    Returns
-    -------
-    SyntheticSet
-        Images and labels on the CPU, MTT's learned step size, and the loss log.
-    """
-    runner = _RUNNERS.get(type(config))
-    if runner is None:
-        raise ValueError(
-            f"config={type(config).__name__} is not a distillation config; "
-            f"choose one of {sorted(c.__name__ for c in _RUNNERS)}"
-        )
-    check_images_per_class(images_per_class)
-    check_int("seed", seed, minimum=0)
-    if train.inputs.dim() != 4:
-        raise ValueError(f"train.inputs has shape {tuple(train.inputs.shape)}; image distillation needs (N, C, H, W)")
-    return runner(
-        train,
-        config,
-        images_per_class=images_per_class,
-        seed=seed,
-        checkpoint_dir=checkpoint_dir,
-        progress=progress,
-        device=resolve_device(device, train),
-        sample_weights=sample_weights,
-        callback=callback,
-    )
-
-
 def new_generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    """The run's one CPU generator: :func:`fairdd.seeding.generator` ``(seed)``."""
+    return seeded_generator(seed)
 
 
 LoopTable = tuple[tuple[int, int, int], ...]
@@ -546,3 +470,24 @@ def loop_table(value: Mapping[int, tuple[int, int]] | LoopTable) -> LoopTable:
             raise ValueError(f"loops lists images_per_class={ipc} twice")
         out[ipc] = (outer, inner)
     return tuple((ipc, *out[ipc]) for ipc in sorted(out))
+
+
+def evaluation_config(config: DistillConfig, **overrides: Any) -> Any:
+    """The reference evaluation protocol for sets distilled with ``config``:
+    :class:`fairdd.evaluate.EvalConfig` with the distillation network, and DSA during training
+    exactly when the method used it (DSA, DM, MTT: on, 1000 epochs; DC: off, 300 epochs).
+    ``overrides`` replace fields (e.g. ``epochs``, ``num_networks`` for a CPU profile;
+    ``network=NetworkSpec(...)`` for another evaluation network). Known before distilling, so a
+    study's cell can embed it."""
+    from fairdd.evaluate import EvalConfig
+
+    if not isinstance(config, DistillConfig):
+        raise ValueError(f"config={config!r} must be a distillation config (fairdd.distill.DistillConfig)")
+    fields: dict[str, Any] = {
+        "network": config.network,
+        "dsa": config.augment,
+        "dsa_strategy": config.dsa_strategy,
+        "dsa_params": config.dsa_params,
+    }
+    fields.update(overrides)
+    return EvalConfig(**fields)

@@ -43,17 +43,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fairdd.augment import DEFAULT_STRATEGY, DSAParams, dsa, siamese_dsa
-from fairdd.config import check_choice, check_int, check_number
+from fairdd.augment import dsa, siamese_dsa
+from fairdd.config import check_choice, check_int, check_number, check_profile
 from fairdd.data import Dataset
 from fairdd.distill._common import (
     Callback,
+    DistillConfig,
     Init,
     LoopTable,
-    RealSampling,
     SyntheticSet,
-    check_common,
-    check_dsa,
     fingerprint,
     has_batchnorm,
     initial_images,
@@ -61,13 +59,12 @@ from fairdd.distill._common import (
     make_sampler,
     new_generator,
     optimise,
-    register,
-    register_profiles,
     seeded_model,
     synthetic_labels,
 )
+from fairdd.models import NetworkSpec
 
-__all__ = ["DCConfig", "Distance", "REFERENCE_LOOPS", "dsa_config", "match_distance"]
+__all__ = ["DCConfig", "Distance", "REFERENCE_LOOPS", "dsa_config", "match_distance", "run"]
 
 Distance = Literal["layerwise_cosine", "mse", "cosine"]
 DISTANCES: tuple[str, ...] = ("layerwise_cosine", "mse", "cosine")
@@ -83,16 +80,18 @@ REFERENCE_LOOPS: Mapping[int, tuple[int, int]] = {
 }
 
 
-@dataclass(frozen=True)
-class DCConfig:
+@dataclass(frozen=True, kw_only=True)
+class DCConfig(DistillConfig):
     """Settings of DC (``augment=False``) and DSA (``augment=True``); defaults are the reference's.
+
+    The shared fields are :class:`~fairdd.distill._common.DistillConfig`'s; here with DC's
+    reference values.
 
     Attributes
     ----------
     augment : DSA on (``True``) or plain DC (``False``, reference ``--method DC``).
-    dsa_strategy : DSA families, ``_``-joined (reference ``color_crop_cutout_flip_scale_rotate``;
-        use ``fairdd.augment.DIGITS_STRATEGY`` for digits). Used only with ``augment``.
-    dsa_params : the DSA constants (reference ``ParamDiffAug``).
+    dsa_strategy, dsa_params : DSA families (reference ``color_crop_cutout_flip_scale_rotate``)
+        and constants (reference ``ParamDiffAug``); used only with ``augment``.
     iterations : distillation iterations, each with a fresh network and ``outer_loop`` image
         updates (reference ``--Iteration 1000``).
     lr_img : SGD learning rate of the synthetic images (reference 0.1).
@@ -116,8 +115,8 @@ class DCConfig:
         networks with BatchNorm.
     init : initial synthetic images, ``"noise"`` (reference default, N(0, 1)) or ``"real"``
         (random real images of the class; the reference's DSA commands use it).
-    model, width, depth, norm : the network (reference ConvNet 128/3/instancenorm); width,
-        depth and norm apply to ``"convnet"`` only.
+    network : the network (reference ConvNet 128/3/instancenorm), a
+        :class:`~fairdd.models.NetworkSpec`.
     real_sampling : how real images are drawn per class, see :class:`RealSampler`
         (``"uniform"`` as the reference, or ``"group_balanced"``).
     compile : run the real-gradient and inner-loop passes through ``torch.compile`` (the
@@ -128,11 +127,8 @@ class DCConfig:
     """
 
     augment: bool = False
-    dsa_strategy: str = DEFAULT_STRATEGY
-    dsa_params: DSAParams = DSAParams()
     iterations: int = 1000
     lr_img: float = 0.1
-    momentum_img: float = 0.5
     lr_net: float = 0.01
     momentum_net: float = 0.0
     batch_real: int = 256
@@ -143,17 +139,11 @@ class DCConfig:
     eps: float = 1e-6
     bn_images_per_class: int = 16
     init: Init = "noise"
-    model: str = "convnet"
-    width: int = 128
-    depth: int = 3
-    norm: str = "instancenorm"
-    real_sampling: RealSampling = "uniform"
     compile: bool = False
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:
-        check_common(self)
-        check_dsa(self)
+        super().__post_init__()
         check_int("batch_real", self.batch_real, minimum=1)
         check_number("lr_net", self.lr_net, minimum=0.0, strict_minimum=True)
         check_number("momentum_net", self.momentum_net, minimum=0.0, maximum=1.0)
@@ -192,17 +182,23 @@ class DCConfig:
           IPC 1 and 6–7 s at IPC 10 (CPU time, one thread).
         - ``"smoke"``: width 8, depth 2, 3 iterations, ``batch_real`` 16, loops 2/2 at every IPC.
         """
-        from fairdd.config import check_profile
-
         check_profile(profile)
         if profile == "paper":
             return cls(augment=augment, init="real" if augment else "noise")
         if profile == "cpu":
             loops = {ipc: (min(outer, 5), min(inner, 5)) for ipc, (outer, inner) in REFERENCE_LOOPS.items()}
-            return cls(augment=augment, init="real", width=32, iterations=40, batch_real=64, loops=loops)
+            return cls(augment=augment, init="real", network=NetworkSpec(width=32), iterations=40, batch_real=64, loops=loops)
         loops = {ipc: (min(outer, 2), min(inner, 2)) for ipc, (outer, inner) in REFERENCE_LOOPS.items()}
         loops.update({ipc: (2, 2) for ipc in (2, 3, 4, 5)})
-        return cls(augment=augment, init="real", width=8, depth=2, iterations=3, batch_real=16, loops=loops, checkpoint_every=1)
+        return cls(
+            augment=augment,
+            init="real",
+            network=NetworkSpec(width=8, depth=2),
+            iterations=3,
+            batch_real=16,
+            loops=loops,
+            checkpoint_every=1,
+        )
 
 
 def dsa_config(**overrides: Any) -> DCConfig:
@@ -260,7 +256,7 @@ def _freeze_batchnorm(net: nn.Module, real: torch.Tensor) -> None:
             m.eval()
 
 
-def _run(
+def run(
     train: Dataset,
     cfg: DCConfig,
     *,
@@ -272,6 +268,7 @@ def _run(
     sample_weights: torch.Tensor | None,
     callback: Callback | None,
 ) -> SyntheticSet:
+    """DC/DSA behind :func:`fairdd.distill.distill` (which validates the arguments)."""
     ipc = images_per_class
     outer_loop, inner_loop = cfg.loops_for(ipc)  # before any work: a missing IPC is a ValueError
     k = train.num_classes
@@ -370,8 +367,3 @@ def _train_on_synthetic(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-
-
-register(DCConfig, _run)
-register_profiles("dc", lambda profile: DCConfig.for_profile(profile, augment=False))
-register_profiles("dsa", lambda profile: DCConfig.for_profile(profile, augment=True))

@@ -27,34 +27,34 @@ from pathlib import Path
 
 import torch
 
-from fairdd.augment import DEFAULT_STRATEGY, DSAParams, siamese_dsa
+from fairdd.augment import siamese_dsa
 from fairdd.config import check_int, check_profile
 from fairdd.data import Dataset
 from fairdd.distill._common import (
     Callback,
+    DistillConfig,
     Init,
-    RealSampling,
     SyntheticSet,
-    check_common,
-    check_dsa,
     fingerprint,
     has_batchnorm,
     initial_images,
     make_sampler,
     new_generator,
     optimise,
-    register,
-    register_profiles,
     seeded_model,
     synthetic_labels,
 )
+from fairdd.models import NetworkSpec
 
-__all__ = ["DMConfig"]
+__all__ = ["DMConfig", "run"]
 
 
-@dataclass(frozen=True)
-class DMConfig:
+@dataclass(frozen=True, kw_only=True)
+class DMConfig(DistillConfig):
     """Settings of DM; defaults are the reference's (``main_DM.py`` and its README command).
+
+    The shared fields are :class:`~fairdd.distill._common.DistillConfig`'s; here with DM's
+    reference values.
 
     Attributes
     ----------
@@ -66,7 +66,8 @@ class DMConfig:
     momentum_img : its momentum (reference 0.5, hard-coded).
     batch_real : real images per class per iteration (reference 256).
     init : ``"real"`` (reference) or ``"noise"``.
-    model, width, depth, norm : the embedding network (reference ConvNet 128/3/instancenorm).
+    network : the embedding network (reference ConvNet 128/3/instancenorm), a
+        :class:`~fairdd.models.NetworkSpec`.
     real_sampling : ``"uniform"`` (reference) or ``"group_balanced"``, see :class:`RealSampler`.
     channels_last : embed the real batches with a channels-last copy of the network (same
         weights; float rounding differs from contiguous). Measured on this 2-core CPU: the
@@ -76,24 +77,15 @@ class DMConfig:
     """
 
     augment: bool = True
-    dsa_strategy: str = DEFAULT_STRATEGY
-    dsa_params: DSAParams = DSAParams()
     iterations: int = 20000
     lr_img: float = 1.0
-    momentum_img: float = 0.5
     batch_real: int = 256
     init: Init = "real"
-    model: str = "convnet"
-    width: int = 128
-    depth: int = 3
-    norm: str = "instancenorm"
-    real_sampling: RealSampling = "uniform"
     channels_last: bool = True
     checkpoint_every: int = 100
 
     def __post_init__(self) -> None:
-        check_common(self)
-        check_dsa(self)
+        super().__post_init__()
         check_int("batch_real", self.batch_real, minimum=1)
         if not isinstance(self.channels_last, bool):
             raise ValueError(f"channels_last={self.channels_last!r} must be a bool")
@@ -107,19 +99,20 @@ class DMConfig:
         """The config for a run profile.
 
         - ``"paper"``: the reference settings.
-        - ``"cpu"``: ConvNet width 32 (the feasibility probe in REFERENCES.md), ``batch_real``
-          64 instead of 256, 300 iterations instead of 20000.
+        - ``"cpu"``: ConvNet width 32 (about 16× fewer conv FLOPs than 128; seconds per
+          iteration in ``benchmarks/bench_distill.py``), ``batch_real`` 64 instead of 256,
+          300 iterations instead of 20000.
         - ``"smoke"``: width 8, depth 2, ``batch_real`` 16, 3 iterations.
         """
         check_profile(profile)
         if profile == "paper":
             return cls()
         if profile == "cpu":
-            return cls(width=32, batch_real=64, iterations=300)
-        return cls(width=8, depth=2, batch_real=16, iterations=3, checkpoint_every=1)
+            return cls(network=NetworkSpec(width=32), batch_real=64, iterations=300)
+        return cls(network=NetworkSpec(width=8, depth=2), batch_real=16, iterations=3, checkpoint_every=1)
 
 
-def _run(
+def run(
     train: Dataset,
     cfg: DMConfig,
     *,
@@ -131,6 +124,7 @@ def _run(
     sample_weights: torch.Tensor | None,
     callback: Callback | None,
 ) -> SyntheticSet:
+    """DM behind :func:`fairdd.distill.distill` (which validates the arguments)."""
     ipc = images_per_class
     k = train.num_classes
     generator = new_generator(seed)
@@ -191,7 +185,3 @@ def _run(
         seed=seed,
         config=cfg,
     )
-
-
-register(DMConfig, _run)
-register_profiles("dm", DMConfig.for_profile)

@@ -49,7 +49,8 @@ from torch.nn import functional as F
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data import Dataset
 from fairdd.debias import Discriminator, balanced_indices
-from fairdd.models import MLP
+from fairdd.models import MLP, init_theta0
+from fairdd.seeding import ADVERSARY, BALANCE, BATCHES, SYNTHETIC, THETA0, stream_generator
 
 __all__ = [
     "Debias",
@@ -59,8 +60,6 @@ __all__ = [
     "EmbeddingDDResult",
     "distill_embeddings",
     "hidden_and_logits",
-    "init_theta0",
-    "make_generator",
     "predict",
     "replay",
     "retrain",
@@ -69,16 +68,6 @@ __all__ = [
 
 Debias = Literal["none", "bteo", "adv"]
 DEBIAS: tuple[str, ...] = get_args(Debias)
-
-
-def make_generator(seed: int, stream: int) -> torch.Generator:
-    """A CPU generator for one named use (``stream``) of a run's ``seed``; streams never collide."""
-    state = np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state) & (2**63 - 1))
-
-
-# Streams of a run's randomness: changing how one is used leaves the others as they were.
-THETA0, SYNTHETIC, BATCHES, BALANCE, ADVERSARY, VALIDATION = range(6)
 
 
 @dataclass(frozen=True)
@@ -203,23 +192,6 @@ class EmbeddingDDResult:
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
-def init_theta0(model: nn.Module, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """θ0: Xavier-normal weights and zero biases for every Linear, drawn from ``generator``.
-
-    Returns a name → tensor dict in ``model.named_parameters()`` order (on CPU, float32),
-    usable with :func:`torch.func.functional_call`.
-    """
-    theta = {}
-    for name, p in model.named_parameters():
-        t = torch.empty(p.shape, dtype=p.dtype)
-        if name.endswith("weight"):
-            nn.init.xavier_normal_(t, generator=generator)
-        else:
-            nn.init.zeros_(t)
-        theta[name] = t
-    return theta
-
-
 def _soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean over rows of −Σ_c t_c log softmax(z)_c; (B, C), (B, C) → scalar."""
     return -(targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
@@ -328,18 +300,18 @@ def distill_embeddings(
     start = time.perf_counter()
     num_classes, dim = train.num_classes, train.inputs.shape[1]
     model = MLP(dim, num_classes, hidden=config.hidden).to(device)
-    theta0 = init_theta0(model, make_generator(config.seed, THETA0))
+    theta0 = init_theta0(model, stream_generator(config.seed, THETA0))
     theta0_dev = {k: v.to(device) for k, v in theta0.items()}
 
     if config.debias == "bteo":
         train = train.subset(balanced_indices(
-            train.labels, train.attributes, generator=make_generator(config.seed, BALANCE),
+            train.labels, train.attributes, generator=stream_generator(config.seed, BALANCE),
             preserve_class_share=config.preserve_class_share,
         ))
     x_all, y_all = train.inputs.to(device), train.labels.to(device)
     g_all = train.attributes.to(device) if train.attributes is not None else None
 
-    g = make_generator(config.seed, SYNTHETIC)
+    g = stream_generator(config.seed, SYNTHETIC)
     vectors = torch.randn(config.size, num_classes, dim, generator=g)  # (S, C, D), reference torch.randn
     label_logits = config.label_init * torch.eye(num_classes).expand(config.size, -1, -1).clone()  # (S, C, C)
     # softplus⁻¹(η0) = log(e^η0 − 1), so the first step sizes are exactly init_step_size.
@@ -352,10 +324,10 @@ def distill_embeddings(
     if config.debias == "adv":
         groups = num_groups if num_groups is not None else int(train.attributes.max()) + 1
         width = config.hidden[-1]
-        disc = Discriminator(width, groups, units=config.adv_units, generator=make_generator(config.seed, ADVERSARY)).to(device)
+        disc = Discriminator(width, groups, units=config.adv_units, generator=stream_generator(config.seed, ADVERSARY)).to(device)
         disc_opt = torch.optim.Adam(disc.parameters(), lr=config.adv_lr)
 
-    batches = make_generator(config.seed, BATCHES)
+    batches = stream_generator(config.seed, BATCHES)
     history: dict[str, list[float]] = {"loss": [], "step_seconds": []} | ({"adv_loss": []} if disc is not None else {})
     for _, idx in zip(range(config.iterations), _minibatches(len(train), config.batch_size, batches, device)):
         step_start = time.perf_counter()

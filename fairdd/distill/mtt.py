@@ -48,39 +48,33 @@ from torch.func import functional_call
 from torch.nn import functional as F
 from tqdm import tqdm  # plain text bars: the notebooks have no ipywidgets
 
-from fairdd.augment import DEFAULT_STRATEGY, DSAParams, dsa
+from fairdd.augment import dsa
 from fairdd.config import check_int, check_number, check_profile
 from fairdd.data import Dataset
-from fairdd.models import build_model
-from fairdd.paths import results_root
-from fairdd.results import canonical_config, pid_alive, save_checkpoint
 from fairdd.distill._common import (
     Callback,
+    DistillConfig,
     Init,
-    RealSampling,
     SyntheticSet,
-    check_common,
-    check_dsa,
     fingerprint,
     initial_images,
     make_sampler,
     new_generator,
     optimise,
-    register,
-    register_profiles,
     seeded_model,
     synthetic_labels,
 )
+from fairdd.models import NetworkSpec
+from fairdd.paths import results_root
+from fairdd.results import canonical_config, pid_alive, save_checkpoint
+from fairdd.seeding import expert_seed as _expert_seed, generator as seeded_generator
 
-__all__ = ["MTTConfig", "expert_cache_dir", "load_trajectory", "train_experts"]
+__all__ = ["MTTConfig", "expert_cache_dir", "load_trajectory", "run", "train_experts"]
 
 # Fields that decide the expert trajectories (and so the cache key); the rest only steer the
 # distillation. num_experts is left out: expert i does not depend on how many there are.
 _EXPERT_FIELDS = (
-    "model",
-    "width",
-    "depth",
-    "norm",
+    "network",
     "expert_train_epochs",
     "expert_lr",
     "expert_momentum",
@@ -95,9 +89,12 @@ _EXPERT_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class MTTConfig:
+@dataclass(frozen=True, kw_only=True)
+class MTTConfig(DistillConfig):
     """Settings of MTT; defaults are the reference's (``distill.py``, ``buffer.py``).
+
+    The shared fields are :class:`~fairdd.distill._common.DistillConfig`'s; here with MTT's
+    reference values.
 
     Attributes
     ----------
@@ -115,7 +112,8 @@ class MTTConfig:
     init : ``"real"`` (reference) or ``"noise"``.
     augment : per-image DSA on each student minibatch (reference ``--dsa True``).
     dsa_strategy, dsa_params : DSA families and constants (for the student and the experts).
-    model, width, depth, norm : the network (reference ConvNet 128/3/instancenorm).
+    network : the network (reference ConvNet 128/3/instancenorm), a
+        :class:`~fairdd.models.NetworkSpec`; it shapes the experts too.
     real_sampling : how the real initial images are drawn (see :class:`RealSampler`).
     checkpoint_every : iterations between checkpoints.
     num_experts : expert trajectories to train/use (reference 100).
@@ -138,20 +136,12 @@ class MTTConfig:
     expert_epochs: int = 3
     max_start_epoch: int = 25
     lr_img: float = 1000.0
-    momentum_img: float = 0.5
     lr_lr: float = 1e-5
     momentum_lr: float = 0.5
     lr_init: float = 0.01
     batch_syn: int | None = None
     init: Init = "real"
     augment: bool = True
-    dsa_strategy: str = DEFAULT_STRATEGY
-    dsa_params: DSAParams = DSAParams()
-    model: str = "convnet"
-    width: int = 128
-    depth: int = 3
-    norm: str = "instancenorm"
-    real_sampling: RealSampling = "uniform"
     checkpoint_every: int = 50
     num_experts: int = 100
     expert_train_epochs: int = 50
@@ -165,8 +155,7 @@ class MTTConfig:
     expert_seed: int = 0
 
     def __post_init__(self) -> None:
-        check_common(self)
-        check_dsa(self)
+        super().__post_init__()
         check_int("syn_steps", self.syn_steps, minimum=1)
         check_int("expert_epochs", self.expert_epochs, minimum=1)
         check_int("max_start_epoch", self.max_start_epoch, minimum=1)
@@ -218,7 +207,7 @@ class MTTConfig:
             return cls()
         if profile == "cpu":
             return cls(
-                width=32,
+                network=NetworkSpec(width=32),
                 num_experts=4,
                 expert_train_epochs=6,
                 expert_epoch_size=10_000,
@@ -228,8 +217,7 @@ class MTTConfig:
                 iterations=100,
             )
         return cls(
-            width=8,
-            depth=2,
+            network=NetworkSpec(width=8, depth=2),
             num_experts=2,
             expert_train_epochs=3,
             expert_epoch_size=256,
@@ -270,18 +258,13 @@ def _expert_file(directory: Path, i: int) -> Path:
     return directory / f"expert_{i:04d}.pt"
 
 
-def _expert_seed(expert_seed: int, i: int) -> int:
-    digest = hashlib.sha256(f"mtt-expert:{expert_seed}:{i}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 2
-
-
 def _flat(net: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).cpu().clone()
 
 
 def _train_expert(train: Dataset, cfg: MTTConfig, i: int, device: torch.device) -> torch.Tensor:
     """One expert trajectory: ``(expert_train_epochs + 1, P)`` parameters after each epoch."""
-    g = torch.Generator().manual_seed(_expert_seed(cfg.expert_seed, i))
+    g = seeded_generator(_expert_seed(cfg.expert_seed, i))
     net = seeded_model(cfg, train, g, device)
     net.train()
 
@@ -408,7 +391,7 @@ def load_trajectory(path: str | Path) -> torch.Tensor:
 # --------------------------------------------------------------------------- distillation
 
 
-def _run(
+def run(
     train: Dataset,
     cfg: MTTConfig,
     *,
@@ -420,6 +403,7 @@ def _run(
     sample_weights: torch.Tensor | None,
     callback: Callback | None,
 ) -> SyntheticSet:
+    """MTT behind :func:`fairdd.distill.distill` (which validates the arguments)."""
     ipc = images_per_class
     k = train.num_classes
     sampler = make_sampler(train, cfg, sample_weights)  # validates the sampling before the experts
@@ -434,14 +418,7 @@ def _run(
     opt_lr = torch.optim.SGD([syn_lr], lr=cfg.lr_lr, momentum=cfg.momentum_lr)
 
     # A skeleton network for functional calls; its own parameter values are never used.
-    net = build_model(
-        cfg.model,
-        channels=train.inputs.shape[1],
-        num_classes=k,
-        image_size=train.inputs.shape[-1],
-        seed=0,
-        **({"width": cfg.width, "depth": cfg.depth, "norm": cfg.norm} if cfg.model == "convnet" else {}),
-    ).to(device)
+    net = cfg.network.build(train.inputs.shape[1], k, train.inputs.shape[-1], seed=0).to(device)
     net.train()
     names = [n for n, _ in net.named_parameters()]
     shapes = [p.shape for _, p in net.named_parameters()]
@@ -500,7 +477,3 @@ def _run(
         seed=seed,
         config=cfg,
     )
-
-
-register(MTTConfig, _run)
-register_profiles("mtt", MTTConfig.for_profile)

@@ -24,7 +24,7 @@ initialisation draws with the same seed), ``"random_balanced"`` (a group-balance
 subset: exactly the set the ``*_balanced`` methods start from) and ``"whole"`` (the whole
 biased training set).
 
-Measures of a (synthetic) set (:func:`fairdd.metrics.set_measures`), read with an *attribute probe*
+Measures of a (synthetic) set (:func:`fairdd.probe.set_measures`), read with an *attribute probe*
 (:func:`fairdd.probe.attribute_probe`: a small ConvNet trained to predict the attribute on the unbiased
 ``r = 0.1`` colouring of the training images, so it never saw attribute and label together):
 
@@ -52,7 +52,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from fairdd import results
+from fairdd import results, seeding
 from fairdd.augment import DIGITS_STRATEGY
 from fairdd.config import check_choice, check_int, check_number, check_profile, check_sequence
 from fairdd.data import (
@@ -68,9 +68,9 @@ from fairdd.data import (
 )
 from fairdd.distill import DCConfig, DMConfig, RealSampler, config_for, distill
 from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
-from fairdd.metrics import set_measures
+from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes
-from fairdd.probe import ProbeSpec, attribute_probe
+from fairdd.probe import ProbeSpec, attribute_probe, set_measures
 from fairdd.studies._study import Root, Study
 
 __all__ = [
@@ -186,7 +186,7 @@ class BiasStudyConfig:
     evaluation_dsa: EvalConfig | None = EvalConfig(dsa=True)
     whole_epochs: int = 150
     whole_batch_size: int = 256
-    probe_training: EvalConfig = EvalConfig(model_kwargs={"width": 32}, epochs=5, batch_size=128, num_networks=1)
+    probe_training: EvalConfig = EvalConfig(network=NetworkSpec(width=32), epochs=5, batch_size=128, num_networks=1)
     data_seed: int = 0
 
     def __post_init__(self) -> None:
@@ -251,7 +251,7 @@ class BiasStudyConfig:
         if profile == "cpu":
             # Width 16 everywhere: half the cost of width 32 per image on this CPU, with the
             # same accuracy on CMNIST within the seed noise (measured while choosing).
-            small = {"width": 16, "batch_real": 32}
+            small = {"network": NetworkSpec(width=16), "batch_real": 32}
             # DC/DSA: one matching step per fresh network (outer loop 1, no inner loop): the
             # reference's IPC-1 schedule, applied at IPC 10 (its 10/50 loops cost ~18 s per
             # iteration here).
@@ -271,14 +271,14 @@ class BiasStudyConfig:
                 # the conflicting accuracy at r = 0.1 was ~3 points higher (2 seeds, measured
                 # while choosing the profile).
                 dm=dataclasses.replace(config_for("dm", "cpu"), iterations=60, lr_img=5.0, **small),
-                evaluation=EvalConfig(model_kwargs={"width": 16}, epochs=50, num_networks=1),
+                evaluation=EvalConfig(network=NetworkSpec(width=16), epochs=50, num_networks=1),
                 evaluation_dsa=None,
                 whole_epochs=2,
                 whole_batch_size=128,
                 # 6 epochs: the corruption probe reached 0.67 held-out accuracy (0.42 after 2).
-                probe_training=EvalConfig(model_kwargs={"width": 16}, epochs=6, batch_size=128, num_networks=1),
+                probe_training=EvalConfig(network=NetworkSpec(width=16), epochs=6, batch_size=128, num_networks=1),
             )
-        tiny = {"width": 8, "depth": 2, "batch_real": 8, "checkpoint_every": 1}
+        tiny = {"network": NetworkSpec(width=8, depth=2), "batch_real": 8, "checkpoint_every": 1}
         loops = {2: (1, 0)}
         return cls(
             profile="smoke",
@@ -293,11 +293,11 @@ class BiasStudyConfig:
             dc=dataclasses.replace(config_for("dc", "smoke"), iterations=2, loops=loops, **tiny),
             dsa=dataclasses.replace(config_for("dsa", "smoke"), iterations=2, loops=loops, **tiny),
             dm=dataclasses.replace(config_for("dm", "smoke"), iterations=3, **tiny),
-            evaluation=EvalConfig(model_kwargs={"width": 8, "depth": 2}, epochs=3, num_networks=1),
+            evaluation=EvalConfig(network=NetworkSpec(width=8, depth=2), epochs=3, num_networks=1),
             evaluation_dsa=None,
             whole_epochs=1,
             whole_batch_size=64,
-            probe_training=EvalConfig(model_kwargs={"width": 8, "depth": 2}, epochs=2, batch_size=64, num_networks=1),
+            probe_training=EvalConfig(network=NetworkSpec(width=8, depth=2), epochs=2, batch_size=64, num_networks=1),
         )
 
     def data(self, kind: str) -> DataSpec:
@@ -371,13 +371,13 @@ def describe_profile(config: BiasStudyConfig) -> str:
         f"**Profile `{config.profile}`.** IPC {config.images_per_class}; {len(config.seeds)} seeds; {sizes}; "
         f"bias ratios {', '.join(f'{r:g}' for r in config.bias_ratios)}; colour severity {config.colour_severity}, "
         f"corruption severity {config.corruption_severity} (CIFAR-10-C level).",
-        f"DM: {dm.iterations} iterations (reference 20000), ConvNet width {dm.width} (reference 128), "
+        f"DM: {dm.iterations} iterations (reference 20000), ConvNet width {dm.network.width} (reference 128), "
         f"{dm.batch_real} real images per class per iteration (reference 256), image learning rate {dm.lr_img:g} "
         f"(reference 1).",
-        f"DC/DSA: {dc.iterations} iterations (reference 1000), width {dc.width}, {dc.batch_real} real images per class"
+        f"DC/DSA: {dc.iterations} iterations (reference 1000), width {dc.network.width}, {dc.batch_real} real images per class"
         + (f", loops {loops[0]} outer / {loops[1]} inner (reference at IPC 10: 10/50, IPC 50: 50/10)" if loops else "")
         + ".",
-        f"Evaluation: {ev.num_networks} {ev.model}(s) {dict(ev.model_kwargs) or '(default width)'} per set and seed, "
+        f"Evaluation: {ev.num_networks} {ev.network.model}(s) of width {ev.network.width} per set and seed, "
         f"{ev.epochs} epochs"
         + (f" (DSA/DM sets: DSA augmentation, {ev_dsa.epochs} epochs)" if ev_dsa else ", no augmentation")
         + f" (reference: 20 networks, 300 epochs, 1000 with DSA); whole set {config.whole_epochs} epoch(s), "
@@ -417,7 +417,7 @@ def cell_rows(cell: BiasCell, root: Root = None, *, device: str | None = None) -
     elif cell.method == "random_balanced":
         # The draw the balanced distillations start from (same sampler, seed and order).
         sampler = RealSampler(train.labels, train.num_classes, mode="group_balanced", attributes=train.attributes)
-        generator = torch.Generator().manual_seed(cell.seed)
+        generator = seeding.generator(cell.seed)
         index = torch.cat([sampler.sample(c, cell.images_per_class, generator) for c in range(train.num_classes)])
         images, labels = train.inputs[index], train.labels[index]
     else:

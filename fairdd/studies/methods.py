@@ -2,21 +2,22 @@
 
 Each cell of the study (method × images per class × seed) distils Fashion-MNIST (or another
 image set) with :func:`fairdd.distill.distill`, then trains fresh networks on the synthetic set
-with :func:`fairdd.evaluate.evaluate_synthetic` and tests them on the real test split. Cells
-go through the run store (study ``"dd_methods"``), so a re-run computes only what is new, and
-run as one-thread worker processes (:func:`fairdd.parallel.map_processes`).
+with :func:`fairdd.evaluate.evaluate_synthetic` and tests them on the real test split. The
+study runs on the shared skeleton (:class:`fairdd.studies.Study`, run store folder
+``"dd_methods"``), so a re-run computes only what is new; synthetic sets are kept beside the
+run store for the page's image grids.
 
-The synthetic sets themselves are kept beside the run store
-(``results/dd_methods/synthetic/<run_id>.pt``) for the page's image grids.
+Methods: Zhao, Mopuri & Bilen (2021), *Dataset Condensation with Gradient Matching* (DC);
+Zhao & Bilen (2021), *Dataset Condensation with Differentiable Siamese Augmentation* (DSA);
+Zhao & Bilen (2023), *Dataset Condensation with Distribution Matching* (DM); Cazenavette et al.
+(2022), *Dataset Distillation by Matching Training Trajectories* (MTT).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,11 +25,11 @@ import torch
 
 from fairdd import results
 from fairdd.config import Profile, check_choice, check_int, check_profile, check_sequence
-from fairdd.data import Dataset, channel_stats, denormalize, load_dataset, normalize
-from fairdd.distill import config_for, distill
+from fairdd.data import Dataset, denormalize, load_dataset, normalize_splits
+from fairdd.distill import config_for, distill, evaluation_config
 from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
-from fairdd.parallel import map_processes
-from fairdd.paths import results_root
+from fairdd.models import NetworkSpec
+from fairdd.studies._study import Root, Study
 
 __all__ = [
     "BASELINES",
@@ -37,70 +38,63 @@ __all__ = [
     "MethodsStudyConfig",
     "PAPER_FASHION_MNIST",
     "STUDY",
-    "load_synthetic",
+    "cell_rows",
     "plot_accuracy",
-    "run_cell",
     "run_study",
     "summary_table",
     "synthetic_images",
     "versus_random",
 ]
 
-STUDY = "dd_methods"
 DISTILLATION_METHODS: tuple[str, ...] = ("dc", "dsa", "dm", "mtt")
 # "random": a class-stratified random real subset of the same size, on the same protocol.
 # "whole": the whole training set (its epochs are set separately: 60k images per epoch).
 BASELINES: tuple[str, ...] = ("random", "whole")
 
-#: Published ConvNet accuracy on Fashion-MNIST (%), IPC 1 / 10 (Zhao et al. 2021, DC; Zhao &
-#: Bilen 2021, DSA). The paper's numbers, shown beside ours; none exist for DM or MTT.
+#: Published ConvNet accuracy on Fashion-MNIST (%), IPC 1 / 10 / 50 (Zhao et al. 2021, DC, Table 1;
+#: Zhao & Bilen 2021, DSA, Table 1). The papers' numbers, shown beside ours; none exist for DM or
+#: MTT on Fashion-MNIST.
 PAPER_FASHION_MNIST = pd.DataFrame(
-    [("dc", 1, 70.5), ("dc", 10, 82.3), ("dsa", 1, 70.6), ("dsa", 10, 84.6)],
+    [("dc", 1, 70.5), ("dc", 10, 82.3), ("dc", 50, 83.6), ("dsa", 1, 70.6), ("dsa", 10, 84.6), ("dsa", 50, 88.7)],
     columns=["method", "images_per_class", "paper_accuracy"],
 )
 
 
 @dataclass(frozen=True)
 class MethodsCell:
-    """One finished run of the study: a method, a size and a seed, under a profile.
+    """One run of the study: a method, a size and a seed, with everything that sets its result.
 
     Attributes
     ----------
     method : one of :data:`DISTILLATION_METHODS` or :data:`BASELINES`.
-    images_per_class : synthetic (or random real) images per class; ignored by ``"whole"``.
+    images_per_class : synthetic (or random real) images per class; ``None`` for ``"whole"``.
     seed : distillation / subset seed; the evaluation networks derive their seeds from it.
-    profile : which :func:`fairdd.distill.config_for` profile sets the method's config.
+    distill : the method's config (``None`` for the baselines).
+    evaluation : how the set is evaluated (the method's own DSA setting included).
     dataset : an image data set of :func:`fairdd.data.load_dataset`.
-    eval_epochs : epochs per evaluation network (``None``: the reference's 300, 1000 with DSA).
-    eval_networks : networks trained per synthetic set.
-    eval_width : ConvNet width of the evaluation networks.
-    whole_epochs : epochs of the whole-training-set baseline.
-    train_limit : use only the first ``train_limit`` training images (``None``: all); smoke runs.
-    test_limit : use only the first ``test_limit`` test images (``None``: all).
+    train_limit, test_limit : use only the first this many training / test images (``None``: all).
     """
 
     method: str
-    images_per_class: int
+    images_per_class: int | None
     seed: int
-    profile: Profile
+    distill: Any
+    evaluation: EvalConfig
     dataset: str = "fashion_mnist"
-    eval_epochs: int | None = None
-    eval_networks: int = 20
-    eval_width: int = 128
-    whole_epochs: int = 20
     train_limit: int | None = None
     test_limit: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, DISTILLATION_METHODS + BASELINES)
-        check_int("images_per_class", self.images_per_class, minimum=1)
+        if (self.method == "whole") != (self.images_per_class is None):
+            raise ValueError(f"images_per_class={self.images_per_class!r}: None exactly for method 'whole'")
+        if self.images_per_class is not None:
+            check_int("images_per_class", self.images_per_class, minimum=1)
         check_int("seed", self.seed, minimum=0)
-        check_profile(self.profile)
-        if self.eval_epochs is not None:
-            check_int("eval_epochs", self.eval_epochs, minimum=1)
-        check_int("eval_networks", self.eval_networks, minimum=1)
-        check_int("eval_width", self.eval_width, minimum=1)
-        check_int("whole_epochs", self.whole_epochs, minimum=1)
+        if (self.method in BASELINES) != (self.distill is None):
+            raise ValueError(f"distill={self.distill!r}: None exactly for the baselines {BASELINES}")
+        if not isinstance(self.evaluation, EvalConfig):
+            raise ValueError(f"evaluation={self.evaluation!r} must be a fairdd.evaluate.EvalConfig")
         for name in ("train_limit", "test_limit"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), minimum=10)
@@ -111,7 +105,18 @@ class MethodsStudyConfig:
     """The whole sweep: methods × sizes × seeds, and how each cell is evaluated.
 
     Use :meth:`for_profile` for the page's three protocols; override fields with
-    ``dataclasses.replace``.
+    ``dataclasses.replace`` or ``for_profile(profile, **overrides)``.
+
+    Attributes
+    ----------
+    profile : which :func:`fairdd.distill.config_for` profile sets the methods' configs.
+    methods, images_per_class, seeds : the grid.
+    dataset, train_limit, test_limit : see :class:`MethodsCell`.
+    eval_epochs : epochs per evaluation network (``None``: the reference's 300, 1000 with DSA).
+    eval_networks : networks trained per synthetic set.
+    eval_width : ConvNet width of the evaluation networks (a distilled set keeps its
+        distillation network's depth and norm; only the width is taken from here).
+    whole_epochs : epochs of the whole-training-set baseline (one network per seed).
     """
 
     profile: Profile
@@ -125,20 +130,25 @@ class MethodsStudyConfig:
     whole_epochs: int = 20
     train_limit: int | None = None
     test_limit: int | None = None
-    processes: int | None = None
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
         check_sequence("methods", self.methods, lambda f, v: check_choice(f, v, DISTILLATION_METHODS + BASELINES))
         check_sequence("images_per_class", self.images_per_class, lambda f, v: check_int(f, v, minimum=1))
         check_sequence("seeds", self.seeds, lambda f, v: check_int(f, v, minimum=0))
-        if self.processes is not None:
-            check_int("processes", self.processes, minimum=1)
+        for name in ("methods", "images_per_class", "seeds"):
+            if len(set(getattr(self, name))) != len(getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)!r} must not repeat a value")
+        if self.eval_epochs is not None:
+            check_int("eval_epochs", self.eval_epochs, minimum=1)
+        check_int("eval_networks", self.eval_networks, minimum=1)
+        check_int("eval_width", self.eval_width, minimum=1)
+        check_int("whole_epochs", self.whole_epochs, minimum=1)
         self.cells()  # validates the per-cell fields
 
     @classmethod
-    def for_profile(cls, profile: str) -> "MethodsStudyConfig":
-        """The page's protocols.
+    def for_profile(cls, profile: str, **overrides: Any) -> "MethodsStudyConfig":
+        """The page's protocols (``overrides`` replace fields).
 
         - ``"paper"``: IPC 1/10/50, 5 seeds, 20 evaluation networks of width 128 trained for
           the reference's 300 epochs (1000 with DSA); whole set 20 epochs.
@@ -149,72 +159,71 @@ class MethodsStudyConfig:
         - ``"smoke"``: IPC 1, 1 seed, 1 network × 2 epochs, 600 training / 500 test images.
         """
         check_profile(profile)
-        if profile == "paper":
-            return cls(profile="paper")
+        fields: dict[str, Any] = {}
         if profile == "cpu":
-            return cls(
-                profile="cpu", images_per_class=(1, 10), seeds=(0, 1, 2), eval_epochs=300,
-                eval_networks=2, eval_width=32, whole_epochs=2,
-            )
-        return cls(
-            profile="smoke", images_per_class=(1,), seeds=(0,), eval_epochs=2, eval_networks=1,
-            eval_width=8, whole_epochs=1, train_limit=600, test_limit=500, processes=1,
-        )
+            fields = dict(images_per_class=(1, 10), seeds=(0, 1, 2), eval_epochs=300, eval_networks=2,
+                          eval_width=32, whole_epochs=2)
+        elif profile == "smoke":
+            fields = dict(images_per_class=(1,), seeds=(0,), eval_epochs=2, eval_networks=1, eval_width=8,
+                          whole_epochs=1, train_limit=600, test_limit=500)
+        return cls(profile=profile, **{**fields, **overrides})
+
+    def evaluation(self, method: str) -> EvalConfig:
+        """How the sets of ``method`` are evaluated: the method's own protocol (DSA on for
+        DSA/DM/MTT) at this study's width and epochs; the baselines on the plain protocol."""
+        if method == "whole":
+            return EvalConfig(network=NetworkSpec(width=self.eval_width), epochs=self.whole_epochs, num_networks=1)
+        if method == "random":
+            return EvalConfig(network=NetworkSpec(width=self.eval_width), epochs=self.eval_epochs,
+                              num_networks=self.eval_networks)
+        method_config = config_for(method, self.profile)
+        network = dataclasses.replace(method_config.network, width=self.eval_width)
+        return evaluation_config(method_config, network=network, epochs=self.eval_epochs, num_networks=self.eval_networks)
 
     def cells(self) -> list[MethodsCell]:
         """Every run of the sweep (the whole-set baseline once per seed, not per size)."""
-        shared = {
-            "profile": self.profile, "dataset": self.dataset, "eval_epochs": self.eval_epochs,
-            "eval_networks": self.eval_networks, "eval_width": self.eval_width,
-            "whole_epochs": self.whole_epochs, "train_limit": self.train_limit, "test_limit": self.test_limit,
-        }
+        shared = {"dataset": self.dataset, "train_limit": self.train_limit, "test_limit": self.test_limit}
         out = []
         for method in self.methods:
-            sizes = (1,) if method == "whole" else self.images_per_class
-            out += [MethodsCell(method=method, images_per_class=ipc, seed=s, **shared) for ipc in sizes for s in self.seeds]
+            distill_config = None if method in BASELINES else config_for(method, self.profile)
+            evaluation = self.evaluation(method)
+            sizes: tuple[int | None, ...] = (None,) if method == "whole" else self.images_per_class
+            out += [
+                MethodsCell(method=method, images_per_class=ipc, seed=s, distill=distill_config, evaluation=evaluation, **shared)
+                for ipc in sizes
+                for s in self.seeds
+            ]
         return out
 
 
-def _data(cell: MethodsCell) -> tuple[Dataset, Dataset]:
-    """Normalised train and test splits (statistics from the training split)."""
+def _data(cell: MethodsCell) -> tuple[Dataset, Dataset, tuple[torch.Tensor, torch.Tensor]]:
+    """Train and test splits normalised with the training split's statistics, and those statistics."""
     train = load_dataset(cell.dataset, "train")
     test = load_dataset(cell.dataset, "test")
     if cell.train_limit is not None:
         train = train.subset(torch.arange(min(cell.train_limit, len(train))))
     if cell.test_limit is not None:
         test = test.subset(torch.arange(min(cell.test_limit, len(test))))
-    mean, std = channel_stats(train.inputs)
-    train = dataclasses.replace(train, inputs=normalize(train.inputs, mean, std))
-    test = dataclasses.replace(test, inputs=normalize(test.inputs, mean, std))
-    return train, test
+    return normalize_splits(train, test)
 
 
-def _synthetic_file(cell: MethodsCell, root: str | None) -> Path:
-    return (Path(root) if root is not None else results_root()) / STUDY / "synthetic" / f"{results.run_id(cell)}.pt"
-
-
-def run_cell(cell: MethodsCell, root: str | None = None) -> list[dict[str, Any]]:
+def cell_rows(cell: MethodsCell, root: Root = None) -> list[dict[str, Any]]:
     """Distil (or pick the baseline set), evaluate, and return one row per evaluation network."""
-    train, test = _data(cell)
-    eval_config = EvalConfig(
-        model_kwargs={"width": cell.eval_width}, epochs=cell.eval_epochs, num_networks=cell.eval_networks
-    )
+    train, test, _ = _data(cell)
     extra: dict[str, Any] = {"distill_time_s": 0.0, "learning_rate": None, "first_loss": None, "last_loss": None}
     if cell.method == "whole":
-        eval_config = dataclasses.replace(eval_config, epochs=cell.whole_epochs, num_networks=1)
         images, labels = train.inputs, train.labels
     elif cell.method == "random":
         subset = random_subset(train, cell.images_per_class, seed=cell.seed)
         images, labels = subset.inputs, subset.labels
     else:
-        method_config = config_for(cell.method, cell.profile)
         start = time.perf_counter()
         synthetic = distill(
             train,
-            method_config,
+            cell.distill,
             images_per_class=cell.images_per_class,
             seed=cell.seed,
-            checkpoint_dir=results.checkpoint_dir(STUDY, cell, root=root),
+            checkpoint_dir=results.checkpoint_dir(STUDY.name, cell, root=root),
             progress=False,
         )
         extra.update(
@@ -224,72 +233,59 @@ def run_cell(cell: MethodsCell, root: str | None = None) -> list[dict[str, Any]]
             last_loss=synthetic.losses[-1],
             distill_iterations=len(synthetic.losses),
         )
-        # The method's own protocol (DSA on for DSA/DM/MTT), at this study's width and epochs.
-        eval_config = synthetic.evaluation_config(
-            model_kwargs={**synthetic.model_kwargs, "width": cell.eval_width},
-            epochs=cell.eval_epochs,
-            num_networks=cell.eval_networks,
-        )
         images, labels = synthetic.images, synthetic.labels
-        results.save_checkpoint(_synthetic_file(cell, root), {"images": images, "labels": labels})
-    rows = evaluate_synthetic(images, labels, test, eval_config, seed=cell.seed, learning_rate=extra["learning_rate"])
-    return [{**row, **extra, "eval_dsa": eval_config.dsa} for row in rows]
+        STUDY.save_synthetic(cell, images, labels, root)
+    rows = evaluate_synthetic(images, labels, test, cell.evaluation, seed=cell.seed, learning_rate=extra["learning_rate"])
+    return [{**row, **extra} for row in rows]
 
 
-def _run_one(cell: MethodsCell, root: str | None = None) -> pd.DataFrame:
-    return results.run(STUDY, cell, lambda: run_cell(cell, root), root=root)
+_COST = {"dc": 5, "dsa": 4, "mtt": 3, "dm": 2, "whole": 1, "random": 0}
 
 
-def run_study(config: MethodsStudyConfig, *, root: str | None = None) -> pd.DataFrame:
-    """Every cell of ``config`` through the run store, in parallel processes; all rows."""
-    cells = config.cells()
-    todo = [c for c in cells if not results.is_finished(STUDY, c, root=root)]
-    if todo:
-        # Most expensive first, so the two workers finish together.
-        order = {"dc": 0, "dsa": 1, "mtt": 2, "dm": 3, "whole": 4, "random": 5}
-        todo.sort(key=lambda c: (order[c.method], -c.images_per_class))
-        map_processes(functools.partial(_run_one, root=root), todo, processes=config.processes)
-    return pd.concat([_run_one(c, root) for c in cells], ignore_index=True)
+def _cost(cell: MethodsCell) -> float:
+    """Most expensive first (DC/DSA at the largest size), so the workers finish together."""
+    return _COST[cell.method] * 1000 + (cell.images_per_class or 0)
 
 
-def load_synthetic(cell: MethodsCell, root: str | None = None) -> dict[str, torch.Tensor] | None:
-    """The synthetic set a distillation cell produced, or ``None`` if it was not run."""
-    return results.load_checkpoint(_synthetic_file(cell, root))
+STUDY = Study(name="dd_methods", compute=cell_rows, cost=_cost)
+
+
+def run_study(config: MethodsStudyConfig, *, processes: int | None = None, root: Root = None) -> pd.DataFrame:
+    """Every cell of ``config`` through the run store (see :class:`fairdd.studies.Study`); all rows."""
+    return STUDY.run(config.cells(), processes=processes, root=root)
+
+
+def synthetic_images(cell: MethodsCell, root: Root = None) -> torch.Tensor:
+    """The synthetic images of a distillation cell mapped back to [0, 1] for display
+    (``(N, C, H, W)``, class-major); ``FileNotFoundError`` if the cell has not been run."""
+    saved = STUDY.load_synthetic(cell, root)
+    _, _, (mean, std) = _data(cell)
+    return denormalize(saved["images"], mean, std).clamp(0, 1)
+
+
+# ------------------------------------------------------------------------------ tables
+
+
+def _per_seed(rows: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of each (method, size, seed): the mean over its evaluation networks."""
+    rows = rows.assign(images_per_class=rows["images_per_class"].astype("Int64"))
+    return rows.groupby(["method", "images_per_class", "seed"], as_index=False, dropna=False).agg(
+        accuracy=("accuracy", "mean"), distill_time_s=("distill_time_s", "first")
+    )
 
 
 def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Accuracy (%) mean ± std over seeds (each seed the mean of its networks), per method and
     size, with the distillation time and the paper's number beside ours where one exists."""
-    per_seed = (
-        rows.groupby(["method", "images_per_class", "seed"], as_index=False)
-        .agg(accuracy=("accuracy", "mean"), distill_time_s=("distill_time_s", "first"))
-    )
-    table = per_seed.groupby(["method", "images_per_class"], as_index=False).agg(
+    per_seed = _per_seed(rows)
+    table = per_seed.groupby(["method", "images_per_class"], as_index=False, dropna=False).agg(
         accuracy_mean=("accuracy", lambda a: 100 * a.mean()),
         accuracy_std=("accuracy", lambda a: 100 * a.std(ddof=1) if len(a) > 1 else float("nan")),
         seeds=("seed", "nunique"),
         distill_time_s=("distill_time_s", "mean"),
     )
-    table.loc[table["method"] == "whole", "images_per_class"] = pd.NA
-    return table.merge(PAPER_FASHION_MNIST, on=["method", "images_per_class"], how="left")
-
-
-def synthetic_images(cell: MethodsCell, root: str | None = None) -> torch.Tensor | None:
-    """The synthetic images of a distillation cell mapped back to [0, 1] for display
-    (``(N, C, H, W)``, class-major), or ``None`` if the cell was not run."""
-    saved = load_synthetic(cell, root)
-    if saved is None:
-        return None
-    train = load_dataset(cell.dataset, "train")
-    if cell.train_limit is not None:
-        train = train.subset(torch.arange(min(cell.train_limit, len(train))))
-    mean, std = channel_stats(train.inputs)
-    return denormalize(saved["images"], mean, std).clamp(0, 1)
-
-
-def _per_seed(rows: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy of each (method, size, seed): the mean over its evaluation networks."""
-    return rows.groupby(["method", "images_per_class", "seed"], as_index=False)["accuracy"].mean()
+    paper = PAPER_FASHION_MNIST.assign(images_per_class=PAPER_FASHION_MNIST["images_per_class"].astype("Int64"))
+    return table.merge(paper, on=["method", "images_per_class"], how="left")
 
 
 def versus_random(rows: pd.DataFrame) -> pd.DataFrame:
@@ -298,7 +294,7 @@ def versus_random(rows: pd.DataFrame) -> pd.DataFrame:
     Columns: the mean gain in accuracy points (method − random, paired by seed), the number of
     seeds on which the method is ahead, and whether it is ahead on every seed.
     """
-    per_seed = _per_seed(rows)
+    per_seed = _per_seed(rows).drop(columns="distill_time_s")
     random = per_seed[per_seed["method"] == "random"].rename(columns={"accuracy": "random"}).drop(columns="method")
     paired = per_seed[per_seed["method"].isin(DISTILLATION_METHODS)].merge(random, on=["images_per_class", "seed"])
     paired["gain"] = 100 * (paired["accuracy"] - paired["random"])
@@ -320,12 +316,12 @@ def plot_accuracy(rows: pd.DataFrame):  # noqa: ANN201  (matplotlib Figure)
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, group in per_seed[per_seed["method"] != "whole"].groupby("method"):
         stats = group.groupby("images_per_class")["accuracy"].agg(["mean", "std"]).fillna(0.0)
-        ax.errorbar(stats.index, 100 * stats["mean"], yerr=100 * stats["std"], marker="o", capsize=3,
+        ax.errorbar(stats.index.astype(int), 100 * stats["mean"], yerr=100 * stats["std"], marker="o", capsize=3,
                     label=method.upper() if method != "random" else "random real", ls="--" if method == "random" else "-")
     whole = per_seed.loc[per_seed["method"] == "whole", "accuracy"]
     if len(whole):
-        ax.axhspan(100 * (whole.mean() - whole.std(ddof=1) if len(whole) > 1 else whole.mean()),
-                   100 * (whole.mean() + whole.std(ddof=1) if len(whole) > 1 else whole.mean()), color="grey", alpha=0.3)
+        spread = whole.std(ddof=1) if len(whole) > 1 else 0.0
+        ax.axhspan(100 * (whole.mean() - spread), 100 * (whole.mean() + spread), color="grey", alpha=0.3)
         ax.axhline(100 * whole.mean(), color="grey", label="whole training set")
     ax.set_xscale("log")
     ax.set_xlabel("images per class")

@@ -1,0 +1,45 @@
+"""The methods page's study: its cells embed every config that sets a result."""
+
+import dataclasses
+
+import pytest
+
+from fairdd import results
+from fairdd.distill import config_for
+from fairdd.studies import methods
+
+
+def test_cells_embed_the_method_and_evaluation_configs():
+    config = methods.MethodsStudyConfig.for_profile("smoke")
+    cells = config.cells()
+    assert len(cells) == len(set(cells)) == len(config.methods) * len(config.seeds)  # IPC (1,): one size
+    dm = next(c for c in cells if c.method == "dm")
+    assert dm.distill == config_for("dm", "smoke") and dm.evaluation.dsa == dm.distill.augment
+    assert dm.evaluation.network.width == config.eval_width and dm.evaluation.epochs == config.eval_epochs
+    whole = next(c for c in cells if c.method == "whole")
+    assert whole.images_per_class is None and whole.distill is None and whole.evaluation.num_networks == 1
+
+
+def test_a_changed_method_config_is_a_new_run():
+    # Before the skeleton, the cell held only the profile's name, so an edited profile reused stale runs.
+    cell = next(c for c in methods.MethodsStudyConfig.for_profile("smoke").cells() if c.method == "dm")
+    edited = dataclasses.replace(cell, distill=dataclasses.replace(cell.distill, iterations=cell.distill.iterations + 1))
+    assert results.run_id(edited) != results.run_id(cell)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"methods": ("dm", "bogus")}, "methods"), ({"seeds": (0, 0)}, "seeds"), ({"eval_width": 0}, "eval_width"),
+     ({"images_per_class": ()}, "images_per_class"), ({"profile": "gpu"}, "profile")],
+)
+def test_bad_config_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        methods.MethodsStudyConfig(**{"profile": "smoke", **kwargs})
+
+
+def test_cell_validation():
+    cell = next(c for c in methods.MethodsStudyConfig.for_profile("smoke").cells() if c.method == "random")
+    with pytest.raises(ValueError, match="distill"):
+        dataclasses.replace(cell, distill=config_for("dm", "smoke"))
+    with pytest.raises(ValueError, match="images_per_class"):
+        dataclasses.replace(cell, images_per_class=None)
