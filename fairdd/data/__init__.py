@@ -38,7 +38,7 @@ from fairdd.data._biased_splits import (  # noqa: E402
     study_data,
 )
 from fairdd.data._images import mnist_source  # noqa: E402
-from fairdd.data._load import DATASETS, load_dataset, register_loader  # noqa: E402
+from fairdd.data._load import DATASETS, LOADERS, load_dataset  # noqa: E402
 from fairdd.data._tabular import feature_names, load_table  # noqa: E402
 from fairdd.data._text import BIOS_PROFESSIONS, default_text_encoder, embed_texts, load_bios, load_moji  # noqa: E402
 from fairdd.data._transforms import channel_stats, denormalize, normalize, normalize_splits  # noqa: E402
@@ -58,6 +58,7 @@ __all__ += [
     "COLOURS",
     "CORRUPTIONS",
     "DATASETS",
+    "LOADERS",
     "DataSpec",
     "NUM_ATTRIBUTES",
     "apply_colour",
@@ -81,7 +82,6 @@ __all__ += [
     "normalize",
     "normalize_splits",
     "probe_data",
-    "register_loader",
     "source_images",
     "split_combinations",
     "stratified_subset",

@@ -28,7 +28,7 @@ from fairdd.data._tabular import load_adult, load_compas, load_german
 from fairdd.data._text import TEXT_SPLITS, load_bios, load_moji
 from fairdd.data._trifeature import load_trifeature
 
-__all__ = ["DATASETS", "LOADERS", "Loader", "load_dataset", "register_loader"]
+__all__ = ["DATASETS", "LOADERS", "Loader", "load_dataset"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Loader:
     downloads: bool = False
 
 
+# The one place a data set exists: add a row here (nothing registers itself on import).
 _TABLE: dict[str, Loader] = {
     "fashion_mnist": Loader(load_fashion_mnist, downloads=True),
     "mnist": Loader(load_mnist, downloads=True),
@@ -68,23 +69,6 @@ LOADERS: Mapping[str, Loader] = MappingProxyType(_TABLE)
 
 #: The names of :data:`LOADERS`, in table order.
 DATASETS: tuple[str, ...] = tuple(_TABLE)
-
-
-def register_loader(
-    name: str,
-    loader: Callable[..., Dataset],
-    splits: tuple[str, ...] = ("train", "test"),
-    *,
-    downloads: bool = False,
-) -> None:
-    """Add a data set from outside the package (a notebook's or a test's own loader).
-
-    No ``fairdd`` module calls this: every built-in data set is a row of :data:`LOADERS`.
-    An added name is served by :func:`load_dataset` but is not in :data:`DATASETS`.
-    """
-    if name in _TABLE:
-        raise ValueError(f"name={name!r} is already registered")
-    _TABLE[name] = Loader(loader, tuple(splits), downloads)
 
 
 def load_dataset(
