@@ -41,6 +41,7 @@ from scipy import stats
 from fairdd.config import check_choice, check_int
 
 __all__ = [
+    "SignificanceResult",
     "accuracy",
     "attribute_alignment",
     "attribute_entropy",
@@ -52,9 +53,9 @@ __all__ = [
     "distance_to_optimum",
     "equalized_odds_difference",
     "group_accuracy",
+    "holm_adjust",
     "pairwise_distance",
     "rms_tpr_gap",
-    "SignificanceResult",
     "significant_classes",
 ]
 
@@ -79,7 +80,14 @@ def _labels(name: str, x: ArrayLike) -> np.ndarray:
     a = _as_numpy(x)
     if a.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if a.size and not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating) or a.dtype == bool):
+        raise ValueError(
+            f"{name} must hold integer class indices 0..K-1, got dtype {a.dtype} (e.g. {a[0]!r}); "
+            "map class names to indices first"
+        )
     if a.size and not np.issubdtype(a.dtype, np.integer):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must hold integer class indices, got NaN or infinite values")
         if not np.all(np.equal(np.mod(a, 1), 0)):
             raise ValueError(f"{name} must hold integer class indices, got dtype {a.dtype}")
     a = a.astype(np.int64, copy=False)
@@ -97,9 +105,19 @@ def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]
     return t, p
 
 
+#: The most classes inferred from the labels when ``num_classes`` is not given (a larger class
+#: index is far more likely a wrong label than a real class, and would allocate K-sized arrays).
+MAX_INFERRED_CLASSES = 10_000
+
+
 def _num_classes(num_classes: int | None, *arrays: np.ndarray) -> int:
     observed = max(int(a.max()) for a in arrays) + 1
     if num_classes is None:
+        if observed > MAX_INFERRED_CLASSES:
+            raise ValueError(
+                f"the labels hold class index {observed - 1}, more than the {MAX_INFERRED_CLASSES} classes inferred "
+                "without num_classes; check the labels, or pass num_classes= explicitly"
+            )
         return observed
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"num_classes={num_classes!r} must be a positive integer")
@@ -113,6 +131,13 @@ def _groups(name: str, features: ArrayLike, n: int) -> tuple[np.ndarray, np.ndar
     f = _as_numpy(features)
     if f.ndim not in (1, 2) or f.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},) or ({n}, k), got {f.shape}")
+    if f.dtype == object:
+        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in f.reshape(-1)])
+        if missing.any():
+            raise ValueError(f"{name} holds {int(missing.sum())} missing values (None/NaN); every sample needs a group")
+    elif np.issubdtype(f.dtype, np.floating) and not np.all(np.isfinite(f)):
+        bad = int((~np.isfinite(f)).reshape(n, -1).any(axis=1).sum()) if n else 0
+        raise ValueError(f"{name} holds NaN or infinite values in {bad} samples; every sample needs a group")
     if f.ndim == 2:
         values, index = np.unique(f, axis=0, return_inverse=True)
         return values, index.reshape(-1)
@@ -500,11 +525,16 @@ class SignificanceResult:
         Welch's t statistic (model a minus model b) and its two-sided p-value per class;
         NaN where the test is undefined (both models constant over seeds).
     significant : numpy.ndarray of bool, shape (K,)
-        ``pvalue <= alpha``.
+        ``adjusted <= alpha``.
     count : int
         Number of significant classes (#SC or #TC in seed 003).
     alpha : float
         The significance level used.
+    adjusted : numpy.ndarray, shape (K,)
+        The p-values the decision reads: ``pvalue`` itself (``correction="none"``, seed 003)
+        or Holm's adjusted p-values over the K classes (:func:`holm_adjust`).
+    correction : str
+        ``"none"`` or ``"holm"``.
     """
 
     statistic: np.ndarray
@@ -512,6 +542,37 @@ class SignificanceResult:
     significant: np.ndarray
     count: int
     alpha: float
+    adjusted: np.ndarray | None = None
+    correction: str = "none"
+
+
+def holm_adjust(pvalues: ArrayLike) -> np.ndarray:
+    r"""Holm's (1979) step-down adjusted p-values; NaN entries stay NaN and are not counted.
+
+    With the m defined p-values sorted, :math:`p_{(1)} \le \dots \le p_{(m)}`:
+
+    .. math:: \tilde p_{(i)} = \min\Big(1, \max_{j \le i} (m - j + 1)\, p_{(j)}\Big),
+
+    and :math:`\tilde p_{(i)} \le \alpha` rejects exactly the hypotheses Holm's procedure
+    rejects at family-wise error rate α (``statsmodels``' ``multipletests(method="holm")``).
+    """
+    p = np.asarray(_as_numpy(pvalues), dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"pvalues must be 1-D, got shape {p.shape}")
+    finite = np.isfinite(p)
+    if np.any((p[finite] < 0) | (p[finite] > 1)):
+        raise ValueError(f"pvalues must lie in [0, 1], got {p}")
+    out = np.full(p.shape, np.nan)
+    values = p[finite]
+    m = values.size
+    if m:
+        order = np.argsort(values, kind="stable")
+        scaled = (m - np.arange(m)) * values[order]
+        adjusted = np.minimum(1.0, np.maximum.accumulate(scaled))
+        back = np.empty(m)
+        back[order] = adjusted
+        out[finite] = back
+    return out
 
 
 def _seed_by_class(name: str, x: ArrayLike) -> np.ndarray:
@@ -537,6 +598,7 @@ def significant_classes(
     overall_accuracy_b: ArrayLike,
     *,
     alpha: float = 0.05,
+    correction: str = "none",
 ) -> SignificanceResult:
     r"""Classes whose accuracy relative to overall accuracy differs between two models.
 
@@ -562,6 +624,11 @@ def significant_classes(
         Overall accuracy of the same models, > 0.
     alpha : float
         Significance level (seed 003: 0.05).
+    correction : ``"none"`` or ``"holm"``
+        ``"none"``: each class tested at ``alpha`` (seed 003's count: C uncorrected tests per
+        comparison). ``"holm"``: the C p-values are Holm-adjusted (:func:`holm_adjust`) and a
+        class is significant when its adjusted p-value (``adjusted``) is ``<= alpha``;
+        ``pvalue`` stays the raw one.
 
     Returns
     -------
@@ -570,6 +637,8 @@ def significant_classes(
     """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be a number in (0, 1)")
+    if correction not in ("none", "holm"):
+        raise ValueError(f"correction={correction!r} is not known; choose 'none' or 'holm'")
     ca = _seed_by_class("class_accuracy_a", class_accuracy_a)
     cb = _seed_by_class("class_accuracy_b", class_accuracy_b)
     if ca.shape[1] != cb.shape[1]:
@@ -587,8 +656,11 @@ def significant_classes(
             warnings.simplefilter("ignore", RuntimeWarning)
             t, p = stats.ttest_ind(ra[:, defined], rb[:, defined], axis=0, equal_var=False)
         statistic[defined], pvalue[defined] = t, p
-    significant = np.isfinite(pvalue) & (np.nan_to_num(pvalue, nan=1.0) <= alpha)
-    return SignificanceResult(statistic, pvalue, significant, int(significant.sum()), float(alpha))
+    adjusted = holm_adjust(pvalue) if correction == "holm" else pvalue.copy()
+    significant = np.isfinite(adjusted) & (np.nan_to_num(adjusted, nan=1.0) <= alpha)
+    return SignificanceResult(
+        statistic, pvalue, significant, int(significant.sum()), float(alpha), adjusted, correction
+    )
 
 
 def disagreement_matrix(

@@ -210,6 +210,20 @@ def test_significant_classes_constant_class_is_not_counted():
         m.significant_classes(ca, ones, cb, np.ones(2))
 
 
+def test_holm_adjust_equals_the_step_down_procedure():
+    # Holm's step-down: test sorted p_(i) against alpha / (m - i + 1), stop at the first failure.
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        p = rng.uniform(0, 0.1, 7) ** rng.uniform(1, 3)
+        for alpha in (0.01, 0.05, 0.1):
+            rejected = np.zeros(7, bool)
+            for i, j in enumerate(np.argsort(p)):
+                if p[j] > alpha / (7 - i):
+                    break
+                rejected[j] = True
+            np.testing.assert_array_equal(m.holm_adjust(p) <= alpha, rejected)
+
+
 def test_disagreement_matrix_by_hand():
     a = np.array([0, 0, 1, 1, 2, 2, 2])
     b = np.array([0, 1, 1, 2, 0, 0, 2])
@@ -221,3 +235,34 @@ def test_disagreement_matrix_by_hand():
     assert np.all(np.isnan(rows[3]))
     # Total disagreement equals the fraction of samples on which the models differ.
     assert m.disagreement_matrix(a, b, num_classes=3, normalize="all").sum() == pytest.approx(np.mean(a != b))
+
+
+# ------------------------------------------------------------------ Holm (seed 003's #SC/#TC)
+
+
+def test_holm_adjust_by_hand():
+    # sorted 0.005, 0.01, 0.03, 0.04 → 4·0.005, 3·0.01, 2·0.03, max(0.06, 1·0.04): running max
+    adjusted = m.holm_adjust([0.01, 0.04, 0.03, 0.005, np.nan])
+    np.testing.assert_allclose(adjusted[:4], [0.03, 0.06, 0.06, 0.02])
+    assert np.isnan(adjusted[4])
+    assert m.holm_adjust([0.9, 0.8]).tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="pvalues"):
+        m.holm_adjust([1.5])
+
+
+def test_significant_classes_holm_counts_fewer_on_constructed_data():
+    # 5 seeds × 4 classes; model b shifts class 0 a lot, class 1 a little, classes 2-3 not.
+    base = np.array([0.90, 0.80, 0.85, 0.70])
+    noise = np.array([[0.01, -0.01, 0.0, 0.005], [-0.01, 0.01, 0.005, 0.0], [0.0, 0.005, -0.01, 0.01],
+                      [0.005, 0.0, 0.01, -0.01], [-0.005, -0.005, -0.005, -0.005]])
+    ca, cb = base + noise, base + noise[::-1] + np.array([0.10, 0.013, 0.0, 0.0])
+    ones = np.ones(5)
+    raw = m.significant_classes(ca, ones, cb, ones)
+    holm = m.significant_classes(ca, ones, cb, ones, correction="holm")
+    np.testing.assert_allclose(holm.adjusted, m.holm_adjust(raw.pvalue))
+    assert raw.correction == "none" and holm.correction == "holm"
+    assert raw.significant[:2].all() and not raw.significant[2:].any() and raw.count == 2
+    assert 0.05 / 3 < raw.pvalue[1] <= 0.05  # significant alone, not after Holm over 4 classes
+    assert holm.count == 1 and holm.significant[0]
+    with pytest.raises(ValueError, match="correction"):
+        m.significant_classes(ca, ones, cb, ones, correction="bonferroni")

@@ -43,6 +43,7 @@ from fairdd.data._tabular import feature_names, load_table  # noqa: E402
 from fairdd.data._text import BIOS_PROFESSIONS, default_text_encoder, embed_texts, load_bios, load_moji  # noqa: E402
 from fairdd.data._transforms import channel_stats, denormalize, normalize, normalize_splits  # noqa: E402
 from fairdd.data._trifeature import generate_trifeature, split_combinations  # noqa: E402
+from fairdd.data._zca import ZCA, fit_zca  # noqa: E402
 
 __all__ += [
     "BIOS_PROFESSIONS",
@@ -61,6 +62,7 @@ __all__ += [
     "LOADERS",
     "DataSpec",
     "NUM_ATTRIBUTES",
+    "ZCA",
     "apply_colour",
     "apply_corruption",
     "assign_attributes",
@@ -72,6 +74,7 @@ __all__ += [
     "default_corruption_source",
     "denormalize",
     "feature_names",
+    "fit_zca",
     "generate_trifeature",
     "load_dataset",
     "load_table",

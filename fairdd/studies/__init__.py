@@ -23,6 +23,7 @@ STUDIES: dict[str, str] = {
     "dd_methods": "fairdd.studies.methods",
     "embedding_dd": "fairdd.studies.embedding",
     "bias_dd": "fairdd.studies.bias",
+    "classwise_dd": "fairdd.studies.classwise",
 }
 
 

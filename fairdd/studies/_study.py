@@ -20,6 +20,7 @@ cluster scheduler runs exactly the same cells.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ import pandas as pd
 import torch
 
 from fairdd import results
+from fairdd.data import Dataset
+from fairdd.distill import SyntheticSet, distill
 from fairdd.parallel import map_processes
 from fairdd.paths import results_root
 
@@ -106,6 +109,27 @@ class Study:
         return jobs
 
     # ----------------------------------------------------------- synthetic sets
+    def distill_cell(
+        self, cell: Any, train: Dataset, config: Any, *, images_per_class: int, seed: int, root: Root = None,
+        save: bool = True,
+    ) -> tuple[SyntheticSet, float]:
+        """Distil ``train`` for ``cell`` (:func:`fairdd.distill.distill` with ``config``), its
+        resumable checkpoints in the cell's run folder; the set and the seconds it took. With
+        ``save`` the set is kept for the page (:meth:`save_synthetic`)."""
+        start = time.perf_counter()
+        synthetic = distill(
+            train,
+            config,
+            images_per_class=images_per_class,
+            seed=seed,
+            checkpoint_dir=results.checkpoint_dir(self.name, cell, root=root),
+            progress=False,
+        )
+        seconds = time.perf_counter() - start
+        if save:
+            self.save_synthetic(cell, synthetic.images, synthetic.labels, root)
+        return synthetic, seconds
+
     def synthetic_file(self, cell: Any, root: Root = None) -> Path:
         """Where a cell's synthetic set is kept: ``<results>/<name>/synthetic/<run_id>.pt``."""
         return (Path(root) if root is not None else results_root()) / self.name / "synthetic" / f"{results.run_id(cell)}.pt"

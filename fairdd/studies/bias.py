@@ -45,14 +45,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import torch
 
-from fairdd import results, seeding
+from fairdd import seeding
 from fairdd.augment import DIGITS_STRATEGY
 from fairdd.config import check_choice, check_int, check_number, check_profile, check_sequence
 from fairdd.data import (
@@ -66,7 +65,7 @@ from fairdd.data import (
     normalization_stats,
     study_data,
 )
-from fairdd.distill import DCConfig, DMConfig, RealSampler, config_for, distill
+from fairdd.distill import DCConfig, DMConfig, RealSampler, config_for
 from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
 from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes
@@ -421,18 +420,10 @@ def cell_rows(cell: BiasCell, root: Root = None, *, device: str | None = None) -
         index = torch.cat([sampler.sample(c, cell.images_per_class, generator) for c in range(train.num_classes)])
         images, labels = train.inputs[index], train.labels[index]
     else:
-        start = time.perf_counter()
-        synthetic = distill(
-            train.to(device),
-            cell.distill,
-            images_per_class=cell.images_per_class,
-            seed=cell.seed,
-            checkpoint_dir=results.checkpoint_dir(STUDY.name, cell, root=root),
-            progress=False,
+        synthetic, distill_time = STUDY.distill_cell(
+            cell, train.to(device), cell.distill, images_per_class=cell.images_per_class, seed=cell.seed, root=root
         )
-        distill_time = time.perf_counter() - start
         images, labels = synthetic.images, synthetic.labels
-        STUDY.save_synthetic(cell, images, labels, root)
     if cell.method == "whole":
         # The measures on the whole set: a random 100 per class (pairwise distances grow as n²).
         per_class = min(WHOLE_MEASURE_PER_CLASS, int(torch.bincount(train.labels).min()))

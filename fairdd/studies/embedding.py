@@ -429,7 +429,7 @@ def conclusions(df: pd.DataFrame, size: int, *, accuracy_tolerance: float = 0.03
         claim("DD keeps the bias (fairness not clearly better than STANDARD)", f_d - f_s <= noise_f,
               f"fairness {100*f_d:.1f} vs {100*f_s:.1f}; DD retains {100*retained:.0f} % of the TPR gap")
         for label in ("DD + BTEO", "DD + ADV"):
-            (a_x, sa_x), (f_x, sf_x) = stats(label, "accuracy"), stats(label, "fairness")
+            (a_x, _), (f_x, sf_x) = stats(label, "accuracy"), stats(label, "fairness")
             if np.isnan(f_x):
                 continue
             gain = f_x - f_d

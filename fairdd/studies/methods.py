@@ -16,17 +16,15 @@ Zhao & Bilen (2023), *Dataset Condensation with Distribution Matching* (DM); Caz
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import torch
 
-from fairdd import results
 from fairdd.config import Profile, check_choice, check_int, check_profile, check_sequence
 from fairdd.data import Dataset, denormalize, load_dataset, normalize_splits
-from fairdd.distill import config_for, distill, evaluation_config
+from fairdd.distill import config_for, evaluation_config
 from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
 from fairdd.models import NetworkSpec
 from fairdd.studies._study import Root, Study
@@ -217,24 +215,17 @@ def cell_rows(cell: MethodsCell, root: Root = None) -> list[dict[str, Any]]:
         subset = random_subset(train, cell.images_per_class, seed=cell.seed)
         images, labels = subset.inputs, subset.labels
     else:
-        start = time.perf_counter()
-        synthetic = distill(
-            train,
-            cell.distill,
-            images_per_class=cell.images_per_class,
-            seed=cell.seed,
-            checkpoint_dir=results.checkpoint_dir(STUDY.name, cell, root=root),
-            progress=False,
+        synthetic, seconds = STUDY.distill_cell(
+            cell, train, cell.distill, images_per_class=cell.images_per_class, seed=cell.seed, root=root
         )
         extra.update(
-            distill_time_s=time.perf_counter() - start,
+            distill_time_s=seconds,
             learning_rate=synthetic.learning_rate,
             first_loss=synthetic.losses[0],
             last_loss=synthetic.losses[-1],
             distill_iterations=len(synthetic.losses),
         )
         images, labels = synthetic.images, synthetic.labels
-        STUDY.save_synthetic(cell, images, labels, root)
     rows = evaluate_synthetic(images, labels, test, cell.evaluation, seed=cell.seed, learning_rate=extra["learning_rate"])
     return [{**row, **extra} for row in rows]
 
