@@ -38,6 +38,7 @@ from torch.nn import functional as F
 from fairdd.augment import DEFAULT_STRATEGY, DSAParams, check_dsa, dsa
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data import Dataset
+from fairdd.data._container import check_training_inputs
 from fairdd.models import NetworkSpec
 from fairdd.seeding import generator as seeded_generator
 from fairdd.seeding import network_seeds
@@ -338,13 +339,33 @@ def evaluate_synthetic(
     :func:`accuracy_report`.
     """
     device = images.device
-    test = test.to(device)
     if images.dim() == 4:
         channels, image_size = images.shape[1], images.shape[-1]
     elif images.dim() == 2:
         channels, image_size = images.shape[1], None
     else:
         raise ValueError(f"images has shape {tuple(images.shape)}; expected (N, C, H, W) or (N, D)")
+    # Everything that would fail (or mislead) after the training is checked before it.
+    check_training_inputs("images", images)
+    if labels.shape[0] != images.shape[0] or labels.dim() not in (1, 2):
+        raise ValueError(f"labels has shape {tuple(labels.shape)}; expected ({images.shape[0]},) or ({images.shape[0]}, K)")
+    if labels.dim() == 1:
+        if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be int64 class indices (or (N, K) soft labels), got dtype {labels.dtype}")
+        if int(labels.min()) < 0 or int(labels.max()) >= test.num_classes:
+            raise ValueError(
+                f"labels hold classes {int(labels.min())}..{int(labels.max())}; the test set has {test.num_classes} classes"
+            )
+    elif labels.shape[1] != test.num_classes or not bool(torch.isfinite(labels).all()):
+        raise ValueError(f"soft labels have shape {tuple(labels.shape)} (finite); the test set has {test.num_classes} classes")
+    if len(test) == 0:
+        raise ValueError(f"the test set {test.name!r} ({test.split}) is empty")
+    if tuple(test.inputs.shape[1:]) != tuple(images.shape[1:]):
+        raise ValueError(
+            f"the test set's inputs are {tuple(test.inputs.shape[1:])} per sample but the training images are "
+            f"{tuple(images.shape[1:])}; resize one to the other before evaluating"
+        )
+    test = test.to(device)
     lr = config.lr if learning_rate is None else float(learning_rate)
     rows = []
     for i, (init_seed, data_seed) in enumerate(network_seeds(seed, config.num_networks)):

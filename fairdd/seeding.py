@@ -27,6 +27,9 @@ The recipes, and what each is for:
   :func:`network_seeds`' ``SeedSequence([seed, i])`` for the same numbers).
 - :func:`expert_seed` — MTT expert ``i``: the first 8 bytes (little-endian) of
   ``sha256("mtt-expert:{expert_seed}:{i}")``, shifted right by 2 (a non-negative int63).
+- :func:`kd_seeds` — seed 003's networks: ``(init_seed, data_seed)`` of role ``r`` (teacher 0,
+  student 1) of seed ``s``, the two 32-bit words of ``SeedSequence([s, r, 3])`` (the trailing 3
+  keeps them apart from :func:`network_seeds` and :func:`data_seed`).
 - :func:`trifeature_seed` — the Trifeature generator of a split: ``2·seed + 1`` (train) or
   ``2·seed + 2`` (test), so the two splits of one seed, and the splits of different seeds,
   never share a stream.
@@ -41,7 +44,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from fairdd.config import check_int
+from fairdd.config import check_int, check_seed
 
 __all__ = [
     "ADVERSARY",
@@ -55,6 +58,7 @@ __all__ = [
     "draw_seed",
     "expert_seed",
     "generator",
+    "kd_seeds",
     "network_seeds",
     "stream_generator",
     "torch_seeded",
@@ -85,8 +89,10 @@ STREAMS: dict[str, int] = {
 
 
 def generator(seed: int, *, device: torch.device | str | None = None) -> torch.Generator:
-    """``torch.Generator(device).manual_seed(seed)`` (CPU when ``device`` is ``None``)."""
-    check_int("seed", seed, minimum=0)
+    """``torch.Generator(device).manual_seed(seed)`` (CPU when ``device`` is ``None``).
+
+    ``seed`` is an int in ``[0, 2**63 - 1]`` (:func:`fairdd.config.check_seed`)."""
+    check_seed("seed", seed)
     g = torch.Generator() if device is None else torch.Generator(device=device)
     return g.manual_seed(seed)
 
@@ -112,7 +118,7 @@ def torch_seeded(seed: int | None) -> Iterator[None]:
 
 def network_seeds(seed: int, num_networks: int) -> list[tuple[int, int]]:
     """``(init_seed, data_seed)`` of each network of an evaluation: ``SeedSequence([seed, i])``."""
-    check_int("seed", seed, minimum=0)
+    check_seed("seed", seed)
     return [tuple(int(s) for s in np.random.SeedSequence([seed, i]).generate_state(2)) for i in range(num_networks)]
 
 
@@ -149,3 +155,13 @@ def expert_seed(seed: int, i: int) -> int:
 def trifeature_seed(seed: int, split: str) -> int:
     """The Trifeature generator seed of a split: ``2·seed + 1`` (``"train"``), else ``2·seed + 2``."""
     return 2 * seed + (1 if split == "train" else 2)
+
+
+def kd_seeds(seed: int, role: int) -> tuple[int, int]:
+    """``(init_seed, data_seed)`` of seed 003's network ``role`` (0 teacher, 1 student) of
+    ``seed``: the two 32-bit words of ``SeedSequence([seed, role, 3])``. Every student of one
+    seed (non-distilled, or distilled at any temperature) shares them."""
+    check_int("seed", seed, minimum=0)
+    check_int("role", role, minimum=0)
+    words = np.random.SeedSequence([seed, role, 3]).generate_state(2)
+    return int(words[0]), int(words[1])

@@ -6,7 +6,24 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "check_training_inputs"]
+
+
+def check_training_inputs(field: str, inputs: torch.Tensor) -> None:
+    """Refuse an empty or non-finite (NaN, ±inf) training tensor before any work is done."""
+    if not isinstance(inputs, torch.Tensor):
+        raise ValueError(f"{field} must be a torch.Tensor, got {type(inputs).__name__}")
+    if inputs.shape[0] == 0 or inputs.numel() == 0:
+        raise ValueError(f"{field} has shape {tuple(inputs.shape)}: the training set is empty")
+    if not inputs.dtype.is_floating_point:
+        raise ValueError(f"{field} must be a float tensor, got dtype {inputs.dtype}")
+    finite = torch.isfinite(inputs)
+    if not bool(finite.all()):
+        rows = (~finite).reshape(inputs.shape[0], -1).any(dim=1).nonzero().flatten()
+        raise ValueError(
+            f"{field} holds NaN or infinite values in {rows.numel()} of its {inputs.shape[0]} rows "
+            f"(first: row {int(rows[0])}); clean or drop them before training"
+        )
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,20 @@ class Dataset:
             raise ValueError(f"labels has shape {tuple(self.labels.shape)}; expected ({n},)")
         if self.attributes is not None and self.attributes.shape != (n,):
             raise ValueError(f"attributes has shape {tuple(self.attributes.shape)}; expected ({n},)")
+        if not self.classes:
+            raise ValueError(f"{self.name!r}: classes must name at least one class")
+        for field, values, names in (
+            ("labels", self.labels, self.classes),
+            ("attributes", self.attributes, self.attribute_values),
+        ):
+            if values is None or values.numel() == 0:
+                continue
+            if values.dtype.is_floating_point or values.dtype.is_complex or values.dtype == torch.bool:
+                raise ValueError(f"{self.name!r}: {field} must be integer class indices, got dtype {values.dtype}")
+            low, high = int(values.min()), int(values.max())
+            if low < 0 or (names is not None and high >= len(names)):
+                allowed = f"0..{len(names) - 1} ({field[:-1]} names {tuple(names)!r:.120})" if names else ">= 0"
+                raise ValueError(f"{self.name!r} ({self.split}): {field} hold {low}..{high}; allowed {allowed}")
 
     def __len__(self) -> int:
         return self.inputs.shape[0]

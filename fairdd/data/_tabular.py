@@ -48,8 +48,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairdd.config import check_choice, check_int, check_number
+from fairdd.config import check_choice, check_fraction, check_seed
 from fairdd.data._container import Dataset
+from fairdd.data._files import check_file, fail
 from fairdd.seeding import generator as seeded_generator
 
 __all__ = ["feature_names", "load_adult", "load_compas", "load_german", "load_table"]
@@ -135,20 +136,62 @@ def _folder(root: Path, files: list[str]) -> Path:
 # --------------------------------------------------------------------------- raw tables
 
 
+def _read_table(path: Path, name: str, **kwargs: object) -> pd.DataFrame:
+    """``pd.read_csv`` of a checked file: a clear error naming it instead of pandas' own."""
+    check_file(path, name)
+    text = path.read_bytes()
+    if not text.endswith(b"\n"):
+        raise fail(path, name, "does not end with a line break (it looks truncated)")
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, **kwargs)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise fail(path, name, f"cannot be parsed ({type(exc).__name__}: {exc})") from exc
+    if frame.empty:
+        raise fail(path, name, "holds no rows")
+    return frame
+
+
+def _check_complete(frame: pd.DataFrame, path: Path, name: str, line_offset: int) -> None:
+    """Every field present and non-empty (a short, cut line leaves its last fields empty)."""
+    empty = frame.isna() | (frame.astype(str) == "")
+    if empty.to_numpy().any():
+        i = int(np.flatnonzero(empty.any(axis=1).to_numpy())[0])
+        raise fail(path, name, f"line {i + line_offset} has an empty field or fewer than {frame.shape[1]} fields")
+
+
+def _check_values(frame: pd.DataFrame, path: Path, name: str, column: str, allowed: tuple, line_offset: int) -> None:
+    bad = ~frame[column].isin(allowed)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise fail(
+            path, name, f"line {i + line_offset}: {column}={frame[column].iloc[i]!r} is not one of {list(allowed)}"
+        )
+
+
+def _check_numeric(frame: pd.DataFrame, path: Path, name: str, columns: tuple[str, ...], line_offset: int) -> None:
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise fail(path, name, f"line {i + line_offset}: {column}={frame[column].iloc[i]!r} is not a number")
+        frame[column] = values
+
+
 def _adult_frame(root: Path, split: str) -> pd.DataFrame:
     filename = "adult.data" if split == "train" else "adult.test"
     folder = _folder(root, [filename])
-    frame = pd.read_csv(
-        folder / filename,
-        header=None,
-        names=_ADULT_COLUMNS,
-        skipinitialspace=True,
-        skiprows=1 if split == "test" else 0,  # adult.test opens with "|1x3 Cross validator"
-        na_values="?",
-        keep_default_na=False,
+    path = folder / filename
+    skip = 1 if split == "test" else 0  # adult.test opens with "|1x3 Cross validator"
+    frame = _read_table(
+        path, "adult", header=None, names=_ADULT_COLUMNS, skipinitialspace=True, skiprows=skip, na_values=[]
     )
-    frame = frame.dropna().reset_index(drop=True)
+    _check_complete(frame, path, "adult", skip + 1)
+    frame = frame.replace("?", np.nan).dropna().reset_index(drop=True)  # "?" marks a missing value
     frame["income"] = frame["income"].str.rstrip(".")  # adult.test writes ">50K."
+    _check_values(frame, path, "adult", "income", ("<=50K", ">50K"), 1)
+    _check_values(frame, path, "adult", "sex", ("Female", "Male"), 1)
+    _check_numeric(frame, path, "adult", _spec("adult", "sex").numeric, 1)
     frame["label"] = (frame["income"] == ">50K").astype(np.int64)
     frame["attribute"] = (frame["sex"] == "Male").astype(np.int64)
     return frame
@@ -156,7 +199,15 @@ def _adult_frame(root: Path, split: str) -> pd.DataFrame:
 
 def _compas_frame(root: Path) -> pd.DataFrame:
     folder = _folder(root, ["compas-scores-two-years.csv"])
-    frame = pd.read_csv(folder / "compas-scores-two-years.csv", keep_default_na=False, na_values=[""])
+    path = folder / "compas-scores-two-years.csv"
+    frame = _read_table(path, "compas", na_values=[""])
+    needed = ("days_b_screening_arrest", "is_recid", "c_charge_degree", "score_text", "race", "two_year_recid",
+              "c_jail_in", "c_jail_out", *_spec("compas", "sex").numeric[:-1], *_spec("compas", "sex").categorical)
+    absent = [c for c in dict.fromkeys(needed) if c not in frame.columns]
+    if absent:
+        raise fail(path, "compas", f"lacks the columns {absent}")
+    _check_values(frame, path, "compas", "two_year_recid", (0, 1), 2)
+    _check_numeric(frame, path, "compas", ("is_recid", *_spec("compas", "sex").numeric[:-1]), 2)
     days = pd.to_numeric(frame["days_b_screening_arrest"], errors="coerce")
     keep = (
         days.between(-30, 30)
@@ -166,7 +217,10 @@ def _compas_frame(root: Path) -> pd.DataFrame:
         & frame["race"].isin(["African-American", "Caucasian"])
     )
     frame = frame[keep].reset_index(drop=True)
-    stay = pd.to_datetime(frame["c_jail_out"]) - pd.to_datetime(frame["c_jail_in"])
+    try:
+        stay = pd.to_datetime(frame["c_jail_out"]) - pd.to_datetime(frame["c_jail_in"])
+    except (ValueError, TypeError) as exc:
+        raise fail(path, "compas", f"holds a c_jail_in/c_jail_out that is not a date ({exc})") from exc
     frame["length_of_stay"] = stay.dt.total_seconds() / 86400.0  # days in jail before screening
     frame["label"] = frame["two_year_recid"].astype(np.int64)
     frame["attribute"] = (frame["race"] == "Caucasian").astype(np.int64)
@@ -175,7 +229,12 @@ def _compas_frame(root: Path) -> pd.DataFrame:
 
 def _german_frame(root: Path, protected: str) -> pd.DataFrame:
     folder = _folder(root, ["german.data"])
-    frame = pd.read_csv(folder / "german.data", sep=" ", header=None, names=_GERMAN_COLUMNS)
+    path = folder / "german.data"
+    frame = _read_table(path, "german", sep=" ", header=None, names=_GERMAN_COLUMNS, na_values=[""])
+    _check_complete(frame, path, "german", 1)
+    _check_numeric(frame, path, "german", (*_GERMAN_NUMERIC, "credit"), 1)
+    _check_values(frame, path, "german", "credit", (1, 2), 1)
+    _check_values(frame, path, "german", "status_sex", ("A91", "A92", "A93", "A94", "A95"), 1)
     frame["label"] = (frame["credit"] == 1).astype(np.int64)  # 1 = good, 2 = bad
     if protected == "sex":
         frame["attribute"] = (~frame["status_sex"].isin(_GERMAN_FEMALE)).astype(np.int64)
@@ -216,8 +275,8 @@ def load_table(
     check_choice("name", name, TABULAR)
     check_choice("split", split, ("train", "test"))
     check_choice("protected", protected, ("sex", "age"))
-    check_number("test_fraction", test_fraction, minimum=0.0, maximum=1.0, strict_minimum=True)
-    check_int("split_seed", split_seed, minimum=0)
+    check_fraction("test_fraction", test_fraction)
+    check_seed("split_seed", split_seed)
     root = Path(root) if root is not None else data_root()
     if name == "adult":
         return _adult_frame(root, split)

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -360,6 +362,28 @@ def fingerprint(cfg: DistillConfig, train: Dataset, images_per_class: int, seed:
 
 def _checkpoint_file(checkpoint_dir: str | Path) -> Path:
     return Path(checkpoint_dir) / "distill.pt"
+
+
+def check_checkpoint_dir(checkpoint_dir: str | Path) -> Path:
+    """Create ``checkpoint_dir`` and make sure a checkpoint can be written there, before any work.
+
+    Raises ``ValueError`` for a path that is a file, ``PermissionError`` for a folder that
+    cannot be written.
+    """
+    path = Path(checkpoint_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"checkpoint_dir={str(checkpoint_dir)!r} is a file, not a folder; pass a folder path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PermissionError(
+            f"checkpoint_dir={str(checkpoint_dir)!r} cannot be written ({type(exc).__name__}: {exc}); "
+            "pass a writable folder"
+        ) from exc
+    return path
 
 
 def optimise(

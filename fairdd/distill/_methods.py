@@ -14,13 +14,15 @@ from types import MappingProxyType
 
 import torch
 
-from fairdd.config import check_choice, check_int, check_profile
+from fairdd.config import check_choice, check_profile, check_seed
+from fairdd.data._container import check_training_inputs
 from fairdd.data import Dataset
 from fairdd.distill import dc, dm, mtt
 from fairdd.distill._common import (
     Callback,
     DistillConfig,
     SyntheticSet,
+    check_checkpoint_dir,
     check_images_per_class,
     resolve_device,
 )
@@ -111,9 +113,12 @@ def distill(
             f"choose one of {sorted({m.config.__name__ for m in METHODS.values()})}"
         )
     check_images_per_class(images_per_class)
-    check_int("seed", seed, minimum=0)
+    check_seed("seed", seed)
     if train.inputs.dim() != 4:
         raise ValueError(f"train.inputs has shape {tuple(train.inputs.shape)}; image distillation needs (N, C, H, W)")
+    check_training_inputs("train.inputs", train.inputs)
+    if checkpoint_dir is not None:
+        check_checkpoint_dir(checkpoint_dir)
     return method.run(
         train,
         config,

@@ -62,6 +62,7 @@ from fairdd.distill._common import (
     seeded_model,
     synthetic_labels,
 )
+from fairdd.distill.synchronized import check_matching, check_matching_data, synchronized_gradient_loss
 from fairdd.models import NetworkSpec
 
 __all__ = ["DCConfig", "Distance", "REFERENCE_LOOPS", "dsa_config", "match_distance", "run"]
@@ -124,6 +125,9 @@ class DCConfig(DistillConfig):
         (~15 s CPU, cached on disk by inductor), then faster passes: see
         ``benchmarks/bench_distill.py``. Float rounding differs from eager.
     checkpoint_every : iterations between checkpoints (when a ``checkpoint_dir`` is given).
+    matching : ``"class"`` (reference: one real gradient per class) or ``"synchronized"``
+        (FairDD: the real gradient of every attribute group in the class's batch, each matched,
+        summed; needs a training set with attributes), see :mod:`fairdd.distill.synchronized`.
     """
 
     augment: bool = False
@@ -141,10 +145,12 @@ class DCConfig(DistillConfig):
     init: Init = "noise"
     compile: bool = False
     checkpoint_every: int = 10
+    matching: str = "class"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_int("batch_real", self.batch_real, minimum=1)
+        check_matching(self.matching)
         check_number("lr_net", self.lr_net, minimum=0.0, strict_minimum=True)
         check_number("momentum_net", self.momentum_net, minimum=0.0, maximum=1.0)
         check_int("batch_train", self.batch_train, minimum=1)
@@ -271,6 +277,9 @@ def run(
     """DC/DSA behind :func:`fairdd.distill.distill` (which validates the arguments)."""
     ipc = images_per_class
     outer_loop, inner_loop = cfg.loops_for(ipc)  # before any work: a missing IPC is a ValueError
+    check_matching_data(cfg.matching, train)
+    synchronized = cfg.matching == "synchronized"
+    attributes = train.attributes.to(device) if synchronized else None
     k = train.num_classes
     generator = new_generator(seed)
     sampler = make_sampler(train, cfg, sample_weights)
@@ -297,15 +306,32 @@ def run(
                 _freeze_batchnorm(net, torch.cat([real_batch(c, cfg.bn_images_per_class) for c in range(k)]))
             loss = syn.new_zeros(())
             for c in range(k):
-                real = real_batch(c, cfg.batch_real)
+                if synchronized:
+                    index = sampler.sample(c, cfg.batch_real, generator).to(device)
+                    real, groups = inputs[index], attributes[index]
+                else:
+                    real = real_batch(c, cfg.batch_real)
                 syn_c = syn[c * ipc : (c + 1) * ipc]
                 if cfg.augment:
                     real, syn_c = siamese_dsa(
                         real, syn_c, strategy=cfg.dsa_strategy, generator=generator, params=cfg.dsa_params
                     )
                 y_real = torch.full((real.shape[0],), c, dtype=torch.long, device=device)
-                g_real = torch.autograd.grad(F.cross_entropy(fast_net(real), y_real), params)
                 y_syn = labels[c * ipc : (c + 1) * ipc]
+                if synchronized:
+                    out_real = fast_net(real)
+                    g_syn = torch.autograd.grad(F.cross_entropy(net(syn_c), y_syn), params, create_graph=True)
+
+                    def group_gradient(mask: torch.Tensor) -> list[torch.Tensor]:
+                        ce = F.cross_entropy(out_real[mask], y_real[mask])
+                        return [g.detach() for g in torch.autograd.grad(ce, params, retain_graph=True)]
+
+                    loss = loss + synchronized_gradient_loss(
+                        group_gradient, groups, g_syn,
+                        lambda a, b: match_distance(a, b, distance=cfg.distance, match_1d=cfg.match_1d, eps=cfg.eps),
+                    )
+                    continue
+                g_real = torch.autograd.grad(F.cross_entropy(fast_net(real), y_real), params)
                 g_syn = torch.autograd.grad(F.cross_entropy(net(syn_c), y_syn), params, create_graph=True)
                 loss = loss + match_distance(
                     g_syn, [g.detach() for g in g_real], distance=cfg.distance, match_1d=cfg.match_1d, eps=cfg.eps

@@ -66,8 +66,9 @@ from fairdd.distill._common import (
 )
 from fairdd.models import NetworkSpec
 from fairdd.paths import results_root
-from fairdd.results import canonical_config, pid_alive, save_checkpoint
-from fairdd.seeding import expert_seed as _expert_seed, generator as seeded_generator
+from fairdd.results import canonical_config, claim_file, claim_holder, save_checkpoint
+from fairdd.seeding import expert_seed as _expert_seed
+from fairdd.seeding import generator as seeded_generator
 
 __all__ = ["MTTConfig", "expert_cache_dir", "load_trajectory", "run", "train_experts"]
 
@@ -189,7 +190,7 @@ class MTTConfig(DistillConfig):
         return "mtt"
 
     @classmethod
-    def for_profile(cls, profile: str) -> "MTTConfig":
+    def for_profile(cls, profile: str) -> MTTConfig:
         """The config for a run profile.
 
         - ``"paper"``: the reference settings (100 experts × 50 epochs; days on this CPU).
@@ -304,6 +305,7 @@ def train_experts(
     device: torch.device | str | None = None,
     root: str | Path | None = None,
     processes: int | None = None,
+    wait_timeout_s: float | None = None,
 ) -> list[Path]:
     """Train (or find cached) the ``cfg.num_experts`` expert trajectories; their file paths.
 
@@ -318,6 +320,11 @@ def train_experts(
     ----------
     processes : train the missing experts in this many one-thread worker processes
         (:func:`fairdd.parallel.map_processes`); ``None`` trains them here, one by one.
+    wait_timeout_s : how long to wait, without any claimed expert appearing, for experts that
+        other live processes are training; then ``TimeoutError`` naming their claim files and
+        pids. ``None``: ``$FAIRDD_CLAIM_TIMEOUT_S`` or 6 hours. A claim whose process is dead,
+        or whose pid now belongs to an unrelated process, is taken over at once
+        (:func:`fairdd.results.claim_holder`).
     """
     device = torch.device(device) if device is not None else train.inputs.device
     directory = expert_cache_dir(train, cfg, root=root)
@@ -328,18 +335,40 @@ def train_experts(
 
         job = functools.partial(_train_expert_once, train.to("cpu"), cfg, device=str(device), directory=str(directory))
         map_processes(job, missing, processes=processes)
+    if wait_timeout_s is None:
+        wait_timeout_s = float(os.environ.get("FAIRDD_CLAIM_TIMEOUT_S", _CLAIM_TIMEOUT_S))
+    check_number("wait_timeout_s", wait_timeout_s, minimum=0.0)
     with tqdm(total=len(missing), disable=not progress or not missing, desc="MTT experts", leave=False) as bar:
+        waiting_since: float | None = None
         while missing:
             for i in missing:
                 if _train_expert_once(train, cfg, i, device=device, directory=directory):
                     bar.update(1)
-            missing = [i for i in missing if not paths[i].is_file()]
-            if missing:
-                time.sleep(_CLAIM_POLL_S)  # the rest are being trained by another process
+            still = [i for i in missing if not paths[i].is_file()]
+            if not still:
+                break
+            if waiting_since is None or len(still) < len(missing):
+                waiting_since = time.monotonic()  # (re)start the clock: progress was made
+                holders = {str(paths[i].with_suffix(".claim")): claim_holder(paths[i]) for i in still}
+                tqdm.write(
+                    f"MTT: waiting for {len(still)} expert(s) being trained by other processes: "
+                    + ", ".join(f"{c} (pid {h or '?'})" for c, h in holders.items())
+                )
+            elif time.monotonic() - waiting_since > wait_timeout_s:
+                holders = {str(paths[i].with_suffix(".claim")): claim_holder(paths[i]) for i in still}
+                raise TimeoutError(
+                    f"MTT experts {still} did not appear within {wait_timeout_s:.0f} s; they are claimed by "
+                    + ", ".join(f"{c} (pid {h or '?'})" for c, h in holders.items())
+                    + ". If no process is training them, delete those .claim files; or raise "
+                    "wait_timeout_s / $FAIRDD_CLAIM_TIMEOUT_S"
+                )
+            missing = still
+            time.sleep(_CLAIM_POLL_S)  # the rest are being trained by another process
     return paths
 
 
 _CLAIM_POLL_S = 2.0
+_CLAIM_TIMEOUT_S = 6 * 3600.0
 
 
 def _train_expert_once(
@@ -361,31 +390,20 @@ def _train_expert_once(
 
 def _claim(path: Path) -> bool:
     """Create ``<path>.claim`` holding our pid, atomically; ``False`` if a live process holds it."""
-    claim = path.with_suffix(".claim")
-    claim.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
-        try:
-            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                text, age = claim.read_text(), time.time() - claim.stat().st_mtime
-            except FileNotFoundError:
-                continue  # released meanwhile: try again
-            if not text and age < 10:
-                return False  # just created; its pid is being written
-            if text.isdigit() and pid_alive(int(text)):
-                return False
-            claim.unlink(missing_ok=True)  # a dead process's claim: take it over
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
-        return True
-    return False
+    return claim_file(path)
 
 
 def load_trajectory(path: str | Path) -> torch.Tensor:
     """An expert's ``(epochs + 1, P)`` trajectory, memory-mapped (rows are read on use)."""
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)["trajectory"]
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)["trajectory"]
+    except (OSError, EOFError, RuntimeError, KeyError, ValueError) as exc:
+        if "Weights only load failed" in str(exc):
+            raise
+        raise ValueError(
+            f"expert trajectory {path} is damaged ({type(exc).__name__}: {str(exc)[:200] or 'no message'}); "
+            "delete it and the next run trains that expert again"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- distillation
