@@ -21,8 +21,6 @@ from fairdd.config import (
 from fairdd.paths import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
-# Notebooks whose owners add the check call (issue 11); drop a name here once its call is in.
-PENDING = {"kd_fairness"}
 
 
 def _cells(path: Path) -> tuple[str, str]:
@@ -57,8 +55,6 @@ def _run(path: Path, **injected: Any) -> None:
 
 @pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.stem)
 def notebook(request) -> Path:
-    if request.param.stem in PENDING and "check_notebook_parameters" not in request.param.read_text():
-        pytest.xfail(f"{request.param.name}: its owner adds the check_notebook_parameters call")
     return request.param
 
 

@@ -1,0 +1,526 @@
+"""Knowledge distillation: a teacher, a non-distilled student and distilled students.
+
+Method (Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network", §2) as
+seed 003 uses it (Mohammadshahi & Ioannou, "What's Left After Distillation? How Knowledge
+Transfer Impacts Fairness and Bias", eqs. 5–6): the student minimises
+
+.. math:: L = \\alpha \\, \\tau \\, \\mathrm{KL}\\big(\\sigma(z_t / T) \\,\\|\\, \\sigma(z_s / T)\\big)
+          + (1 - \\alpha) \\, \\mathrm{CE}\\big(\\sigma(z_s), y\\big),
+          \\qquad \\tau = T^2 \\text{ if } \\texttt{t\\_squared} \\text{ else } 1,
+
+with teacher logits :math:`z_t`, student logits :math:`z_s` and temperature T
+(:func:`kd_loss`). The soft term is the KL divergence, which differs from the paper's
+"cross-entropy with soft targets" by the teacher's entropy only — a constant of the student's
+parameters, so the gradients (and the trained students) are the same; KL is 0 when the student
+matches the teacher, which makes the loss easier to read.
+
+**The T² convention** (:attr:`KDConfig.t_squared`, default ``True``). Hinton et al. (§2)
+multiply the soft term by T², because its gradients scale as 1/T²: without the factor, the
+relative weight of the soft and hard terms changes with the temperature, so at T = 10 and
+α = 0.8 the hard labels would dominate the gradient by a factor of about 100/4 and a
+temperature sweep would mostly sweep that weight. Seed 003's eq. 6 does not show the factor,
+and its code is not public; we keep Hinton's factor by default, as the common implementations
+do (e.g. HobbitLong/RepDistiller@1e2f816 ``distiller_zoo/KD.py``, ``DistillKL``: the batch-mean
+KL at temperature T times ``T**2``, as :func:`kd_loss` with ``t_squared=True``), and offer
+``t_squared=False`` to run eq. 6 as printed.
+
+Protocol (seed 003, Appendix C; :meth:`KDConfig.for_profile` ``"paper"``): SGD with momentum
+0.9, learning rate 0.1 divided by 10 at epochs 30, 60 and 90 of 100 (:func:`lr_at`), weight
+decay 1e-3, random crop (4-pixel zero padding) and horizontal flip (:func:`crop_flip`), batch 128
+(Trifeature 64, CelebA 256). The same protocol trains the teacher and the students. The
+non-distilled student is the α = 0 student: the same network, seed, batches and augmentation,
+hard labels only (it never reads a teacher).
+
+Teachers are trained once per :class:`TeacherSpec` (network, protocol, seed) and data set, and
+stored under ``<results>/cache/kd_teachers/<key>/`` (:func:`teacher`), where ``key`` hashes the
+spec and the training tensors; concurrent worker processes wanting the same teacher share the
+work through a claim file (:func:`fairdd.results.claim_file`): the first trains it, the others
+wait for it. Without augmentation the teacher's logits on the training set are computed once,
+in eval and inference mode, and cached beside it (:func:`teacher_logits`); with augmentation
+the teacher sees the student's augmented batch, under :func:`torch.inference_mode`.
+
+Seeds: network ``role`` (teacher 0, student 1) of seed ``s`` gets ``(init_seed, data_seed)``
+from :func:`fairdd.seeding.kd_seeds`; every student of one seed (non-distilled, and distilled
+at any T and α) starts from the same θ0 and sees the same batches and crops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from fairdd import results
+from fairdd.config import check_int, check_number, check_profile, check_sequence
+from fairdd.data import Dataset
+from fairdd.models import NetworkSpec
+from fairdd.paths import results_root
+from fairdd.seeding import generator as seeded_generator
+from fairdd.seeding import kd_seeds
+
+__all__ = [
+    "PAIRS",
+    "STUDENT",
+    "TEACHER",
+    "KDConfig",
+    "TeacherSpec",
+    "TrainLog",
+    "crop_flip",
+    "fit",
+    "kd_loss",
+    "lr_at",
+    "student",
+    "teacher",
+    "teacher_logits",
+]
+
+#: Roles of :func:`fairdd.seeding.kd_seeds`.
+TEACHER = 0
+STUDENT = 1
+
+#: Seed 003's teacher → student pairs (Appendix C), by data set, with what stands in for them
+#: here. ``torchvision`` marks pairs to be built from torchvision's ResNet-50/18 (CelebA and
+#: Tiny ImageNet: neither data set is on this machine, so they are not run or tested here).
+PAIRS: dict[str, tuple[str, str]] = {
+    "cifar10": ("resnet56", "resnet20"),
+    "svhn": ("resnet56", "resnet20"),
+    "cifar100": ("resnet56", "resnet20"),
+    "fashion_mnist": ("resnet56", "resnet20"),  # stand-in for CIFAR-10
+    "mnist": ("resnet56", "resnet20"),  # stand-in for SVHN
+    "trifeature": ("resnet20", "lenet"),
+    "celeba": ("torchvision resnet50", "torchvision resnet18"),
+    "tiny_imagenet": ("torchvision resnet50", "torchvision resnet18"),
+    "adult": ("mlp", "mlp_small"),  # stand-in for CelebA
+    "compas": ("mlp", "mlp_small"),  # stand-in for CelebA
+}
+
+
+@dataclass(frozen=True)
+class KDConfig:
+    """Teacher, student and the training protocol of seed 003 (defaults: its Appendix C).
+
+    Attributes
+    ----------
+    teacher, student : the two networks (paper on CIFAR-type data: ResNet-56 → ResNet-20).
+    temperature : T of the softmax of both models in the soft term, > 0 (paper: 2…10, 20, 30, 40).
+    alpha : weight α of the soft term, in [0, 1] (paper 0.8; 0.6 in its Table 7). 0 is the
+        non-distilled student (hard labels only, no teacher read).
+    t_squared : multiply the soft term by T² (Hinton et al.); see the module notes.
+    epochs : training epochs of teacher and students (paper 100).
+    lr : initial SGD learning rate (paper 0.1).
+    milestones : epochs at which the rate is multiplied by ``lr_gamma`` (paper 30, 60, 90).
+    lr_gamma : the factor (paper 0.1, "a factor of 10 drop-off").
+    momentum : SGD momentum (paper: SGD; 0.9 is the usual CIFAR-ResNet value, He et al. 2016).
+    weight_decay : SGD L2 penalty (paper 1e-3).
+    batch_size : minibatch (paper 128; Trifeature 64, CelebA 256).
+    augment : random crop with ``crop_padding`` zero padding, and horizontal flip if ``flip``
+        (paper: both). Ignored for vector (tabular) inputs, which must set it ``False``.
+    crop_padding : pixels of zero padding before the random crop (4: the CIFAR convention).
+    flip : flip horizontally with probability 1/2 (off for digits, whose mirror images are not
+        digits).
+    max_grad_norm : clip the students' gradient norm to this before each step (``None``: no
+        clipping, the paper's protocol). The soft term scaled by T² is, at large T, a regression
+        of the student's logits onto the teacher's, unbounded unlike cross-entropy: a student
+        without normalisation layers (LeNet) can be thrown by it into a dead constant output
+        early in training at the paper's lr 0.1; clipping keeps lr and schedule as they are.
+        It applies to both students (non-distilled and distilled) alike, not to the teacher
+        (not a field of :class:`TeacherSpec`).
+    eval_batch_size : inference batch for teacher logits and test predictions (speed only).
+    """
+
+    teacher: NetworkSpec = dataclasses.field(default_factory=lambda: NetworkSpec(model="resnet56"))
+    student: NetworkSpec = dataclasses.field(default_factory=lambda: NetworkSpec(model="resnet20"))
+    temperature: float = 4.0
+    alpha: float = 0.8
+    t_squared: bool = True
+    epochs: int = 100
+    lr: float = 0.1
+    milestones: tuple[int, ...] = (30, 60, 90)
+    lr_gamma: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-3
+    batch_size: int = 128
+    augment: bool = True
+    crop_padding: int = 4
+    flip: bool = True
+    max_grad_norm: float | None = None
+    eval_batch_size: int = dataclasses.field(default=1024, metadata={"run_id": False})
+
+    def __post_init__(self) -> None:
+        for name in ("teacher", "student"):
+            if not isinstance(getattr(self, name), NetworkSpec):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be a fairdd.models.NetworkSpec")
+        for name in ("t_squared", "augment", "flip"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
+        check_number("temperature", self.temperature, minimum=0.0, strict_minimum=True)
+        check_number("alpha", self.alpha, minimum=0.0, maximum=1.0)
+        check_int("epochs", self.epochs, minimum=1)
+        check_number("lr", self.lr, minimum=0.0, strict_minimum=True)
+        check_sequence("milestones", self.milestones, lambda f, v: check_int(f, v, minimum=1))
+        if list(self.milestones) != sorted(set(self.milestones)):
+            raise ValueError(f"milestones={self.milestones!r} must be strictly increasing")
+        check_number("lr_gamma", self.lr_gamma, minimum=0.0, maximum=1.0, strict_minimum=True)
+        check_number("momentum", self.momentum, minimum=0.0, maximum=1.0)
+        if self.momentum == 1.0:
+            raise ValueError(f"momentum={self.momentum!r} must be < 1")
+        check_number("weight_decay", self.weight_decay, minimum=0.0)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("crop_padding", self.crop_padding, minimum=0)
+        check_int("eval_batch_size", self.eval_batch_size, minimum=1)
+        if self.max_grad_norm is not None:
+            check_number("max_grad_norm", self.max_grad_norm, minimum=0.0, strict_minimum=True)
+
+    @classmethod
+    def for_profile(cls, profile: str, **overrides: Any) -> KDConfig:
+        """``"paper"``: Appendix C (ResNet-56 → ResNet-20, 100 epochs, crop + flip, batch 128).
+        ``"cpu"`` and ``"smoke"``: the same protocol with a ConvNet-32 teacher, a LeNet-5
+        student and 12 / 2 epochs (milestones scaled); the studies reduce further per data set.
+        ``overrides`` replace fields."""
+        check_profile(profile)
+        if profile == "paper":
+            base = cls()
+        elif profile == "cpu":
+            base = cls(
+                teacher=NetworkSpec(width=32), student=NetworkSpec(model="lenet"), epochs=12, milestones=(6, 9),
+            )
+        else:
+            base = cls(
+                teacher=NetworkSpec(width=8, depth=2), student=NetworkSpec(model="lenet"), epochs=2, milestones=(1,),
+                batch_size=64,
+            )
+        return dataclasses.replace(base, **overrides)
+
+    def teacher_spec(self, seed: int) -> TeacherSpec:
+        """The teacher of seed ``seed`` under this protocol (no T, α or student in it)."""
+        protocol = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name in _PROTOCOL}
+        return TeacherSpec(network=self.teacher, seed=seed, **protocol)
+
+
+_PROTOCOL = (
+    "epochs", "lr", "milestones", "lr_gamma", "momentum", "weight_decay", "batch_size", "augment",
+    "crop_padding", "flip",
+)
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """What a teacher is: its network, its training protocol (the fields of :class:`KDConfig`
+    of the same names) and its seed. Its hash keys the teacher cache."""
+
+    network: NetworkSpec
+    seed: int
+    epochs: int
+    lr: float
+    milestones: tuple[int, ...]
+    lr_gamma: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    augment: bool
+    crop_padding: int
+    flip: bool
+
+    def __post_init__(self) -> None:
+        check_int("seed", self.seed, minimum=0)
+
+    def protocol(self) -> KDConfig:
+        """A :class:`KDConfig` with this protocol (α = 0: what :func:`fit` trains it with)."""
+        fields = {name: getattr(self, name) for name in _PROTOCOL}
+        return KDConfig(teacher=self.network, student=self.network, alpha=0.0, **fields)
+
+
+# ---------------------------------------------------------------------------- the loss
+
+
+def kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    alpha: float,
+    t_squared: bool = True,
+) -> torch.Tensor:
+    r"""Seed 003's eq. 6 with Hinton's soft term: the batch mean of
+
+    .. math:: \alpha \, \tau \sum_k p_k \log\frac{p_k}{q_k} + (1-\alpha)\,(-\log \mathrm{softmax}(z_s)_y),
+              \quad p = \mathrm{softmax}(z_t/T),\ q = \mathrm{softmax}(z_s/T),
+
+    :math:`\tau = T^2` when ``t_squared`` (see the module notes). ``alpha = 0`` is plain
+    cross-entropy (the teacher's logits are not read); ``alpha = 1`` ignores ``labels``.
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : ``(B, K)`` logits (the teacher's are detached here).
+    labels : ``(B,)`` int64 classes.
+    temperature : T > 0.
+    alpha : α in [0, 1].
+    t_squared : scale the soft term by T².
+    """
+    check_number("temperature", temperature, minimum=0.0, strict_minimum=True)
+    check_number("alpha", alpha, minimum=0.0, maximum=1.0)
+    hard = F.cross_entropy(student_logits, labels) if alpha < 1 else student_logits.new_zeros(())
+    if alpha == 0:
+        return hard
+    if teacher_logits.shape != student_logits.shape:
+        raise ValueError(
+            f"teacher_logits has shape {tuple(teacher_logits.shape)}; expected {tuple(student_logits.shape)}"
+        )
+    log_q = F.log_softmax(student_logits / temperature, dim=1)
+    log_p = F.log_softmax(teacher_logits.detach() / temperature, dim=1)
+    soft = F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+    if t_squared:
+        soft = soft * temperature**2
+    return alpha * soft + (1 - alpha) * hard
+
+
+def lr_at(config: KDConfig, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based): ``lr · lr_gamma^(number of milestones ≤ epoch)``,
+    as ``torch.optim.lr_scheduler.MultiStepLR`` stepped once per epoch."""
+    drops = sum(1 for m in config.milestones if m <= epoch)
+    return config.lr * config.lr_gamma**drops
+
+
+def crop_flip(x: torch.Tensor, *, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random crop of each image from its zero-padded copy, and a horizontal flip with
+    probability 1/2 (when ``flip``): ``(B, C, H, W)`` → same shape. Draws (offsets, then
+    flips) come from ``generator`` on its device."""
+    b, _, h, w = x.shape
+    if padding:
+        dev = generator.device
+        oy = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=dev).to(x.device)
+        ox = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=dev).to(x.device)
+        padded = F.pad(x, (padding, padding, padding, padding))
+        rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
+        cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
+        batch = torch.arange(b, device=x.device)[:, None, None, None]
+        chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+        x = padded[batch, chan, rows, cols]
+    if flip:
+        mask = torch.rand(b, generator=generator, device=generator.device).to(x.device) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    return x
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainLog:
+    """One training run: the learning rate and mean loss of each epoch, and its wall time."""
+
+    epoch_lr: list[float]
+    epoch_loss: list[float]
+    train_time_s: float
+
+
+def _logits(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``model``'s logits in eval and inference mode, ``(N, K)`` float32; mode restored."""
+    was = model.training
+    model.eval()
+    with torch.inference_mode():
+        out = torch.cat([model(inputs[i : i + batch_size]) for i in range(0, inputs.shape[0], batch_size)])
+    model.train(was)
+    return out.clone()  # a normal tensor (usable outside inference mode)
+
+
+def fit(
+    model: nn.Module,
+    train: Dataset,
+    config: KDConfig,
+    *,
+    generator: torch.Generator,
+    teacher: nn.Module | None = None,
+    cached_logits: torch.Tensor | None = None,
+    checkpoint: str | Path | None = None,
+) -> TrainLog:
+    """Train ``model`` in place on ``train`` with ``config``'s protocol and loss.
+
+    ``config.alpha == 0``: hard labels only (a teacher, or a non-distilled student). Otherwise
+    the soft targets come from ``cached_logits`` (``(N, K)``, the teacher on the un-augmented
+    training set; only without augmentation) or, per batch, from ``teacher`` under inference
+    mode on the same (augmented) batch. ``checkpoint``: a file holding the state after the last
+    finished epoch; training resumes from it and leaves it in place.
+    """
+    inputs, labels = train.inputs, train.labels
+    images = inputs.dim() == 4
+    if config.augment and not images:
+        raise ValueError(f"augment=True needs images (N, C, H, W); got inputs of shape {tuple(inputs.shape)}")
+    distil = config.alpha > 0
+    if distil and teacher is None and cached_logits is None:
+        raise ValueError(f"alpha={config.alpha!r} > 0 needs a teacher or its cached logits")
+    if cached_logits is not None:
+        if config.augment:
+            raise ValueError("cached teacher logits are for un-augmented training only; pass the teacher")
+        if cached_logits.shape[0] != inputs.shape[0]:
+            raise ValueError(f"cached_logits has {cached_logits.shape[0]} rows; the training set {inputs.shape[0]}")
+    if teacher is not None:
+        teacher.eval()
+    device = inputs.device
+    model.to(device).train()
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    start_epoch, epoch_lr, epoch_loss, elapsed = 0, [], [], 0.0
+    state = results.load_checkpoint(Path(checkpoint)) if checkpoint is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        start_epoch, epoch_lr, epoch_loss, elapsed = state["epoch"], state["epoch_lr"], state["epoch_loss"], state["time"]
+    n, bs = inputs.shape[0], config.batch_size
+    for epoch in range(start_epoch, config.epochs):
+        begin = time.perf_counter()
+        lr = lr_at(config, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss_sum = torch.zeros((), device=device)
+        order = torch.randperm(n, generator=generator, device=generator.device).to(device)
+        for first in range(0, n, bs):
+            idx = order[first : first + bs]
+            x, y = inputs[idx], labels[idx]
+            if config.augment:
+                x = crop_flip(x, padding=config.crop_padding, flip=config.flip, generator=generator)
+            soft = None
+            if distil:
+                if cached_logits is not None:
+                    soft = cached_logits[idx]
+                else:
+                    with torch.inference_mode():
+                        soft = teacher(x)  # type: ignore[misc]
+                    soft = soft.clone()
+            out = model(x)
+            loss = kd_loss(out, soft if soft is not None else out, y, config.temperature, config.alpha, config.t_squared)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            loss_sum += loss.detach() * idx.shape[0]
+        epoch_lr.append(lr)
+        epoch_loss.append(float(loss_sum) / n)
+        elapsed += time.perf_counter() - begin
+        if checkpoint is not None:
+            results.save_checkpoint(Path(checkpoint), {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                "epoch": epoch + 1, "epoch_lr": epoch_lr, "epoch_loss": epoch_loss, "time": elapsed,
+            })
+    return TrainLog(epoch_lr=epoch_lr, epoch_loss=epoch_loss, train_time_s=elapsed)
+
+
+def _shape(train: Dataset) -> tuple[int, int | None]:
+    x = train.inputs
+    return (x.shape[1], x.shape[-1]) if x.dim() == 4 else (x.shape[1], None)
+
+
+def _build(network: NetworkSpec, train: Dataset, init_seed: int) -> nn.Module:
+    channels, size = _shape(train)
+    return network.build(channels, train.num_classes, size, seed=init_seed)
+
+
+def _data_digest(train: Dataset) -> str:
+    """sha256 of the training tensors: a teacher cache follows its data."""
+    h = hashlib.sha256()
+    for t in (train.inputs, train.labels):
+        t = t.detach().cpu().contiguous()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def teacher_dir(spec: TeacherSpec, train: Dataset, *, root: str | Path | None = None) -> Path:
+    """``<root or results_root()>/cache/kd_teachers/<key>``, ``key`` = sha256 of the spec's
+    canonical config and the training data's content."""
+    payload = {"teacher": results.canonical_config(spec), "data": [train.name, train.split, _data_digest(train)]}
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(root if root is not None else results_root()) / "cache" / "kd_teachers" / key
+
+
+_POLL_S = 1.0
+
+
+def teacher(spec: TeacherSpec, train: Dataset, *, root: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The trained teacher of ``spec`` on ``train`` (in eval mode) and its training record
+    (``train_time_s``, ``epoch_loss``): loaded if cached, else trained here — or, when another
+    live process has claimed it, waited for."""
+    directory = teacher_dir(spec, train, root=root)
+    path = directory / "teacher.pt"
+    while True:
+        saved = results.load_checkpoint(path) if path.is_file() else None
+        if saved is not None:
+            break
+        if results.claim_file(path):
+            try:
+                if not path.is_file():
+                    init_seed, data_seed = kd_seeds(spec.seed, TEACHER)
+                    model = _build(spec.network, train, init_seed)
+                    log = fit(model, train, spec.protocol(), generator=seeded_generator(data_seed, device=train.inputs.device),
+                              checkpoint=directory / "partial.pt")
+                    record = {"train_time_s": log.train_time_s, "epoch_loss": log.epoch_loss}
+                    results.save_checkpoint(path, {"state": {k: v.cpu() for k, v in model.state_dict().items()},
+                                                   "record": record})
+                    (directory / "partial.pt").unlink(missing_ok=True)
+            finally:
+                path.with_suffix(".claim").unlink(missing_ok=True)
+        else:
+            time.sleep(_POLL_S)  # another process is training it
+    init_seed, _ = kd_seeds(spec.seed, TEACHER)
+    model = _build(spec.network, train, init_seed).to(train.inputs.device)
+    model.load_state_dict(saved["state"])
+    model.eval()
+    return model, saved["record"]
+
+
+def teacher_logits(
+    spec: TeacherSpec, train: Dataset, model: nn.Module, *, root: str | Path | None = None, batch_size: int = 1024
+) -> torch.Tensor:
+    """The teacher's logits on the un-augmented training set ``(N, K)``, computed once in
+    eval and inference mode and cached beside the teacher (``logits.pt``)."""
+    path = teacher_dir(spec, train, root=root) / "logits.pt"
+    saved = results.load_checkpoint(path) if path.is_file() else None
+    if saved is not None and saved["logits"].shape[0] == len(train):
+        return saved["logits"].to(train.inputs.device)
+    logits = _logits(model, train.inputs, batch_size)
+    results.save_checkpoint(path, {"logits": logits.cpu()})
+    return logits
+
+
+def student(
+    config: KDConfig,
+    train: Dataset,
+    *,
+    seed: int,
+    teacher_model: nn.Module | None = None,
+    cached_logits: torch.Tensor | None = None,
+    checkpoint: str | Path | None = None,
+) -> tuple[nn.Module, TrainLog]:
+    """Train the student of seed ``seed``: non-distilled when ``config.alpha == 0`` (no teacher
+    needed), else distilled from ``teacher_model`` / ``cached_logits`` (see :func:`fit`)."""
+    init_seed, data_seed = kd_seeds(seed, STUDENT)
+    model = _build(config.student, train, init_seed)
+    log = fit(
+        model, train, config, generator=seeded_generator(data_seed, device=train.inputs.device),
+        teacher=teacher_model if config.alpha > 0 else None,
+        cached_logits=cached_logits if config.alpha > 0 else None, checkpoint=checkpoint,
+    )
+    model.eval()
+    return model, log
+
+
+def predict_logits(model: nn.Module, inputs: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:
+    """Test-time logits ``(N, K)`` in eval and inference mode (mode restored)."""
+    return _logits(model, inputs, batch_size)
+
+
+def temperatures_label(values: Iterable[float]) -> str:
+    """``"1, 2, 4"``: a temperature list for the page."""
+    return ", ".join(f"{t:g}" for t in values)
