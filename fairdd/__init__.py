@@ -14,6 +14,7 @@ stays cheap for spawned worker processes):
 - :mod:`fairdd.results` — the run store (config, tidy rows, provenance)
 - :mod:`fairdd.parallel` — independent jobs as one-thread worker processes
 - :mod:`fairdd.studies` — the few functions only one chapter needs
+- :mod:`fairdd.sweep`, :mod:`fairdd.cli` — the ``fairdd`` command: a study's runs on the local pool or Ray
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ _SUBMODULES = (
     "results",
     "seeding",
     "studies",
+    "sweep",
+    "cli",
 )
 __all__ = ["__version__", *_SUBMODULES]
 

@@ -18,7 +18,7 @@ import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
 __all__ = ["available_cpus", "map_processes"]
@@ -77,6 +77,7 @@ def map_processes(
     *,
     processes: int | None = None,
     threads_per_process: int = 1,
+    on_done: Callable[[int, R], None] | None = None,
 ) -> list[R]:
     """``[fn(a) for a in args_list]``, computed by parallel worker processes.
 
@@ -95,6 +96,9 @@ def map_processes(
     threads_per_process : int
         torch (and OpenMP/MKL/OpenBLAS) threads in each worker. Inline runs use it too,
         for the duration of the call, so results do not depend on ``processes``.
+    on_done : callable, optional
+        ``on_done(index, result)``, called in this process as each job finishes (in the
+        order they finish; e.g. a progress line). Not called for a failed job.
 
     Returns
     -------
@@ -119,7 +123,12 @@ def map_processes(
 
     if processes == 1:
         with _torch_threads(threads_per_process):
-            return [fn(a) for a in jobs]
+            out = []
+            for i, a in enumerate(jobs):
+                out.append(fn(a))
+                if on_done is not None:
+                    on_done(i, out[-1])
+            return out
 
     context = multiprocessing.get_context("spawn")
     executor = ProcessPoolExecutor(
@@ -130,6 +139,12 @@ def map_processes(
         # thread variables before they import torch or numpy.
         with _thread_env(threads_per_process):
             futures = [executor.submit(fn, a) for a in jobs]
+        if on_done is not None:
+            index = {f: i for i, f in enumerate(futures)}
+            for f in as_completed(futures):
+                if f.exception() is not None:
+                    break  # raised below, in args_list order
+                on_done(index[f], f.result())
         results = [f.result() for f in futures]
     except BaseException:
         executor.shutdown(wait=True, cancel_futures=True)

@@ -76,11 +76,20 @@ class Study:
     def is_finished(self, cell: Any, root: Root = None) -> bool:
         return results.is_finished(self.name, cell, root=root)
 
-    def run(self, cells: Sequence[Any], *, processes: int | None = None, root: Root = None) -> pd.DataFrame:
+    def run(
+        self,
+        cells: Sequence[Any],
+        *,
+        processes: int | None = None,
+        root: Root = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pd.DataFrame:
         """Every cell through the run store; all rows, in the order of ``cells``.
 
         Finished cells are only read. ``processes``: worker processes for the unfinished ones
-        (``None``: one per CPU; use 1 on a GPU).
+        (``None``: one per CPU; use 1 on a GPU). ``progress(done, total)``, if given, is called
+        with the unfinished cells' count once ``prepare`` is done (``done=0``) and again as each
+        worker job finishes (``done``: cells finished so far; the ``fairdd`` command's progress line).
         """
         cells = list(cells)
         if not cells:
@@ -92,8 +101,19 @@ class Study:
             if self.prepare is not None:
                 self.prepare(todo, root, processes)
             jobs = self._jobs(todo)
+            on_done = None
+            if progress is not None:
+                progress(0, len(todo))
+                finished = [0]
+
+                def on_done(index: int, _: Any) -> None:
+                    finished[0] += len(jobs[index])
+                    progress(finished[0], len(todo))
+
             # Workers get the name and the compute function only (cost/group/prepare need not pickle).
-            map_processes(functools.partial(_run_job, self.name, self.compute, root=root), jobs, processes=processes)
+            map_processes(
+                functools.partial(_run_job, self.name, self.compute, root=root), jobs, processes=processes, on_done=on_done
+            )
         return pd.concat([self.run_cell(c, root) for c in cells], ignore_index=True)
 
     def _jobs(self, todo: list[Any]) -> list[list[Any]]:
