@@ -57,6 +57,7 @@ __all__ = [
     "pairwise_distance",
     "rms_tpr_gap",
     "significant_classes",
+    "tpr_gap_by_class",
 ]
 
 ArrayLike = Any  # numpy array, torch tensor, or a sequence of numbers
@@ -439,6 +440,41 @@ def equalized_odds_difference(
         return float(defined.max() if agg == "worst_case" else defined.mean())
 
     return _one_vs_rest(y_true, y_pred, sensitive_features, num_classes, eod)
+
+
+def tpr_gap_by_class(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sensitive_features: ArrayLike,
+    num_classes: int | None = None,
+) -> np.ndarray:
+    r"""Per class, the spread of the true-positive rate over groups (FairDD's equalised odds).
+
+    For class y and group g, :math:`\mathrm{TPR}_{y,g} = P(\hat Y = y \mid Y = y, A = g)`;
+
+    .. math:: \Delta_y = \max_g \mathrm{TPR}_{y,g} - \min_g \mathrm{TPR}_{y,g}
+
+    over the groups that hold samples of class y. FairDD (Zhou et al.; zqhang/FairDD@37eef67
+    ``utils.epoch_Fairness_Metric``) reports :math:`\mathrm{DEO_M} = \max_y \Delta_y` and
+    :math:`\mathrm{DEO_A} = \operatorname{mean}_y \Delta_y`; its code also counts a group with
+    no sample of the class as TPR 0, which we do not (such a group is left out).
+
+    Returns
+    -------
+    numpy.ndarray, shape (K,)
+        :math:`\Delta_y` in [0, 1]; NaN for a class seen in fewer than two groups.
+    """
+    t, p = _pair(y_true, y_pred)
+    k = _num_classes(num_classes, t, p)
+    values, index = _groups("sensitive_features", sensitive_features, t.size)
+    out = np.full(k, np.nan)
+    for c in range(k):
+        rates = _binary_rates(t == c, p == c, index, len(values))["tpr"][0]
+        present = rates[np.isfinite(rates)]
+        if present.size >= 2:
+            out[c] = present.max() - present.min()
+    return out
 
 
 def rms_tpr_gap(

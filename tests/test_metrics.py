@@ -266,3 +266,17 @@ def test_significant_classes_holm_counts_fewer_on_constructed_data():
     assert holm.count == 1 and holm.significant[0]
     with pytest.raises(ValueError, match="correction"):
         m.significant_classes(ca, ones, cb, ones, correction="bonferroni")
+
+
+def test_tpr_gap_by_class_matches_fairlearn_per_class():
+    rng = np.random.default_rng(7)
+    t = np.tile(np.arange(4), 60)
+    g = rng.integers(0, 3, t.size)
+    p = np.where(rng.random(t.size) < 0.7, t, rng.integers(0, 4, t.size))
+    gaps = m.tpr_gap_by_class(t, p, sensitive_features=g)
+    for c in range(4):
+        frame = flm.MetricFrame(metrics=flm.true_positive_rate, y_true=t == c, y_pred=p == c, sensitive_features=g)
+        assert gaps[c] == pytest.approx(frame.difference(method="between_groups"))
+    # A class present in one group only has no gap; a group without the class is left out.
+    gaps = m.tpr_gap_by_class([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], sensitive_features=[0, 1, 0, 0, 0])
+    assert gaps[0] == pytest.approx(1.0) and np.isnan(gaps[1])
