@@ -1,4 +1,4 @@
-"""Seed 000's distillation time on a problem of MOJI's shape.
+"""Han et al.'s distillation time on a problem of MOJI's shape.
 
 MOJI (the paper's Table 2a): 100 000 training vectors of 2304 dimensions, 2 classes, 2 groups,
 distilled size 10, 5 distillation epochs (T = 50 unrolled steps), real minibatch 1024, and the

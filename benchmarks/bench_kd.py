@@ -1,4 +1,4 @@
-"""Seconds per epoch of a distilled student beside a non-distilled one (seed 003, fairdd.kd).
+"""Seconds per epoch of a distilled student beside a non-distilled one (Mohammadshahi & Ioannou, fairdd.kd).
 
 Usage::
 

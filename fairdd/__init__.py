@@ -4,7 +4,8 @@ The public API lives in the submodules, each imported on first use (so ``import 
 stays cheap for spawned worker processes):
 
 - :mod:`fairdd.data` — data sets as tensors, bias construction, text embedding
-- :mod:`fairdd.models` — ConvNet, AlexNet, LeNet, CIFAR ResNets, the MLP of seed 000
+- :mod:`fairdd.models` — ConvNet, AlexNet, LeNet, CIFAR ResNets, the MLP of Han et al. 2022,
+  "Towards Fair Supervised Dataset Distillation for Text Classification"
 - :mod:`fairdd.augment` — differentiable siamese augmentation (DSA)
 - :mod:`fairdd.distill` — DC, DSA, DM, MTT and embedding distillation
 - :mod:`fairdd.evaluate` — the field's evaluation protocol

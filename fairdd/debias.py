@@ -1,6 +1,7 @@
-"""Debiasing used by seed 000 (BTEO, an adversarial discriminator) and its full-data baselines.
+"""Debiasing used by Han et al. 2022 (BTEO, an adversarial discriminator) and its full-data baselines.
 
-Both come from HanXudong/fairlib@909f952 as used by HanXudong/Fair_Dataset_Distillation@8332c08:
+Their paper is "Towards Fair Supervised Dataset Distillation for Text Classification". Both come
+from HanXudong/fairlib@909f952 as used by HanXudong/Fair_Dataset_Distillation@8332c08:
 
 - **BTEO** ("balanced training for equal opportunity", fairlib ``BT="Resampling"``,
   ``BTObj="stratified_y"``): downsample the training split so that, within every class, each
@@ -89,7 +90,7 @@ class Discriminator(nn.Module):
 
     Parameters
     ----------
-    in_features : width of the classifier's hidden state (300 for seed 000's MLP).
+    in_features : width of the classifier's hidden state (300 for Han et al.'s MLP).
     num_groups : protected groups to predict.
     units : hidden width (reference ``--adv_units 256``).
     generator : seeds the weights (PyTorch's default Linear initialisation, drawn from it).
@@ -120,7 +121,7 @@ class Discriminator(nn.Module):
 
 @dataclass(frozen=True)
 class StandardConfig:
-    """Full-data training of seed 000's MLP: STANDARD, STANDARD + BTEO, STANDARD + ADV.
+    """Full-data training of Han et al.'s MLP: STANDARD, STANDARD + BTEO, STANDARD + ADV.
 
     Defaults are fairlib's (HanXudong/fairlib@909f952 ``base_options.py``) for the classifier and
     the DD reference's for the adversary, as the paper uses one setting for both.
@@ -182,7 +183,7 @@ class StandardResult:
 def train_standard(
     train: Dataset, config: StandardConfig, *, device: torch.device | str = "cpu", num_groups: int | None = None
 ) -> StandardResult:
-    """Train seed 000's MLP on the full training split (a STANDARD baseline), from θ0.
+    """Train Han et al.'s MLP on the full training split (a STANDARD baseline), from θ0.
 
     BTEO trains on the balanced subset; ADV adds ``−λ · CE(D(h), g)`` to the loss with one
     discriminator step per minibatch (on the detached hidden state, before the classifier step),

@@ -277,8 +277,9 @@ def accuracy_report(predictions: torch.Tensor, test: Dataset) -> dict[str, float
     Keys: ``accuracy``; ``acc_class_k`` for every class k; and when ``test.attributes`` is set,
     ``acc_group_a`` for every attribute value a, ``worst_group_accuracy`` (over the values
     present), ``acc_bias_aligned`` and ``acc_bias_conflicting`` (samples whose attribute equals /
-    differs from their label: the bias-ratio construction of seed 001, where attribute value a
-    is the colour or corruption spuriously tied to class a). An empty subset gives NaN.
+    differs from their label: the bias-ratio construction of Lu et al. 2024, "Exploring the
+    Impact of Dataset Bias on Dataset Distillation", where attribute value a is the colour or
+    corruption spuriously tied to class a). An empty subset gives NaN.
 
     The rates are :mod:`fairdd.metrics`' (:func:`~fairdd.metrics.accuracy`,
     :func:`~fairdd.metrics.classwise_accuracy`, :func:`~fairdd.metrics.group_accuracy`,

@@ -1,8 +1,8 @@
 """Knowledge distillation: a teacher, a non-distilled student and distilled students.
 
 Method (Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network", §2) as
-seed 003 uses it (Mohammadshahi & Ioannou, "What's Left After Distillation? How Knowledge
-Transfer Impacts Fairness and Bias", eqs. 5–6): the student minimises
+Mohammadshahi & Ioannou use it ("What's Left After Distillation? How Knowledge Transfer
+Impacts Fairness and Bias", eqs. 5–6): the student minimises
 
 .. math:: L = \\alpha \\, \\tau \\, \\mathrm{KL}\\big(\\sigma(z_t / T) \\,\\|\\, \\sigma(z_s / T)\\big)
           + (1 - \\alpha) \\, \\mathrm{CE}\\big(\\sigma(z_s), y\\big),
@@ -18,13 +18,13 @@ matches the teacher, which makes the loss easier to read.
 multiply the soft term by T², because its gradients scale as 1/T²: without the factor, the
 relative weight of the soft and hard terms changes with the temperature, so at T = 10 and
 α = 0.8 the hard labels would dominate the gradient by a factor of about 100/4 and a
-temperature sweep would mostly sweep that weight. Seed 003's eq. 6 does not show the factor,
+temperature sweep would mostly sweep that weight. Their eq. 6 does not show the factor,
 and its code is not public; we keep Hinton's factor by default, as the common implementations
 do (e.g. HobbitLong/RepDistiller@1e2f816 ``distiller_zoo/KD.py``, ``DistillKL``: the batch-mean
 KL at temperature T times ``T**2``, as :func:`kd_loss` with ``t_squared=True``), and offer
 ``t_squared=False`` to run eq. 6 as printed.
 
-Protocol (seed 003, Appendix C; :meth:`KDConfig.for_profile` ``"paper"``): SGD with momentum
+Protocol (Mohammadshahi & Ioannou, Appendix C; :meth:`KDConfig.for_profile` ``"paper"``): SGD with momentum
 0.9, learning rate 0.1 divided by 10 at epochs 30, 60 and 90 of 100 (:func:`lr_at`), weight
 decay 1e-3, random crop (4-pixel zero padding) and horizontal flip (:func:`crop_flip`), batch 128
 (Trifeature 64, CelebA 256). The same protocol trains the teacher and the students. The
@@ -62,6 +62,7 @@ from torch.nn import functional as F
 from fairdd import results
 from fairdd.config import check_int, check_number, check_profile, check_sequence
 from fairdd.data import Dataset
+from fairdd.distill import RealSampler
 from fairdd.models import NetworkSpec
 from fairdd.paths import results_root
 from fairdd.seeding import generator as seeded_generator
@@ -87,7 +88,7 @@ __all__ = [
 TEACHER = 0
 STUDENT = 1
 
-#: Seed 003's teacher → student pairs (Appendix C), by data set, with what stands in for them
+#: Mohammadshahi & Ioannou's teacher → student pairs (Appendix C), by data set, with what stands in for them
 #: here. ``torchvision`` marks pairs to be built from torchvision's ResNet-50/18 (CelebA and
 #: Tiny ImageNet: neither data set is on this machine, so they are not run or tested here).
 PAIRS: dict[str, tuple[str, str]] = {
@@ -106,7 +107,7 @@ PAIRS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class KDConfig:
-    """Teacher, student and the training protocol of seed 003 (defaults: its Appendix C).
+    """Teacher, student and the training protocol of Mohammadshahi & Ioannou (defaults: their Appendix C).
 
     Attributes
     ----------
@@ -127,6 +128,12 @@ class KDConfig:
     crop_padding : pixels of zero padding before the random crop (4: the CIFAR convention).
     flip : flip horizontally with probability 1/2 (off for digits, whose mirror images are not
         digits).
+    balanced_batches : train the students on epochs resampled so that, within every class, each
+        protected-attribute group present gets the same number of samples (the class sizes and
+        the epoch size are kept; a group short of its share is drawn with replacement) — the
+        BTEO balancing of Han et al. (balanced training by equal opportunity) applied to a
+        student's batches, via :class:`fairdd.distill.RealSampler`'s ``"group_balanced"`` mode.
+        Needs a training set with attributes. Not applied to the teacher.
     max_grad_norm : clip the students' gradient norm to this before each step (``None``: no
         clipping, the paper's protocol). The soft term scaled by T² is, at large T, a regression
         of the student's logits onto the teacher's, unbounded unlike cross-entropy: a student
@@ -153,13 +160,14 @@ class KDConfig:
     crop_padding: int = 4
     flip: bool = True
     max_grad_norm: float | None = None
+    balanced_batches: bool = False
     eval_batch_size: int = dataclasses.field(default=1024, metadata={"run_id": False})
 
     def __post_init__(self) -> None:
         for name in ("teacher", "student"):
             if not isinstance(getattr(self, name), NetworkSpec):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be a fairdd.models.NetworkSpec")
-        for name in ("t_squared", "augment", "flip"):
+        for name in ("t_squared", "augment", "flip", "balanced_batches"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
         check_number("temperature", self.temperature, minimum=0.0, strict_minimum=True)
@@ -250,7 +258,7 @@ def kd_loss(
     alpha: float,
     t_squared: bool = True,
 ) -> torch.Tensor:
-    r"""Seed 003's eq. 6 with Hinton's soft term: the batch mean of
+    r"""Mohammadshahi & Ioannou's eq. 6 with Hinton's soft term: the batch mean of
 
     .. math:: \alpha \, \tau \sum_k p_k \log\frac{p_k}{q_k} + (1-\alpha)\,(-\log \mathrm{softmax}(z_s)_y),
               \quad p = \mathrm{softmax}(z_t/T),\ q = \mathrm{softmax}(z_s/T),
@@ -363,6 +371,18 @@ def fit(
             raise ValueError("cached teacher logits are for un-augmented training only; pass the teacher")
         if cached_logits.shape[0] != inputs.shape[0]:
             raise ValueError(f"cached_logits has {cached_logits.shape[0]} rows; the training set {inputs.shape[0]}")
+    sampler = None
+    if config.balanced_batches:
+        if train.attributes is None:
+            raise ValueError(
+                f"balanced_batches=True needs a training set with attributes; {train.name!r} has none"
+            )
+        sampler = RealSampler(labels.cpu(), train.num_classes, mode="group_balanced", attributes=train.attributes.cpu())
+        class_sizes = torch.bincount(labels.cpu(), minlength=train.num_classes).tolist()
+        # The sampler draws on the CPU; its generator is seeded from the run's own stream.
+        balance_generator = torch.Generator().manual_seed(
+            int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+        )
     if teacher is not None:
         teacher.eval()
     device = inputs.device
@@ -376,6 +396,8 @@ def fit(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
+        if sampler is not None:
+            balance_generator.set_state(state["balance_generator"])
         start_epoch, epoch_lr, epoch_loss, elapsed = state["epoch"], state["epoch_lr"], state["epoch_loss"], state["time"]
     n, bs = inputs.shape[0], config.batch_size
     for epoch in range(start_epoch, config.epochs):
@@ -384,7 +406,11 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss_sum = torch.zeros((), device=device)
-        order = torch.randperm(n, generator=generator, device=generator.device).to(device)
+        if sampler is None:
+            order = torch.randperm(n, generator=generator, device=generator.device).to(device)
+        else:
+            pool = torch.cat([sampler.sample(c, size, balance_generator) for c, size in enumerate(class_sizes)])
+            order = pool[torch.randperm(pool.numel(), generator=generator, device=generator.device).cpu()].to(device)
         for first in range(0, n, bs):
             idx = order[first : first + bs]
             x, y = inputs[idx], labels[idx]
@@ -412,6 +438,7 @@ def fit(
         if checkpoint is not None:
             results.save_checkpoint(Path(checkpoint), {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                "balance_generator": balance_generator.get_state() if sampler is not None else None,
                 "epoch": epoch + 1, "epoch_lr": epoch_lr, "epoch_loss": epoch_loss, "time": elapsed,
             })
     return TrainLog(epoch_lr=epoch_lr, epoch_loss=epoch_loss, train_time_s=elapsed)

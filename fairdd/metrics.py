@@ -8,18 +8,21 @@ Fairness metrics follow their papers:
 
 * :func:`demographic_parity_difference` and :func:`equalized_odds_difference` are
   fairlearn's definitions on binary labels and, on more than two classes, the
-  one-vs-rest average of seed 003 (Mohammadshahi & Ioannou, Algorithm 1).
-* :func:`rms_tpr_gap` is the RMS TPR gap of seed 000 (Han et al.), as computed by
-  fairlib's ``gap_eval_scores`` (HanXudong/fairlib@909f952); its fairness is
+  one-vs-rest average of Mohammadshahi & Ioannou, "What's Left After Distillation? How
+  Knowledge Transfer Impacts Fairness and Bias" (their Algorithm 1).
+* :func:`rms_tpr_gap` is the RMS TPR gap of Han et al. 2022, "Towards Fair Supervised Dataset
+  Distillation for Text Classification", as computed by fairlib's ``gap_eval_scores``
+  (HanXudong/fairlib@909f952); its fairness is
   ``1 - rms_tpr_gap`` and :func:`distance_to_optimum` combines it with accuracy.
-* :func:`classwise_variance` is the class-wise accuracy variance of seed 002.
-* :func:`significant_classes` and :func:`disagreement_matrix` are seed 003's Welch test
-  on normalised class accuracy (#SC, #TC) and its model-disagreement matrix.
+* :func:`classwise_variance` is the class-wise accuracy variance of "Impact of Data
+  Distillation on Fairness in Machine Learning Models" (below, the class-wise DD paper).
+* :func:`significant_classes` and :func:`disagreement_matrix` are Mohammadshahi & Ioannou's
+  Welch test on normalised class accuracy (#SC, #TC) and their model-disagreement matrix.
 * :func:`bias_aligned_accuracy` splits accuracy into bias-aligned and bias-conflicting
-  samples (seed 001).
+  samples (Lu et al. 2024, "Exploring the Impact of Dataset Bias on Dataset Distillation").
 * :func:`attribute_alignment`, :func:`attribute_entropy`, :func:`pairwise_distance` and
   :func:`set_measures` measure how much bias and diversity a (synthetic) training set carries
-  (seed 001's question: do distilled sets encode the spurious attribute?). They take and
+  (Lu et al.'s question: do distilled sets encode the spurious attribute?). They take and
   return torch tensors (``(K,)`` float64 per class, NaN for a class too small to measure).
 
 Undefined rates (a group with no sample of the conditioning class) are left out of the
@@ -209,15 +212,15 @@ def classwise_accuracy(y_true: ArrayLike, y_pred: ArrayLike, *, num_classes: int
 
 
 def classwise_variance(y_true: ArrayLike, y_pred: ArrayLike, *, num_classes: int | None = None) -> float:
-    r"""Population variance of the class-wise accuracies (seed 002's class-wise fairness).
+    r"""Population variance of the class-wise accuracies (the class-wise DD paper's fairness).
 
     .. math:: \sigma^2 = \frac{1}{K'}\sum_{c} (\mathrm{acc}_c - \overline{\mathrm{acc}})^2,
         \qquad \overline{\mathrm{acc}} = \frac{1}{K'}\sum_c \mathrm{acc}_c
 
     over the K' classes present in ``y_true`` (ddof = 0: the classes are the whole
-    population of interest, not a sample of it). Seed 002 reports "the variance in
-    accuracies across different classes" without naming the estimator; with K = 10 the
-    sample variance (ddof = 1) would be 10/9 of this value. Accuracies are fractions,
+    population of interest, not a sample of it). The class-wise DD paper reports "the
+    variance in accuracies across different classes" without naming the estimator; with
+    K = 10 the sample variance (ddof = 1) would be 10/9 of this value. Accuracies are fractions,
     so the variance is in squared fractions (multiply by 10^4 for squared percent).
 
     Parameters
@@ -261,7 +264,7 @@ def group_accuracy(y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features: 
 
 
 def bias_aligned_accuracy(y_true: ArrayLike, y_pred: ArrayLike, *, bias_attributes: ArrayLike) -> dict[str, float]:
-    r"""Accuracy on bias-aligned and on bias-conflicting samples (seed 001).
+    r"""Accuracy on bias-aligned and on bias-conflicting samples (Lu et al.).
 
     A sample is *bias-aligned* when its bias attribute equals its label (e.g. the digit
     drawn in the colour that the biased training set pairs with that digit) and
@@ -333,7 +336,7 @@ def _one_vs_rest(
     num_classes: int | None,
     metric: Any,
 ) -> float:
-    """``metric(rates)`` on binary labels, or its mean over one-vs-rest classes (seed 003, Alg. 1)."""
+    """``metric(rates)`` on binary labels, or its mean over one-vs-rest classes (Mohammadshahi & Ioannou, Alg. 1)."""
     t, p = _pair(y_true, y_pred)
     k = _num_classes(num_classes, t, p)
     values, index = _groups("sensitive_features", sensitive_features, t.size)
@@ -352,7 +355,7 @@ def demographic_parity_difference(
     method: DifferenceMethod = "between_groups",
     num_classes: int | None = None,
 ) -> float:
-    r"""Demographic parity difference (DPD), seed 003 eq. (1).
+    r"""Demographic parity difference (DPD), Mohammadshahi & Ioannou eq. (1).
 
     On binary labels (positive class 1), with selection rate
     :math:`s_a = P(\hat Y = 1 \mid A = a)`:
@@ -362,7 +365,7 @@ def demographic_parity_difference(
 
     exactly ``fairlearn.metrics.demographic_parity_difference``. With K > 2 classes each
     class c is made binary (``y == c`` against the rest) and the K values are averaged
-    (seed 003, Appendix C, Algorithm 1).
+    (Mohammadshahi & Ioannou, Appendix C, Algorithm 1).
 
     Parameters
     ----------
@@ -396,7 +399,7 @@ def equalized_odds_difference(
     agg: EqualizedOddsAgg = "worst_case",
     num_classes: int | None = None,
 ) -> float:
-    r"""Equalized odds difference (EOD), seed 003 eqs. (2)-(4).
+    r"""Equalized odds difference (EOD), Mohammadshahi & Ioannou eqs. (2)-(4).
 
     On binary labels (positive class 1), with
     :math:`\mathrm{TPR}_a = P(\hat Y = 1 \mid Y = 1, A = a)` and
@@ -409,7 +412,7 @@ def equalized_odds_difference(
     :math:`\max_a |r_a - r|` with the overall rate r; ``agg="mean"`` averages the two
     differences) — exactly ``fairlearn.metrics.equalized_odds_difference``. With K > 2
     classes each class is made binary against the rest and the K values are averaged
-    (seed 003, Algorithm 1).
+    (Mohammadshahi & Ioannou, Algorithm 1).
 
     Parameters
     ----------
@@ -480,7 +483,7 @@ def tpr_gap_by_class(
 def rms_tpr_gap(
     y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features: ArrayLike, num_classes: int | None = None
 ) -> float:
-    r"""Root-mean-square TPR gap over classes (seed 000, Appendix B.2).
+    r"""Root-mean-square TPR gap over classes (Han et al., Appendix B.2).
 
     For every class y, the gaps between each group's TPR (recall of class y) and the
     overall TPR of class y are summed over groups, then aggregated over classes by RMS:
@@ -493,7 +496,7 @@ def rms_tpr_gap(
     absolute-sum group aggregation and power-2 class aggregation). fairlib adds 1e-5 to
     every confusion-matrix cell; here rates are exact, and an undefined
     :math:`\mathrm{TPR}_{g,y}` (group g has no sample of class y) is left out of the sum.
-    Seed 000 reports fairness as ``1 - GAP``; see :func:`distance_to_optimum`.
+    Han et al. report fairness as ``1 - GAP``; see :func:`distance_to_optimum`.
 
     Parameters
     ----------
@@ -525,7 +528,7 @@ def rms_tpr_gap(
 
 
 def distance_to_optimum(accuracy: float | np.ndarray, fairness: float | np.ndarray) -> float | np.ndarray:
-    r"""Euclidean distance of (accuracy, fairness) to the ideal point (1, 1) (seed 000's DTO).
+    r"""Euclidean distance of (accuracy, fairness) to the ideal point (1, 1) (Han et al.'s DTO).
 
     .. math:: \mathrm{DTO} = \sqrt{(1 - \mathrm{acc})^2 + (1 - \mathrm{fairness})^2}
 
@@ -563,12 +566,13 @@ class SignificanceResult:
     significant : numpy.ndarray of bool, shape (K,)
         ``adjusted <= alpha``.
     count : int
-        Number of significant classes (#SC or #TC in seed 003).
+        Number of significant classes (#SC or #TC in Mohammadshahi & Ioannou).
     alpha : float
         The significance level used.
     adjusted : numpy.ndarray, shape (K,)
-        The p-values the decision reads: ``pvalue`` itself (``correction="none"``, seed 003)
-        or Holm's adjusted p-values over the K classes (:func:`holm_adjust`).
+        The p-values the decision reads: ``pvalue`` itself (``correction="none"``,
+        Mohammadshahi & Ioannou) or Holm's adjusted p-values over the K classes
+        (:func:`holm_adjust`).
     correction : str
         ``"none"`` or ``"holm"``.
     """
@@ -638,8 +642,9 @@ def significant_classes(
 ) -> SignificanceResult:
     r"""Classes whose accuracy relative to overall accuracy differs between two models.
 
-    Seed 003 (eq. 8): for every seed s and class c, :math:`r_{s,c} = \beta^{c}_s / \beta^M_s`
-    (class accuracy over the same model's overall accuracy). For each class the seeds of
+    Mohammadshahi & Ioannou (eq. 8): for every seed s and class c,
+    :math:`r_{s,c} = \beta^{c}_s / \beta^M_s` (class accuracy over the same model's overall
+    accuracy). For each class the seeds of
     model a and model b are compared with a two-sided Welch t-test
     (``scipy.stats.ttest_ind(equal_var=False)``):
 
@@ -659,12 +664,12 @@ def significant_classes(
     overall_accuracy_a, overall_accuracy_b : array-like, shape (seeds,)
         Overall accuracy of the same models, > 0.
     alpha : float
-        Significance level (seed 003: 0.05).
+        Significance level (Mohammadshahi & Ioannou: 0.05).
     correction : ``"none"`` or ``"holm"``
-        ``"none"``: each class tested at ``alpha`` (seed 003's count: C uncorrected tests per
-        comparison). ``"holm"``: the C p-values are Holm-adjusted (:func:`holm_adjust`) and a
-        class is significant when its adjusted p-value (``adjusted``) is ``<= alpha``;
-        ``pvalue`` stays the raw one.
+        ``"none"``: each class tested at ``alpha`` (Mohammadshahi & Ioannou's count: C
+        uncorrected tests per comparison). ``"holm"``: the C p-values are Holm-adjusted
+        (:func:`holm_adjust`) and a class is significant when its adjusted p-value
+        (``adjusted``) is ``<= alpha``; ``pvalue`` stays the raw one.
 
     Returns
     -------
@@ -708,7 +713,7 @@ def disagreement_matrix(
 ) -> np.ndarray:
     r"""Where two models disagree: how often model a predicts i while model b predicts j.
 
-    Seed 003 (eq. 7, after Fort et al.) records a disagreement
+    Mohammadshahi & Ioannou (eq. 7, after Fort et al.) record a disagreement
     :math:`\mathrm{CMP}(f(x_n), g(x_n)) = [f(x_n) \ne g(x_n)]` for every test sample and
     plots it as a class-by-class matrix whose diagonal is excluded "since there both
     models predict the same class" (its Figure 2). Hence
@@ -716,7 +721,8 @@ def disagreement_matrix(
     .. math:: D_{ij} = |\{n : f(x_n) = i,\ g(x_n) = j\}| \ (i \ne j), \qquad D_{ii} = 0,
 
     the confusion matrix between the two models' predictions with the agreements
-    removed. Seed 003 averages this matrix over five seeds (``np.mean`` of the stack).
+    removed. Mohammadshahi & Ioannou average this matrix over five seeds (``np.mean`` of the
+    stack).
 
     Parameters
     ----------
@@ -802,7 +808,7 @@ def attribute_entropy(
     num_classes : int
         Number of classes K.
     num_attributes : int
-        Number of attribute values A (seed 001: 10 colours / corruptions).
+        Number of attribute values A (Lu et al.: 10 colours / corruptions).
 
     Returns
     -------

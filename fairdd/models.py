@@ -17,11 +17,13 @@ which is what distribution matching compares and what an adversary or a probe re
 - :func:`resnet20`, :func:`resnet56` are the CIFAR ResNets of He et al. (2016, §4.2) with the
   parameter-free **option A** shortcut (stride-2 subsampling and zero-padded channels), the
   variant whose sizes the paper reports (0.27M and 0.85M).
-- :class:`MLP` is seed 000's classifier: in → 300 tanh → 300 tanh → classes, Xavier-normal
+- :class:`MLP` is the classifier of Han et al. 2022, "Towards Fair Supervised Dataset
+  Distillation for Text Classification": in → 300 tanh → 300 tanh → classes, Xavier-normal
   weights and zero biases (HanXudong/fairlib); ``hidden(x)`` is what its adversary reads.
   :func:`init_theta0` draws that θ0 from an explicit generator. ``"mlp_small"`` is the same
   class with one hidden layer of :data:`SMALL_MLP_HIDDEN` tanh units: the smaller student of
-  seed 003's tabular stand-ins (:mod:`fairdd.kd`).
+  our tabular stand-ins for Mohammadshahi & Ioannou, "What's Left After Distillation? How
+  Knowledge Transfer Impacts Fairness and Bias" (:mod:`fairdd.kd`).
 
 :class:`NetworkSpec` is the one way a config names a network (model and constructor
 arguments): the distillation configs and :class:`fairdd.evaluate.EvalConfig` hold one.
@@ -62,7 +64,7 @@ __all__ = [
 ]
 
 #: Hidden widths of ``"mlp_small"`` (one layer of 64 instead of the MLP's two of 300), the
-#: student network of seed 003's tabular stand-ins.
+#: student network of our tabular stand-ins for Mohammadshahi & Ioannou.
 SMALL_MLP_HIDDEN: tuple[int, ...] = (64,)
 
 Norm = Literal["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"]
@@ -322,7 +324,7 @@ def resnet56(channels: int, num_classes: int) -> ResNetCifar:
 
 
 class MLP(nn.Module):
-    """Seed 000's classifier: in → 300 tanh → 300 tanh → classes (HanXudong/fairlib).
+    """Han et al.'s classifier: in → 300 tanh → 300 tanh → classes (HanXudong/fairlib).
 
     Image input ``(B, C, H, W)`` is flattened. Linear weights are Xavier-normal and biases
     zero, so θ0 is reproducible from the seed and shared by distillation and retraining.
@@ -331,8 +333,8 @@ class MLP(nn.Module):
     ----------
     in_features : D of the ``(B, D)`` input (or C·H·W of an image).
     num_classes : outputs of the last layer.
-    hidden : widths of the hidden layers (seed 000: (300, 300)).
-    activation : ``"tanh"`` (seed 000) or ``"relu"``.
+    hidden : widths of the hidden layers (Han et al.: (300, 300)).
+    activation : ``"tanh"`` (Han et al.) or ``"relu"``.
     """
 
     def __init__(
@@ -436,7 +438,7 @@ def _check_dims(**dims: int) -> None:
 
 
 def init_theta0(model: nn.Module, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """θ0 of seed 000's MLP: Xavier-normal weights and zero biases for every Linear, drawn
+    """θ0 of Han et al.'s MLP: Xavier-normal weights and zero biases for every Linear, drawn
     from ``generator`` (see :func:`fairdd.seeding.stream_generator` with ``THETA0``).
 
     Returns a name → tensor dict in ``model.named_parameters()`` order (on CPU, float32),
@@ -467,7 +469,7 @@ class NetworkSpec:
     pooling : ConvNet pooling (reference ``"avgpooling"``).
 
     ``width``, ``depth``, ``norm``, ``activation`` and ``pooling`` apply to ``"convnet"``
-    only; the other networks have fixed shapes (the MLP is seed 000's 300-300 tanh one).
+    only; the other networks have fixed shapes (the MLP is Han et al.'s 300-300 tanh one).
     Defaults are the DC/DSA/DM/MTT references' ConvNet-128-3, instance norm, ReLU, average
     pooling. A bad value raises ``ValueError`` naming the field, the value and what is allowed.
     """

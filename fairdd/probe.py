@@ -1,6 +1,6 @@
 """The attribute probe: a network that reads the bias attribute of an image.
 
-Seed 001 (Lu et al. 2024, "Exploring the impact of dataset bias on dataset distillation") asks
+Lu et al. 2024, "Exploring the Impact of Dataset Bias on Dataset Distillation", asks
 whether synthetic sets distilled from biased data encode the spurious attribute. To measure
 that on a synthetic set (:func:`set_measures`) we train a small network to
 predict the attribute (colour or corruption, 10 values) on the *unbiased* (``r = 0.1``)

@@ -551,8 +551,10 @@ def claim_file(path: str | os.PathLike[str]) -> bool:
     ``False`` if a live process holds the claim. A stale claim (see :func:`claim_holder`: its
     process is dead, or its pid now belongs to an unrelated process) is taken over. The caller
     writes ``path`` (with :func:`save_checkpoint`) and then deletes ``<path>.claim``. How several
-    worker processes share one expensive artefact (MTT's expert trajectories, seed 003's
-    teachers): the first to claim trains it, the others wait for the file (with a timeout).
+    worker processes share one expensive artefact (MTT's expert trajectories, the teachers of
+    Mohammadshahi & Ioannou, "What's Left After Distillation? How Knowledge Transfer Impacts
+    Fairness and Bias"): the first to claim trains it, the others wait for the file (with a
+    timeout).
     """
     claim = Path(path).with_suffix(".claim")
     claim.parent.mkdir(parents=True, exist_ok=True)

@@ -20,16 +20,18 @@ The recipes, and what each is for:
 - :func:`network_seeds` — ``(init_seed, data_seed)`` of network ``i`` of an evaluation, the
   two 32-bit words of ``numpy.random.SeedSequence([seed, i])``.
 - :func:`stream_generator` with the stream constants :data:`THETA0` ... :data:`VALIDATION` —
-  seed 000's (embedding distillation and its full-data baselines) one generator per use:
-  the low 63 bits of the 64-bit word of ``SeedSequence([seed, stream])``.
+  one generator per use for Han et al. 2022, "Towards Fair Supervised Dataset Distillation for
+  Text Classification" (embedding distillation and its full-data baselines): the low 63 bits of
+  the 64-bit word of ``SeedSequence([seed, stream])``.
 - :func:`data_seed` — the bias study's data seeds: the first 32-bit word of
   ``SeedSequence([seed, purpose, 1])`` (the trailing 1 keeps them apart from
   :func:`network_seeds`' ``SeedSequence([seed, i])`` for the same numbers).
 - :func:`expert_seed` — MTT expert ``i``: the first 8 bytes (little-endian) of
   ``sha256("mtt-expert:{expert_seed}:{i}")``, shifted right by 2 (a non-negative int63).
-- :func:`kd_seeds` — seed 003's networks: ``(init_seed, data_seed)`` of role ``r`` (teacher 0,
-  student 1) of seed ``s``, the two 32-bit words of ``SeedSequence([s, r, 3])`` (the trailing 3
-  keeps them apart from :func:`network_seeds` and :func:`data_seed`).
+- :func:`kd_seeds` — the networks of Mohammadshahi & Ioannou, "What's Left After Distillation?
+  How Knowledge Transfer Impacts Fairness and Bias": ``(init_seed, data_seed)`` of role ``r``
+  (teacher 0, student 1) of seed ``s``, the two 32-bit words of ``SeedSequence([s, r, 3])`` (the
+  trailing 3 keeps them apart from :func:`network_seeds` and :func:`data_seed`).
 - :func:`trifeature_seed` — the Trifeature generator of a split: ``2·seed + 1`` (train) or
   ``2·seed + 2`` (test), so the two splits of one seed, and the splits of different seeds,
   never share a stream.
@@ -65,7 +67,7 @@ __all__ = [
     "trifeature_seed",
 ]
 
-# Seed 000's streams of a run's randomness (fairdd.distill.embedding, fairdd.debias):
+# Han et al.'s streams of a run's randomness (fairdd.distill.embedding, fairdd.debias):
 #: θ0 of the MLP (Xavier-normal weights), shared by distillation, retraining and baselines.
 THETA0 = 0
 #: the initial synthetic vectors and labels of an embedding distillation.
@@ -158,9 +160,9 @@ def trifeature_seed(seed: int, split: str) -> int:
 
 
 def kd_seeds(seed: int, role: int) -> tuple[int, int]:
-    """``(init_seed, data_seed)`` of seed 003's network ``role`` (0 teacher, 1 student) of
-    ``seed``: the two 32-bit words of ``SeedSequence([seed, role, 3])``. Every student of one
-    seed (non-distilled, or distilled at any temperature) shares them."""
+    """``(init_seed, data_seed)`` of Mohammadshahi & Ioannou's network ``role`` (0 teacher,
+    1 student) of ``seed``: the two 32-bit words of ``SeedSequence([seed, role, 3])``. Every
+    student of one seed (non-distilled, or distilled at any temperature) shares them."""
     check_int("seed", seed, minimum=0)
     check_int("role", role, minimum=0)
     words = np.random.SeedSequence([seed, role, 3]).generate_state(2)

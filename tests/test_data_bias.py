@@ -1,4 +1,4 @@
-"""Seed 001 bias construction: exact counts, colours, the ten corruptions; Dataset.concat,
+"""Lu et al.'s bias construction: exact counts, colours, the ten corruptions; Dataset.concat,
 normalize_splits and stratified_subset."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Seed 000's distillation of vectors: hypergradients, replay, BTEO, ADV, determinism, configs."""
+"""Han et al.'s distillation of vectors: hypergradients, replay, BTEO, ADV, determinism, configs."""
 
 import dataclasses
 

@@ -1,4 +1,4 @@
-"""fairdd.kd: the loss, the schedule, the students, the teacher cache (seed 003)."""
+"""fairdd.kd: the loss, the schedule, the students, the teacher cache (Mohammadshahi & Ioannou)."""
 
 from __future__ import annotations
 
@@ -245,3 +245,54 @@ def test_max_grad_norm_is_validated_and_bounds_each_step() -> None:
     kd.fit(model, train, config, generator=torch.Generator().manual_seed(0))
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     assert float((after - before).norm()) <= 0.5 * 0.1 + 1e-6
+
+
+def _grouped(n: int = 24) -> Dataset:
+    data = _data(n)
+    attributes = (torch.arange(n) % 4 == 0).long()  # one sample in four in group 1
+    return dataclasses.replace(data, attributes=attributes, attribute_values=("a", "b"))
+
+
+def test_balanced_batches_give_every_group_an_equal_share_of_each_class(monkeypatch) -> None:
+    data = _grouped()
+    # Cached "teacher logits" that carry each sample's index, read back from the loss's input.
+    marks = torch.zeros(len(data), 3)
+    marks[:, 0] = torch.arange(len(data), dtype=torch.float32)
+    visited: list[torch.Tensor] = []
+    real_kd_loss = kd.kd_loss
+
+    def spy(student_logits, teacher_logits, labels, *args, **kwargs):
+        visited.append(teacher_logits[:, 0].long().clone())
+        return real_kd_loss(student_logits, teacher_logits, labels, *args, **kwargs)
+
+    monkeypatch.setattr(kd, "kd_loss", spy)
+    for balanced, expected in ((True, [4, 4]), (False, [6, 2])):
+        visited.clear()
+        cfg = _config(epochs=1, batch_size=64, balanced_batches=balanced)
+        kd.fit(TINY.build(3, 3, 8, seed=0), data, cfg, generator=torch.Generator().manual_seed(0), cached_logits=marks)
+        (index,) = visited
+        assert len(index) == len(data)  # the epoch keeps its size and its class sizes
+        for c in range(3):
+            in_class = index[data.labels[index] == c]
+            assert torch.bincount(data.attributes[in_class], minlength=2).tolist() == expected
+    with pytest.raises(ValueError, match="balanced_batches=True needs a training set with attributes"):
+        kd.fit(TINY.build(3, 3, 8, seed=0), _data(), _config(balanced_batches=True), generator=torch.Generator().manual_seed(0),
+               cached_logits=marks)
+
+
+def test_balanced_batches_draw_equal_group_counts_and_resume_bit_identically(tmp_path) -> None:
+    data = _grouped()
+    sampler = kd.RealSampler(data.labels, 3, mode="group_balanced", attributes=data.attributes)
+    g = torch.Generator().manual_seed(1)
+    for c in range(3):
+        idx = sampler.sample(c, 8, g)
+        assert torch.bincount(data.attributes[idx], minlength=2).tolist() == [4, 4]
+    cfg = _config(epochs=4, milestones=(2,), balanced_batches=True)
+    teacher = NetworkSpec(width=6, depth=1).build(3, 3, 8, seed=9).eval()
+    straight, log = kd.student(cfg, data, seed=0, teacher_model=teacher)
+    path = tmp_path / "ckpt.pt"
+    kd.student(dataclasses.replace(cfg, epochs=2), data, seed=0, teacher_model=teacher, checkpoint=path)
+    resumed, log2 = kd.student(cfg, data, seed=0, teacher_model=teacher, checkpoint=path)
+    assert all(torch.equal(a, b) for a, b in zip(_params(straight), _params(resumed)))
+    plain, _ = kd.student(dataclasses.replace(cfg, balanced_batches=False), data, seed=0, teacher_model=teacher)
+    assert not all(torch.equal(a, b) for a, b in zip(_params(straight), _params(plain)))

@@ -94,7 +94,7 @@ def test_binary_matches_fairlearn(method, n_groups):
 
 
 def test_multiclass_is_one_vs_rest_average_of_fairlearn():
-    """Seed 003, Algorithm 1: binarise per class, fairlearn's metric, mean over classes."""
+    """Mohammadshahi & Ioannou, Algorithm 1: binarise per class, fairlearn's metric, mean over classes."""
     rng = np.random.default_rng(0)
     k, n = 5, 600
     y, a = rng.integers(0, k, n), rng.integers(0, 3, n)
@@ -124,7 +124,7 @@ def test_undefined_group_rate_is_skipped_not_zero():
 
 
 def _fairlib_rms_tpr_gap(y, p, a):
-    """Seed 000 / fairlib@909f952 ``gap_eval_scores`` TPR_GAP, written out independently:
+    """Han et al. / fairlib@909f952 ``gap_eval_scores`` TPR_GAP, written out independently:
     confusion matrices with the 1e-5 smoothing, group-minus-overall TPR, |.| summed over
     groups, RMS over classes."""
     k, g = len(set(y)), len(set(a))
@@ -237,7 +237,7 @@ def test_disagreement_matrix_by_hand():
     assert m.disagreement_matrix(a, b, num_classes=3, normalize="all").sum() == pytest.approx(np.mean(a != b))
 
 
-# ------------------------------------------------------------------ Holm (seed 003's #SC/#TC)
+# ------------------------------------------------------------------ Holm (Mohammadshahi & Ioannou's #SC/#TC)
 
 
 def test_holm_adjust_by_hand():

@@ -36,7 +36,7 @@ def test_make_splits_attribute_counts(ratio: float) -> None:
     aligned = bias_aligned(train.labels, train.attributes)
     for c in range(10):
         mine = train.labels == c
-        # seed 001's counts: round(n · r) aligned, the rest spread evenly over the 9 others.
+        # Lu et al.'s counts: round(n · r) aligned, the rest spread evenly over the 9 others.
         assert int(aligned[mine].sum()) == round(per_class * ratio)
         others = torch.bincount(train.attributes[mine & ~aligned], minlength=10)
         assert others[c] == 0

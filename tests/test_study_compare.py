@@ -15,7 +15,7 @@ from fairdd.studies import _study, compare, compare_report as report
 def test_cells_embed_their_configs_and_variants() -> None:
     config = compare.CompareStudyConfig.for_profile("cpu")
     cells = config.cells()
-    per = 1 + len(config.dd_methods) + 2 + len(config.temperatures)
+    per = 1 + len(config.dd_methods) + 2 + len(config.temperatures) * len(config.alphas) + len(config.balanced_temperatures)
     assert len(cells) == per * len(config.bias_ratios) * len(config.seeds)
     assert len({results.run_id(c) for c in cells}) == len(cells)
     by = {(c.bias_ratio, c.seed, c.compression, c.kd.temperature if c.kd else None): c for c in cells}
@@ -26,6 +26,9 @@ def test_cells_embed_their_configs_and_variants() -> None:
     assert by[(r, s, "random", None)].distill is None
     assert by[(r, s, "student", 1.0)].kd.alpha == 0.0
     assert {c.kd.temperature for c in cells if c.compression == "kd"} == set(config.temperatures)
+    assert {c.kd.alpha for c in cells if c.compression == "kd"} == set(config.alphas)
+    assert all(c.kd.balanced_batches and c.kd.alpha == config.alphas[0] for c in cells if c.compression == "kd_balanced")
+    assert not any(c.kd.balanced_batches for c in cells if c.compression in ("kd", "student", "teacher"))
     # One teacher per ratio and seed, shared by the hard-label and the distilled students.
     specs = {c.kd.teacher_spec(c.seed) for c in cells if c.kd is not None and (c.bias_ratio, c.seed) == (r, s)}
     assert len(specs) == 1
@@ -75,11 +78,11 @@ def test_smoke_grid_through_the_store_and_its_report(tmp_path, monkeypatch) -> N
     config = compare.CompareStudyConfig.for_profile("smoke", bias_ratios=(0.9,), dd_methods=("random", "dm", "dm_fairdd"))
     rows = compare.run_study(config, processes=1, root=tmp_path)
     assert len(rows) == len(config.cells())  # one evaluation network, one model per KD cell
-    assert set(rows["compression"]) == {"whole", "random", "dm", "dm_fairdd", "teacher", "student", "kd"}
+    assert set(rows["compression"]) == {"whole", "random", "dm", "dm_fairdd", "teacher", "student", "kd", "kd_balanced"}
     assert rows[["accuracy", "acc_conflicting", "dpd", "eod", "deo_mean", "cost_s"]].notna().all().all()
-    assert len(report.summary_table(rows)) == 4 + 2 + len(config.temperatures)
+    assert len(report.summary_table(rows)) == 4 + 2 + len(config.temperatures) + len(config.balanced_temperatures)
     tests = report.mitigation_tests(rows)
-    assert set(tests["mitigation"]) == {"DM + FairDD", "KD student, T = 4"}
+    assert set(tests["mitigation"]) == {"DM + FairDD", "KD student, T = 4, α = 0.8", "KD student, balanced batches, T = 4, α = 0.8"}
     assert "Bias ratio 0.9" in report.findings(rows)
 
     def boom(*args, **kwargs):

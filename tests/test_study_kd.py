@@ -1,4 +1,4 @@
-"""The knowledge-distillation study (seed 003): its cells, its report on constructed rows."""
+"""The knowledge-distillation study (Mohammadshahi & Ioannou): its cells, its report on constructed rows."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Biased data sets with seed 001's semantics: colour (CMNIST-DD) and corruption (CCIFAR10-DD).
+"""Biased data sets with Lu et al.'s semantics: colour (CMNIST-DD) and corruption (CCIFAR10-DD).
 
-Seed 001 (Lu et al., ``yaolu-zjut/Biased-DD@34f4231``) gives every image a *bias attribute*
+Lu et al. 2024, "Exploring the Impact of Dataset Bias on Dataset Distillation"
+(``yaolu-zjut/Biased-DD@34f4231``), give every image a *bias attribute*
 ``a`` in 0–9 beside its label ``y``. The **bias ratio** ``r`` is the fraction of each class
 whose attribute equals its label ("bias-aligned"); the other ``1 - r`` are spread evenly over
 the 9 other attributes ("bias-conflicting"). So ``r = 0.1`` is unbiased (attributes uniform
@@ -54,9 +55,9 @@ __all__ = [
     "make_biased",
 ]
 
-BIAS_RATIOS = (0.0, 0.1, 0.5, 0.8, 0.95, 1.0)  # seed 001's training ratios
+BIAS_RATIOS = (0.0, 0.1, 0.5, 0.8, 0.95, 1.0)  # Lu et al.'s training ratios
 
-# RGB foreground colour of each attribute: seed 001's colors.th (yaolu-zjut/Biased-DD@34f4231).
+# RGB foreground colour of each attribute: Lu et al.'s colors.th (yaolu-zjut/Biased-DD@34f4231).
 COLOURS = torch.tensor(
     [
         [0.984, 0.313, 0.169],
@@ -95,7 +96,7 @@ def _check_images(images: torch.Tensor) -> None:
 
 
 def assign_attributes(labels: torch.Tensor, *, bias_ratio: float, seed: int = 0) -> torch.Tensor:
-    """Bias attributes ``(N,)`` with exactly seed 001's per-class counts (module docstring).
+    """Bias attributes ``(N,)`` with exactly Lu et al.'s per-class counts (module docstring).
 
     Parameters
     ----------
@@ -251,7 +252,7 @@ def make_biased(
 
     ``kind="colour"`` needs grey images (MNIST, Fashion-MNIST); ``"corruption"`` takes grey
     or colour images. The name becomes ``"<name>-colour"`` or ``"<name>-corruption"``.
-    Build the test split with ``bias_ratio=0`` (every image bias-conflicting), as seed 001.
+    Build the test split with ``bias_ratio=0`` (every image bias-conflicting), as Lu et al. do.
     """
     check_choice("kind", kind, ("colour", "corruption"))
     fn = colorize if kind == "colour" else corrupt

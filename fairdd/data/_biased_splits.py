@@ -1,7 +1,7 @@
-"""Seed 001's biased splits of an image data set: the training set at a bias ratio and two test splits.
+"""Lu et al.'s biased splits of an image data set: the training set at a bias ratio and two test splits.
 
-Seed 001 (Lu et al. 2024, "Exploring the impact of dataset bias on dataset distillation",
-``yaolu-zjut/Biased-DD@34f4231``) builds, from a grey or colour image set, a training set at
+Lu et al. 2024, "Exploring the Impact of Dataset Bias on Dataset Distillation"
+(``yaolu-zjut/Biased-DD@34f4231``), build, from a grey or colour image set, a training set at
 bias ratio ``r`` (:func:`fairdd.data.make_biased`) and tests on *bias-conflicting* images
 (``r = 0``, the paper's test set); we add a *bias-aligned* split (``r = 1``) of the same test
 images. :class:`DataSpec` names one such data set (source, kind, severity, sizes, seed).
@@ -54,7 +54,7 @@ BiasKind = Literal["colour", "corruption"]
 BIAS_KINDS: tuple[str, ...] = ("colour", "corruption")
 #: Source image sets each kind of bias can be built on (colour needs grey images).
 BIAS_SOURCES = {"colour": ("mnist", "fashion_mnist"), "corruption": ("cifar10", "fashion_mnist", "mnist")}
-NUM_ATTRIBUTES = N_ATTRIBUTES  # colours / corruptions, one per class (seed 001)
+NUM_ATTRIBUTES = N_ATTRIBUTES  # colours / corruptions, one per class (Lu et al.)
 # Purposes of the data-construction seeds: which images are kept, the training attributes,
 # the two test colourings, the probe's data. See fairdd.seeding.data_seed.
 _SUBSET, _TRAIN, _CONFLICTING, _ALIGNED, _PROBE_TRAIN, _PROBE_TEST = range(6)
@@ -69,7 +69,7 @@ class DataSpec:
     source : grey (``"mnist"``, ``"fashion_mnist"``) or colour (``"cifar10"``, corruption only).
     kind : ``"colour"`` (CMNIST-DD construction, needs grey images) or ``"corruption"``.
     severity : colour jitter level 1–5 (σ = 0.05, 0.02, 0.01, 0.005, 0.002) or CIFAR-10-C
-        level 1–5 (seed 001's severities 1–4 are CIFAR-10-C levels 2–5).
+        level 1–5 (Lu et al.'s severities 1–4 are CIFAR-10-C levels 2–5).
     train_per_class : keep a class-stratified random subset of this many training images per
         class (``None``: all); every ratio uses the same images.
     test_per_class : the same for the test images (each test split has this many per class).
@@ -151,7 +151,7 @@ def make_splits(
     severity: int,
     seed: int = 0,
 ) -> BiasSplits:
-    """Seed 001's splits from unbiased source images.
+    """Lu et al.'s splits from unbiased source images.
 
     Parameters
     ----------

@@ -1,8 +1,9 @@
-"""The ten CIFAR-10-C corruptions of seed 001's CCIFAR10-DD, in batched torch.
+"""The ten CIFAR-10-C corruptions of Lu et al.'s CCIFAR10-DD, in batched torch.
 
 Hendrycks & Dietterich (2019) define each corruption with a numpy/OpenCV/ImageMagick
-function and a five-level parameter table for 32×32 images; seed 001
-(``yaolu-zjut/Biased-DD@34f4231:corrupted_cifar10_protocol.py``) uses those tables and calls
+function and a five-level parameter table for 32×32 images; Lu et al. 2024, "Exploring the
+Impact of Dataset Bias on Dataset Distillation"
+(``yaolu-zjut/Biased-DD@34f4231:corrupted_cifar10_protocol.py``), use those tables and call
 them with severities 2–5. Every function here takes a batch ``(n, 3, H, W)`` in [0, 1],
 one severity 1–5 (the CIFAR-10-C level) and a CPU ``torch.Generator`` that supplies every
 random draw, and applies the same parameter table to the whole batch. The tables are
@@ -58,7 +59,7 @@ import torch.nn.functional as F
 
 __all__ = ["CORRUPTIONS", "PARAMETERS", "apply_named_corruption"]
 
-#: Attribute index -> corruption, in seed 001's order.
+#: Attribute index -> corruption, in Lu et al.'s order.
 CORRUPTIONS = ("Snow", "Frost", "Fog", "Brightness", "Contrast", "Spatter", "Elastic", "JPEG", "Pixelate", "Saturate")
 
 #: CIFAR-10-C parameter tables (severity 1..5), from corrupted_cifar10_protocol.py.

@@ -409,8 +409,9 @@ def load_celeba(
     """CelebA aligned faces (Liu et al. 2015) with a binary target and protected attribute.
 
     Each 178×218 aligned face is centre-cropped to 178×178 and resized (antialiased
-    bilinear) to ``image_size``. The defaults follow seed 003 (label ``Smiling``, protected
-    ``Young``); ``Male`` is the other protected attribute there.
+    bilinear) to ``image_size``. The defaults follow Mohammadshahi & Ioannou, "What's Left
+    After Distillation? How Knowledge Transfer Impacts Fairness and Bias" (label ``Smiling``,
+    protected ``Young``); ``Male`` is the other protected attribute there.
 
     Parameters
     ----------

@@ -1,7 +1,8 @@
 """Text as fixed document vectors: :func:`embed_texts`, and the MOJI and BIOS loaders.
 
-Seed 000 distils *document embeddings*, not text: each document becomes one vector from a
-frozen pretrained encoder, and the synthetic "documents" are vectors of the same space.
+Han et al. 2022, "Towards Fair Supervised Dataset Distillation for Text Classification", distil
+*document embeddings*, not text: each document becomes one vector from a frozen pretrained
+encoder, and the synthetic "documents" are vectors of the same space.
 
 - :func:`embed_texts` mean-pools the last hidden layer of a ``transformers`` encoder over the
   non-padding tokens (BIOS's "AVG" representation, Han et al. 2021). Offline it uses the

@@ -306,8 +306,10 @@ def load_trifeature(
     samples_per_combination : images per (shape, texture, colour) combination, each with its
         own position, angles and texture phase; the split has ``800 ·`` (train) or
         ``200 ·`` (test) this many images, ordered by combination.
-    target : the feature used as the class label (seed 003: ``shape``; also ``texture``).
-    attribute : the feature stored as the protected attribute (seed 003: ``colour`` or
+    target : the feature used as the class label (``shape`` in Mohammadshahi & Ioannou, "What's
+        Left After Distillation? How Knowledge Transfer Impacts Fairness and Bias"; also
+        ``texture``).
+    attribute : the feature stored as the protected attribute (theirs: ``colour`` or
         ``texture``); must differ from ``target``.
     seed : picks the held-out combinations (shared by both splits) and the rendering draws
         (a separate stream per split, so train and test images are different draws).

@@ -1,4 +1,4 @@
-"""Dataset distillation of feature vectors with learnable labels and step sizes (seed 000).
+"""Dataset distillation of feature vectors with learnable labels and step sizes (Han et al.).
 
 Han et al. (2022), "Towards Fair Supervised Dataset Distillation for Text Classification",
 after Wang et al. (2018) and Sucholutsky & Schonlau (2021); our reading of
@@ -72,7 +72,7 @@ DEBIAS: tuple[str, ...] = get_args(Debias)
 
 @dataclass(frozen=True)
 class EmbeddingDDConfig:
-    """Seed 000's distillation, defaults from the reference's MOJI scripts (``Scripts/Moji_*``).
+    """Han et al.'s distillation, defaults from the reference's MOJI scripts (``Scripts/Moji_*``).
 
     Attributes
     ----------

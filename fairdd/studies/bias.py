@@ -1,9 +1,10 @@
-"""Dataset bias in dataset distillation (seed 001, Lu et al. 2024), and a debiased variant.
+"""Dataset bias in dataset distillation (Lu et al. 2024), and a debiased variant.
 
-The study distils biased training sets and asks how much of the bias the synthetic sets carry.
+Lu et al. 2024, "Exploring the Impact of Dataset Bias on Dataset Distillation": the study
+distils biased training sets and asks how much of the bias the synthetic sets carry.
 
 Data (:class:`fairdd.data.DataSpec`, :func:`fairdd.data.make_splits`, :func:`fairdd.data.study_data`).
-From a grey image set, seed 001's construction (:func:`fairdd.data.make_biased`): every image
+From a grey image set, Lu et al.'s construction (:func:`fairdd.data.make_biased`): every image
 gets a bias attribute ``a`` in 0–9, a colour of the digit (``kind="colour"``, CMNIST-DD) or a CIFAR-10-C corruption (``kind="corruption"``,
 CCIFAR10-DD; on Fashion-MNIST when CIFAR-10 is absent, a stand-in). The bias ratio ``r`` is
 the fraction of each class whose attribute equals its label (0.1 unbiased, 0 fully conflicting).
@@ -150,7 +151,7 @@ class BiasStudyConfig:
     colour_source, corruption_source : source images of CMNIST-DD (``"mnist"``) and of the
         corruption-biased set (``"cifar10"``, or ``"fashion_mnist"`` as a stand-in).
     colour_severity, corruption_severity : see :class:`DataSpec`.
-    bias_ratios : training bias ratios (seed 001: 0, 0.1, 0.5, 0.8, 0.95, 1).
+    bias_ratios : training bias ratios (Lu et al.: 0, 0.1, 0.5, 0.8, 0.95, 1).
     seeds : one distillation + evaluation per seed; tables give mean ± std over seeds.
     images_per_class : IPC of the synthetic sets and of the random real subset (paper 50).
     colour_methods, corruption_methods : the methods run on each data set (the baselines
@@ -234,7 +235,7 @@ class BiasStudyConfig:
         ``corruption_source`` defaults to :func:`default_corruption_source` (CIFAR-10 when its
         files are present, else Fashion-MNIST as a stand-in).
 
-        - ``"paper"``: seed 001's protocol — IPC 50, DC/DSA/DM at the reference settings
+        - ``"paper"``: Lu et al.'s protocol — IPC 50, DC/DSA/DM at the reference settings
           (:func:`fairdd.distill.config_for` ``"paper"``), all images, 3 seeds, 20 evaluation
           ConvNets (width 128) of 300 epochs (1000 with DSA for DSA/DM sets), the whole set
           150 epochs (the paper's training setting); the debiased DM on both data sets.

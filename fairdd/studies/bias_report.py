@@ -2,8 +2,8 @@
 
 Everything here reads the study's rows (:func:`fairdd.studies.bias.run_study`: one row per
 cell and evaluation network) or its saved synthetic sets; nothing is computed anew except the
-statistics over seeds. :func:`claims` judges seed 001's three claims (Lu et al. 2024,
-"Exploring the impact of dataset bias on dataset distillation") from the numbers.
+statistics over seeds. :func:`claims` judges the three claims of Lu et al. 2024,
+"Exploring the Impact of Dataset Bias on Dataset Distillation", from the numbers.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def _claim_beats_whole(
 
 
 def claims(rows: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
-    """Seed 001's three claims, judged per data set from our rows (no verdict is written in).
+    """Lu et al.'s three claims, judged per data set from our rows (no verdict is written in).
 
     1. *Bias hurts DD*: for every distillation method, bias-conflicting accuracy at the highest
        ratio below 1 (0.95) is lower than at the unbiased ratio 0.1 (one-sided Welch test over

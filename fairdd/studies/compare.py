@@ -12,7 +12,10 @@ mitigations each offers:
   protocol's own whole-set baseline (``"whole"``: the evaluation protocol on every image).
 * **knowledge distillation** (:mod:`fairdd.kd`; Hinton et al. 2015, Mohammadshahi & Ioannou's
   protocol) — a teacher, the student network on hard labels (``"student"``) and distilled
-  students at several temperatures (``"kd"``).
+  students at several temperatures and weights α of the soft term (``"kd"``), and with KD's
+  own mitigation beside the temperature: batches balanced over the colour groups within each
+  class (``"kd_balanced"``, :attr:`fairdd.kd.KDConfig.balanced_batches`, Han et al.'s BTEO on a
+  student's batches).
 
 **One reference for both kinds.** The teacher is the DD evaluation network (a ConvNet) trained
 on the whole training set with the full training protocol: the uncompressed model both kinds
@@ -74,7 +77,7 @@ __all__ = [
 #: Dataset-distillation compressions (and the random subset of the same size).
 DD_METHODS: tuple[str, ...] = ("random", "dm", "dm_balanced", "dm_fairdd", "dc", "dc_fairdd")
 #: Knowledge-distillation roles: the teacher (reference), the student on hard labels, distilled students.
-KD_ROLES: tuple[str, ...] = ("teacher", "student", "kd")
+KD_ROLES: tuple[str, ...] = ("teacher", "student", "kd", "kd_balanced")
 COMPRESSIONS: tuple[str, ...] = ("whole",) + DD_METHODS + KD_ROLES
 LABELS = {
     "whole": "whole set, DD protocol",
@@ -87,6 +90,7 @@ LABELS = {
     "teacher": "teacher (the reference)",
     "student": "student, hard labels",
     "kd": "KD student",
+    "kd_balanced": "KD student, balanced batches",
 }
 #: The reference each compression is compared with: the teacher (see the module notes).
 REFERENCE = {m: "teacher" for m in COMPRESSIONS if m != "teacher"}
@@ -143,7 +147,9 @@ class CompareStudyConfig:
     evaluation : the DD protocol (synthetic sets); ``whole_epochs``, ``whole_batch_size`` the
         whole-set reference's.
     kd_protocol : teacher, student and training protocol of KD (T and α are set per cell).
-    temperatures, alpha : the distilled students.
+    temperatures, alphas : the distilled students (every T at every α).
+    balanced_temperatures : the temperatures (at ``alphas[0]``) of the students trained on
+        group-balanced batches.
     """
 
     profile: str
@@ -165,7 +171,8 @@ class CompareStudyConfig:
         default_factory=lambda: kd.KDConfig(teacher=NetworkSpec(), student=NetworkSpec(model="lenet"), flip=False)
     )
     temperatures: tuple[float, ...] = (1.0, 2.0, 4.0, 10.0, 20.0)
-    alpha: float = 0.8
+    alphas: tuple[float, ...] = (0.8, 0.6)
+    balanced_temperatures: tuple[float, ...] = (1.0, 4.0, 10.0)
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
@@ -178,13 +185,18 @@ class CompareStudyConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} must not repeat a value")
         check_int("images_per_class", self.images_per_class, minimum=1)
         check_int("whole_epochs", self.whole_epochs, minimum=1)
-        check_number("alpha", self.alpha, minimum=0.0, maximum=1.0, strict_minimum=True)
+        check_sequence("alphas", self.alphas, lambda f, v: check_number(f, v, minimum=0.0, maximum=1.0, strict_minimum=True))
+        for i, t in enumerate(self.balanced_temperatures):
+            check_number(f"balanced_temperatures[{i}]", t, minimum=0.0, strict_minimum=True)
+        for name in ("alphas", "balanced_temperatures"):
+            if len(set(getattr(self, name))) != len(getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)!r} must not repeat a value")
         self.data()  # validates source, severity and sizes
 
     @classmethod
     def for_profile(cls, profile: str, **overrides: Any) -> "CompareStudyConfig":
-        """``"paper"``: seed 001's DD protocol (IPC 50, reference DM/DC, 300-epoch ConvNet-128
-        evaluation, whole set 150 epochs) and seed 003's KD protocol (ConvNet-128 teacher →
+        """``"paper"``: Lu et al.'s DD protocol (IPC 50, reference DM/DC, 300-epoch ConvNet-128
+        evaluation, whole set 150 epochs) and Mohammadshahi & Ioannou's KD protocol (ConvNet-128 teacher →
         LeNet-5 student, 100 epochs, T up to 20), all digits, 4 ratios, 3 seeds. ``"cpu"``: a
         quarter of an hour here (:func:`describe_profile` states every reduction). ``"smoke"``:
         seconds, for CI."""
@@ -231,6 +243,8 @@ class CompareStudyConfig:
                     milestones=(1,), batch_size=64, augment=False, flip=False, max_grad_norm=1.0,
                 ),
                 temperatures=(1.0, 4.0),
+                alphas=(0.8,),
+                balanced_temperatures=(4.0,),
             )
         return dataclasses.replace(base, **overrides) if overrides else base
 
@@ -270,9 +284,14 @@ class CompareStudyConfig:
                 out.append(CompareCell(compression="teacher", kd=hard, **common))
                 out.append(CompareCell(compression="student", kd=hard, **common))
                 out += [
-                    CompareCell(compression="kd", kd=dataclasses.replace(self.kd_protocol, temperature=t, alpha=self.alpha),
-                                **common)
+                    CompareCell(compression="kd", kd=dataclasses.replace(self.kd_protocol, temperature=t, alpha=a), **common)
+                    for a in self.alphas
                     for t in self.temperatures
+                ]
+                out += [
+                    CompareCell(compression="kd_balanced", kd=dataclasses.replace(
+                        self.kd_protocol, temperature=t, alpha=self.alphas[0], balanced_batches=True), **common)
+                    for t in self.balanced_temperatures
                 ]
         return out
 
@@ -294,8 +313,9 @@ def describe_profile(config: CompareStudyConfig) -> str:
         f"×{p.lr_gamma:g} at {', '.join(map(str, p.milestones))}, batch {p.batch_size}, "
         f"{'augmented' if p.augment else 'no augmentation (teacher outputs cached)'}"
         + (f", students' gradient norm clipped at {p.max_grad_norm:g}" if p.max_grad_norm else "")
-        + f"; T = {kd.temperatures_label(config.temperatures)} at α = {config.alpha:g}, soft term "
-        f"{'×T²' if p.t_squared else 'without T²'}.",
+        + f"; T = {kd.temperatures_label(config.temperatures)} at α = {', '.join(f'{a:g}' for a in config.alphas)}; "
+        f"on group-balanced batches T = {kd.temperatures_label(config.balanced_temperatures) or 'none'} at α = "
+        f"{config.alphas[0]:g}; soft term {'×T²' if p.t_squared else 'without T²'}.",
     ]
     return "\n".join(f"- {line}" if i else line for i, line in enumerate(lines))
 
@@ -338,7 +358,8 @@ def measures(predicted: torch.Tensor, test: Dataset, n_conflicting: int, n_align
 def cell_rows(cell: CompareCell, root: Root = None) -> list[dict[str, Any]]:
     """Compute one cell: build the compressed model(s), test them, measure."""
     train, test, n_conf, n_aligned = _evaluation_set(cell.data, cell.bias_ratio)
-    base = {"dataset": dataset_label(cell.data), "method": LABELS[cell.compression], "temperature": np.nan}
+    base = {"dataset": dataset_label(cell.data), "method": LABELS[cell.compression], "temperature": np.nan,
+            "alpha": np.nan}
     if cell.compression in KD_ROLES:
         spec = cell.kd.teacher_spec(cell.seed)
         teacher, record = kd.teacher(spec, train, root=root)
@@ -349,8 +370,8 @@ def cell_rows(cell: CompareCell, root: Root = None) -> list[dict[str, Any]]:
             logits = None if cell.kd.augment else kd.teacher_logits(spec, train, teacher, root=root)
             model, log = kd.student(cell.kd, train, seed=cell.seed, teacher_model=teacher, cached_logits=logits)
             train_time = log.train_time_s
-            if cell.compression == "kd":
-                base["temperature"] = cell.kd.temperature
+            if cell.compression in ("kd", "kd_balanced"):
+                base["temperature"], base["alpha"] = cell.kd.temperature, cell.kd.alpha
         predicted = kd.predict_logits(model, test.inputs).argmax(1)
         return [{**base, "network": 0, **measures(predicted, test, n_conf, n_aligned), "train_time_s": train_time,
                  "distill_time_s": 0.0, "teacher_time_s": teacher_time, "cost_s": train_time + teacher_time}]

@@ -12,7 +12,8 @@ Tests (every family Holm-corrected, :func:`fairdd.metrics.holm_adjust`):
   the teacher (:mod:`fairdd.studies.compare`);
 * *mitigations* — per bias ratio, each mitigation against the compression it mitigates (DM +
   balanced sampling vs DM, DM + FairDD vs DM, DC + FairDD vs DC, FairDD vs balanced sampling;
-  KD at the highest T vs T = 1): two-sided Welch on bias-conflicting accuracy and on DEO_A, one
+  KD at the highest T vs T = 1, at the second α vs the first, and on balanced batches vs plain at
+  each balanced T): two-sided Welch on bias-conflicting accuracy and on DEO_A, one
   family per measure over all pairs and ratios.
 """
 
@@ -53,13 +54,15 @@ MEASURES = {
 }
 
 
-def _label(compression: str, temperature: float) -> str:
-    return f"KD student, T = {temperature:g}" if compression == "kd" else LABELS[compression]
+def _label(compression: str, temperature: float, alpha: float) -> str:
+    if compression in ("kd", "kd_balanced"):
+        return f"{LABELS[compression]}, T = {temperature:g}, α = {alpha:g}"
+    return LABELS[compression]
 
 
 def _keyed(rows: pd.DataFrame) -> pd.DataFrame:
     out = rows.copy()
-    out["model"] = [_label(c, t) for c, t in zip(out["compression"], out["temperature"])]
+    out["model"] = [_label(c, t, a) for c, t, a in zip(out["compression"], out["temperature"], out["alpha"])]
     return out
 
 
@@ -128,11 +131,22 @@ def mitigation_tests(rows: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFram
     for ratio in dict.fromkeys(keyed["bias_ratio"]):
         at = keyed[keyed["bias_ratio"] == ratio]
         groups = [(LABELS[a], LABELS[b], at[at["compression"] == a], at[at["compression"] == b]) for a, b in pairs]
-        if len(temps) >= 2:
-            hot, cold = temps[-1], temps[0]
-            kd_rows = at[at["compression"] == "kd"]
-            groups.append((f"KD student, T = {hot:g}", f"KD student, T = {cold:g}",
-                           kd_rows[kd_rows["temperature"] == hot], kd_rows[kd_rows["temperature"] == cold]))
+        kd_rows = at[at["compression"] == "kd"]
+        alphas = list(dict.fromkeys(kd_rows["alpha"].dropna()))
+        if len(temps) >= 2 and alphas:
+            hot, cold, a0 = temps[-1], temps[0], alphas[0]
+
+            def kd_at(frame: pd.DataFrame, t: float, a: float) -> pd.DataFrame:
+                return frame[(frame["temperature"] == t) & (frame["alpha"] == a)]
+
+            groups.append((_label("kd", hot, a0), _label("kd", cold, a0), kd_at(kd_rows, hot, a0), kd_at(kd_rows, cold, a0)))
+            for a in alphas[1:]:
+                groups.append((_label("kd", hot, a), _label("kd", hot, a0), kd_at(kd_rows, hot, a), kd_at(kd_rows, hot, a0)))
+            balanced = at[at["compression"] == "kd_balanced"]
+            for t in sorted(balanced["temperature"].dropna().unique()):
+                if len(kd_at(kd_rows, t, a0)):
+                    groups.append((_label("kd_balanced", t, a0), _label("kd", t, a0), kd_at(balanced, t, a0),
+                                   kd_at(kd_rows, t, a0)))
         for name_a, name_b, ga, gb in groups:
             row = {"bias ratio": ratio, "mitigation": name_a, "against": name_b}
             for col in ("acc_conflicting", "deo_mean"):

@@ -1,4 +1,4 @@
-"""Knowledge distillation, class bias and group fairness (seed 003).
+"""Knowledge distillation, class bias and group fairness (Mohammadshahi & Ioannou).
 
 Mohammadshahi & Ioannou, "What's Left After Distillation? How Knowledge Transfer Impacts
 Fairness and Bias": a teacher, a non-distilled student (NDS, hard labels) and distilled

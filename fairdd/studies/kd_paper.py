@@ -1,5 +1,5 @@
-"""Seed 003's published numbers (Mohammadshahi & Ioannou, "What's Left After Distillation?
-How Knowledge Transfer Impacts Fairness and Bias"), transcribed from its tables for the page to
+"""The published numbers of Mohammadshahi & Ioannou, "What's Left After Distillation?
+How Knowledge Transfer Impacts Fairness and Bias", transcribed from their tables for the page to
 show beside ours, always labelled as the paper's.
 
 Each table is a DataFrame with ``model`` (``teacher``, ``nds``, ``ds``), ``temperature`` (NaN

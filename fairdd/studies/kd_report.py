@@ -1,8 +1,8 @@
 """Tables, claims and figures of the knowledge-distillation study (:mod:`fairdd.studies.kd`).
 
 Everything here reads the study's rows (one per trained model); nothing is trained anew.
-Seed 003 (Mohammadshahi & Ioannou, "What's Left After Distillation? How Knowledge Transfer
-Impacts Fairness and Bias") counts, per temperature, the classes whose accuracy relative to
+Mohammadshahi & Ioannou ("What's Left After Distillation? How Knowledge Transfer Impacts
+Fairness and Bias") count, per temperature, the classes whose accuracy relative to
 overall accuracy changes significantly (two-sided Welch, p ≤ 0.05, C uncorrected tests): #SC
 (non-distilled vs distilled student) and #TC (teacher vs distilled student). We show those
 counts and the same counts after Holm's correction over the C classes of each comparison.
