@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     protocol = KDStudyConfig.for_profile(args.profile).protocol("fashion_mnist")
-    config = dataclasses.replace(protocol, epochs=args.epochs, milestones=(), augment=args.augment,
+    config = dataclasses.replace(protocol, epochs=args.epochs, milestones=(args.epochs,), augment=args.augment,
                                  temperature=args.temperature)
     train = stratified_subset(load_dataset("fashion_mnist", "train"), args.train_per_class, 0)
     test = stratified_subset(load_dataset("fashion_mnist", "test"), 100, 0)
