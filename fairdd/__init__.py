@@ -9,6 +9,7 @@ stays cheap for spawned worker processes):
 - :mod:`fairdd.augment` — differentiable siamese augmentation (DSA)
 - :mod:`fairdd.distill` — DC, DSA, DM, MTT and embedding distillation
 - :mod:`fairdd.evaluate` — the field's evaluation protocol
+- :mod:`fairdd.batched` — N independent networks trained side by side in one vmapped step
 - :mod:`fairdd.metrics` — accuracy, class-wise and group fairness metrics, measures of a set
 - :mod:`fairdd.probe` — the attribute probe that reads a set's bias attribute
 - :mod:`fairdd.seeding` — every derived seed and random stream
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "augment",
+    "batched",
     "config",
     "data",
     "debias",

@@ -319,6 +319,7 @@ def evaluate_synthetic(
     seed: int,
     learning_rate: float | torch.Tensor | None = None,
     keep_predictions: bool = False,
+    batched: bool = False,
 ) -> list[dict[str, Any]]:
     """Train ``config.num_networks`` fresh networks on ``(images, labels)`` and test each.
 
@@ -332,6 +333,13 @@ def evaluate_synthetic(
     learning_rate : overrides ``config.lr`` (MTT's learned synthetic rate).
     keep_predictions : add ``"predictions"`` (CPU int64 tensor over the test set) to each row,
         for fairness metrics computed elsewhere.
+    batched : train the networks side by side in one vmapped step
+        (:func:`fairdd.batched.train_networks`) instead of one after another: the same θ0,
+        data order, DSA draws and schedule, the same rows; the weights agree with the
+        sequential ones within float tolerance (not bit for bit), and each row's
+        ``train_time_s`` is the batched wall time divided by the number of networks. Off by
+        default (no recorded result changes); rejects, before any training, what it cannot
+        reproduce (batch norm, ``compile``, ``channels_last``, ``bf16``).
 
     Returns
     -------
@@ -366,13 +374,29 @@ def evaluate_synthetic(
             f"the test set's inputs are {tuple(test.inputs.shape[1:])} per sample but the training images are "
             f"{tuple(images.shape[1:])}; resize one to the other before evaluating"
         )
+    if not isinstance(batched, bool):
+        raise ValueError(f"batched={batched!r} must be True or False")
+    if batched:
+        from fairdd.batched import check_batchable_config
+
+        check_batchable_config(config)
     test = test.to(device)
     lr = config.lr if learning_rate is None else float(learning_rate)
+    seeds = network_seeds(seed, config.num_networks)
+    if batched:
+        from fairdd.batched import train_networks
+
+        models = [config.network.build(channels, test.num_classes, image_size, seed=s) for s, _ in seeds]
+        generators = [seeded_generator(d, device=device) for _, d in seeds]
+        logs = train_networks(models, images, labels, config, generators=generators, learning_rate=lr)
     rows = []
-    for i, (init_seed, data_seed) in enumerate(network_seeds(seed, config.num_networks)):
-        model = config.network.build(channels, test.num_classes, image_size, seed=init_seed)
-        generator = seeded_generator(data_seed, device=device)
-        log = train_network(model, images, labels, config, generator=generator, learning_rate=lr)
+    for i, (init_seed, data_seed) in enumerate(seeds):
+        if batched:
+            model, log = models[i], logs[i]
+        else:
+            model = config.network.build(channels, test.num_classes, image_size, seed=init_seed)
+            generator = seeded_generator(data_seed, device=device)
+            log = train_network(model, images, labels, config, generator=generator, learning_rate=lr)
         preds = predict(
             model,
             test.inputs,
