@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -193,12 +194,15 @@ def plot_pareto(rows: pd.DataFrame, measures: Sequence[str] = ("acc_conflicting"
         for m_i, measure in enumerate(measures):
             ax = axes[r_i][m_i]
             label, scale, _ = MEASURES[measure]
+            colours = plt.get_cmap("tab20")
             for k, row in means.iterrows():
                 marker = "s" if row["model"].startswith(("KD", "teacher", "student")) else "o"
-                ax.scatter(row["cost_s"], scale * row[measure], marker=marker, color=f"C{k % 10}", label=row["model"])
+                ax.scatter(row["cost_s"], scale * row[measure], marker=marker, color=colours(k % 20), label=row["model"])
             front = pareto_front(means, measure)
             ax.plot(front["cost_s"], scale * front[measure], "k--", linewidth=0.8)
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.xaxis.set_major_formatter(ScalarFormatter())
             ax.set_xlabel("cost: distillation / teacher + training (s)")
             ax.set_ylabel(label)
             ax.set_title(f"bias ratio {ratio:g}", fontsize=9)
