@@ -45,6 +45,7 @@ _SUBMODULES = (
     "seeding",
     "studies",
     "sweep",
+    "training",
     "cli",
 )
 __all__ = ["__version__", *_SUBMODULES]

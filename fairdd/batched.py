@@ -49,6 +49,8 @@ from torch.nn import functional as F
 
 from fairdd.augment import dsa
 from fairdd.config import check_number
+from fairdd.training import TrainLog
+from fairdd.training import sync as _sync
 
 __all__ = ["check_batchable", "check_batchable_config", "train_networks"]
 
@@ -143,7 +145,6 @@ def train_networks(
     over rows compare with sequential runs). The models are left in training mode with their
     trained weights.
     """
-    from fairdd.evaluate import TrainLog, _sync
 
     models = list(models)
     generators = list(generators)

@@ -36,12 +36,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from fairdd.augment import DEFAULT_STRATEGY, DSAParams, check_dsa, dsa
+from fairdd.batched import check_batchable_config, train_networks
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data import Dataset
 from fairdd.data._container import check_training_inputs
 from fairdd.models import NetworkSpec
 from fairdd.seeding import generator as seeded_generator
 from fairdd.seeding import network_seeds
+from fairdd.training import TrainLog
+from fairdd.training import sync as _sync
 
 __all__ = [
     "EvalConfig",
@@ -149,22 +152,6 @@ class EvalConfig:
         """``network.kwargs()`` as sorted pairs (read-only view for callers still building with
         :func:`fairdd.models.build_model`; prefer ``network.build(...)``)."""
         return tuple(sorted(self.network.kwargs().items()))
-
-
-@dataclass(frozen=True)
-class TrainLog:
-    """What one training run did.
-
-    Attributes
-    ----------
-    epoch_lr : the optimiser's learning rate during each epoch (read from its param group).
-    epoch_loss : mean training loss of each epoch (per image, over the augmented batches).
-    train_time_s : wall time of the training loop in seconds.
-    """
-
-    epoch_lr: list[float]
-    epoch_loss: list[float]
-    train_time_s: float
 
 
 def train_network(
@@ -377,15 +364,11 @@ def evaluate_synthetic(
     if not isinstance(batched, bool):
         raise ValueError(f"batched={batched!r} must be True or False")
     if batched:
-        from fairdd.batched import check_batchable_config
-
         check_batchable_config(config)
     test = test.to(device)
     lr = config.lr if learning_rate is None else float(learning_rate)
     seeds = network_seeds(seed, config.num_networks)
     if batched:
-        from fairdd.batched import train_networks
-
         models = [config.network.build(channels, test.num_classes, image_size, seed=s) for s, _ in seeds]
         generators = [seeded_generator(d, device=device) for _, d in seeds]
         logs = train_networks(models, images, labels, config, generators=generators, learning_rate=lr)
@@ -465,11 +448,6 @@ def random_subset(train: Dataset, images_per_class: int, *, seed: int) -> Datase
 
 def _mean(values: torch.Tensor) -> float:
     return float(values.mean().item()) if values.numel() else float("nan")
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:

@@ -67,6 +67,7 @@ from fairdd.models import NetworkSpec
 from fairdd.paths import results_root
 from fairdd.seeding import generator as seeded_generator
 from fairdd.seeding import kd_seeds
+from fairdd.training import TrainLog
 
 __all__ = [
     "PAIRS",
@@ -320,15 +321,6 @@ def crop_flip(x: torch.Tensor, *, padding: int, flip: bool, generator: torch.Gen
 
 
 # --------------------------------------------------------------------------- training
-
-
-@dataclass(frozen=True)
-class TrainLog:
-    """One training run: the learning rate and mean loss of each epoch, and its wall time."""
-
-    epoch_lr: list[float]
-    epoch_loss: list[float]
-    train_time_s: float
 
 
 def _logits(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
