@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fairdd.paths import REPO_ROOT, data_root
+from fairdd.results import pid_alive
 
 __all__ = ["ASSETS", "fetch", "main"]
 
@@ -60,16 +61,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_leftovers(name: str, root: Path) -> list[Path]:
     """Delete what a killed fetch of ``name`` left: ``.<file>.tmp<pid>`` files under ``root``
     and ``fairdd-<name>-<pid>-*`` work folders in the temporary folder, of dead pids only."""
@@ -77,12 +68,12 @@ def _remove_leftovers(name: str, root: Path) -> list[Path]:
     if root.is_dir():
         for tmp in root.rglob(".*.tmp*"):
             match = re.search(r"\.tmp(\d+)$", tmp.name)
-            if match and tmp.is_file() and not _pid_alive(int(match.group(1))):
+            if match and tmp.is_file() and not pid_alive(int(match.group(1))):
                 tmp.unlink(missing_ok=True)
                 removed.append(tmp)
     for work in Path(tempfile.gettempdir()).glob(f"fairdd-{name}-*"):
         match = re.match(rf"^fairdd-{re.escape(name)}-(\d+)-", work.name)
-        if match and work.is_dir() and not _pid_alive(int(match.group(1))):
+        if match and work.is_dir() and not pid_alive(int(match.group(1))):
             shutil.rmtree(work, ignore_errors=True)
             removed.append(work)
     return removed

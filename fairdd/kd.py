@@ -446,20 +446,10 @@ def _build(network: NetworkSpec, train: Dataset, init_seed: int) -> nn.Module:
     return network.build(channels, train.num_classes, size, seed=init_seed)
 
 
-def _data_digest(train: Dataset) -> str:
-    """sha256 of the training tensors: a teacher cache follows its data."""
-    h = hashlib.sha256()
-    for t in (train.inputs, train.labels):
-        t = t.detach().cpu().contiguous()
-        h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
 def teacher_dir(spec: TeacherSpec, train: Dataset, *, root: str | Path | None = None) -> Path:
     """``<root or results_root()>/cache/kd_teachers/<key>``, ``key`` = sha256 of the spec's
     canonical config and the training data's content."""
-    payload = {"teacher": results.canonical_config(spec), "data": [train.name, train.split, _data_digest(train)]}
+    payload = {"teacher": results.canonical_config(spec), "data": [train.name, train.split, train.content_digest()]}
     key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
     return Path(root if root is not None else results_root()) / "cache" / "kd_teachers" / key
 

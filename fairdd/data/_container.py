@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -90,6 +91,16 @@ class Dataset:
             attribute_name=self.attribute_name,
             attribute_values=self.attribute_values,
         )
+
+    def content_digest(self) -> str:
+        """sha256 hex of the inputs and labels (shapes, dtypes and bytes): what a cache of work
+        derived from this data set (MTT's experts, a KD teacher) is keyed by, so it follows the data."""
+        h = hashlib.sha256()
+        for t in (self.inputs, self.labels):
+            t = t.detach().cpu().contiguous()
+            h.update(str((tuple(t.shape), str(t.dtype))).encode())
+            h.update(t.numpy().tobytes())
+        return h.hexdigest()
 
     def to(self, device: torch.device | str) -> "Dataset":
         return Dataset(

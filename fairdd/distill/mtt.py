@@ -234,21 +234,11 @@ class MTTConfig(DistillConfig):
 # --------------------------------------------------------------------------- experts
 
 
-def _data_digest(train: Dataset) -> str:
-    """sha256 of the training tensors (images and labels): the cache must follow the data."""
-    h = hashlib.sha256()
-    for t in (train.inputs, train.labels):
-        t = t.detach().cpu().contiguous()
-        h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
 def expert_cache_dir(train: Dataset, cfg: MTTConfig, *, root: str | Path | None = None) -> Path:
     """``<root or results_root()>/cache/mtt_experts/<key>``: the expert buffer of this data and
     these expert settings. ``key`` = sha256 of the data's content and the expert fields."""
     payload = {
-        "data": [train.name, train.split, _data_digest(train)],
+        "data": [train.name, train.split, train.content_digest()],
         "experts": canonical_config({name: getattr(cfg, name) for name in _EXPERT_FIELDS}),
     }
     key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
