@@ -45,6 +45,7 @@ book: data
 	for nb in $(NOTEBOOKS); do \
 	  $(VENV)/bin/papermill -k python3 --cwd notebooks -p profile $(PROFILE) "$$nb" "$(CHAPTERS)/$$(basename $$nb)" || exit 1; \
 	done
+	$(PY) -m fairdd.book $(CHAPTERS)/*.ipynb  # fold the parameter cells (one line per page says what ran)
 	$(MAKE) html
 
 html: venv

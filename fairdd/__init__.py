@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "augment",
     "batched",
+    "book",
     "config",
     "data",
     "debias",
