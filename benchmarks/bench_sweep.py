@@ -18,21 +18,8 @@ second each, so the overhead shows) is computed into fresh temporary run stores,
 It prints seconds, seconds per run and the ratio to (a), and checks that (a) and (b) stored the
 same rows (timing columns aside). The machine is shared: repeat before trusting a ratio.
 
-Measured on this 2-core machine while shared with other jobs (load 2.5–3.5), embedding_dd
-smoke, 42 runs, 2 CPUs, Ray 2.60; three runs (one, then ``--repeat 2``), seconds:
-
-==============  ==================  =====================
-mode            seconds             ratio to local
-==============  ==================  =====================
-local           20.5, 16.6, 14.8    1
-ray             12.6, 12.0, 14.2    0.61, 0.73, 0.96
-ray + init      16.4, 15.9, 17.0    0.80, 0.96, 1.14
-==============  ==================  =====================
-
-So Ray's per-task overhead (scheduling, the lease, a worker per task reused across tasks) is
-lost in the noise of runs of ~0.3 s each; its fixed cost is ``ray.init`` (~3–4 s for a local
-instance). The local pool pays for spawning its workers (importing torch in each) on every
-call, which is why it is not faster here.
+Run it on an otherwise idle machine for numbers to compare; its output is the measurement (no
+measured values are kept here, they would go stale).
 """
 
 from __future__ import annotations

@@ -249,9 +249,9 @@ class KDStudyConfig:
                 ),
             )
         elif profile == "cpu":
-            # Timed while choosing (one thread): a LeNet epoch on 3000 28² images ≈ 0.3 s, a
-            # ConvNet-32 teacher epoch ≈ 3 s; without augmentation a distilled student costs
-            # what a non-distilled one does (cached teacher outputs).
+            # Sizes chosen for a quarter-hour here (benchmarks/bench_kd.py times a teacher and a
+            # student epoch); without augmentation a distilled student costs what a
+            # non-distilled one does (cached teacher outputs).
             # Clipped students (max_grad_norm, see fairdd.kd.KDConfig): unclipped, the distilled
             # LeNets collapsed to a constant output at T >= 2 here.
             small = {"epochs": 12, "milestones": (6, 9), "augment": False, "max_grad_norm": 1.0}
