@@ -282,6 +282,10 @@ def test_summary_and_debias_tables() -> None:
     assert comparison["gain"].item() == pytest.approx(20.0)
     assert bool(comparison["better"].item())
     assert comparison["random_balanced"].item() == pytest.approx(70.0)
+    text = bias_report.findings(rows)
+    assert "balanced DM beats plain DM at r = 0.5 by +20.0 to +20.0 points" in text
+    assert "balancing the random starting subset alone gains +20.0 to +20.0 points" in text
+    assert "DM 61.0 % against 50.0 % for a random real subset" in text
 
 
 def test_eval_config_default_is_hashable_for_the_run_store() -> None:

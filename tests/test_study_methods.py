@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import pandas as pd
 import pytest
 
 from fairdd import results
@@ -43,3 +44,13 @@ def test_cell_validation():
         dataclasses.replace(cell, distill=config_for("dm", "smoke"))
     with pytest.raises(ValueError, match="images_per_class"):
         dataclasses.replace(cell, images_per_class=None)
+
+
+def test_paper_comparison_is_computed_from_the_rows():
+    rows = pd.DataFrame([
+        {"method": m, "images_per_class": ipc, "seed": s, "network": 0, "accuracy": acc, "distill_time_s": 1.0}
+        for m, ipc, acc in (("dc", 1, 0.60), ("dm", 1, 0.70), ("random", 1, 0.50)) for s in (0, 1)
+    ])
+    text = methods.paper_comparison(rows)
+    assert text == "Against the published full-protocol numbers: DC at IPC 1: ours 60.0 %, the paper's 70.5 % (-10.5 points)."
+    assert "None of this run's" in methods.paper_comparison(rows[rows["method"] != "dc"])

@@ -30,6 +30,7 @@ from fairdd.models import NetworkSpec
 from fairdd.studies._study import Root, Study
 
 __all__ = [
+    "paper_comparison",
     "BASELINES",
     "DISTILLATION_METHODS",
     "MethodsCell",
@@ -277,6 +278,20 @@ def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     )
     paper = PAPER_FASHION_MNIST.assign(images_per_class=PAPER_FASHION_MNIST["images_per_class"].astype("Int64"))
     return table.merge(paper, on=["method", "images_per_class"], how="left")
+
+
+def paper_comparison(rows: pd.DataFrame) -> str:
+    """One generated sentence per method and size with a published number: ours against the
+    paper's (``PAPER_FASHION_MNIST``), or a sentence saying that none of this run's cells has one."""
+    table = summary_table(rows).dropna(subset=["paper_accuracy"])
+    if table.empty:
+        return "None of this run's methods and sizes has a published Fashion-MNIST number to compare with."
+    parts = [
+        f"{r.method.upper()} at IPC {int(r.images_per_class)}: ours {r.accuracy_mean:.1f} %, the paper's {r.paper_accuracy:.1f} % "
+        f"({r.accuracy_mean - r.paper_accuracy:+.1f} points)"
+        for r in table.itertuples()
+    ]
+    return "Against the published full-protocol numbers: " + "; ".join(parts) + "."
 
 
 def versus_random(rows: pd.DataFrame) -> pd.DataFrame:
