@@ -32,6 +32,7 @@ import torch
 from fairdd import results
 from fairdd.data import Dataset
 from fairdd.distill import SyntheticSet, distill
+from fairdd.evaluate import random_subset
 from fairdd.parallel import map_processes
 from fairdd.paths import results_root
 
@@ -129,6 +130,22 @@ class Study:
         return jobs
 
     # ----------------------------------------------------------- synthetic sets
+    def training_set(
+        self, cell: Any, train: Dataset, method: str, *, images_per_class: int | None, seed: int,
+        distill: Any = None, root: Root = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, SyntheticSet | None, float]:
+        """``(images, labels, synthetic, distill_seconds)`` a cell's networks train on: the whole
+        set (``method="whole"``), a class-stratified random real subset of ``images_per_class``
+        (``"random"``, :func:`fairdd.evaluate.random_subset`), or else the set ``distill`` makes
+        (:meth:`distill_cell`, saved for the page); ``synthetic`` is ``None`` for the first two."""
+        if method == "whole":
+            return train.inputs, train.labels, None, 0.0
+        if method == "random":
+            subset = random_subset(train, images_per_class, seed=seed)
+            return subset.inputs, subset.labels, None, 0.0
+        synthetic, seconds = self.distill_cell(cell, train, distill, images_per_class=images_per_class, seed=seed, root=root)
+        return synthetic.images, synthetic.labels, synthetic, seconds
+
     def distill_cell(
         self, cell: Any, train: Dataset, config: Any, *, images_per_class: int, seed: int, root: Root = None,
         save: bool = True,

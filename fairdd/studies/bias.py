@@ -408,23 +408,17 @@ def cell_rows(cell: BiasCell, root: Root = None, *, device: str | None = None) -
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     train, test = study_data(cell.data, cell.bias_ratio)
     probe, _ = attribute_probe(cell.probe, root=root)
-    distill_time = 0.0
-    if cell.method == "whole":
-        images, labels = train.inputs, train.labels
-    elif cell.method == "random":
-        subset = random_subset(train, cell.images_per_class, seed=cell.seed)
-        images, labels = subset.inputs, subset.labels
-    elif cell.method == "random_balanced":
+    if cell.method == "random_balanced":
         # The draw the balanced distillations start from (same sampler, seed and order).
         sampler = RealSampler(train.labels, train.num_classes, mode="group_balanced", attributes=train.attributes)
         generator = seeding.generator(cell.seed)
         index = torch.cat([sampler.sample(c, cell.images_per_class, generator) for c in range(train.num_classes)])
-        images, labels = train.inputs[index], train.labels[index]
+        images, labels, distill_time = train.inputs[index], train.labels[index], 0.0
     else:
-        synthetic, distill_time = STUDY.distill_cell(
-            cell, train.to(device), cell.distill, images_per_class=cell.images_per_class, seed=cell.seed, root=root
+        images, labels, _, distill_time = STUDY.training_set(
+            cell, train.to(device) if cell.distill is not None else train, cell.method,
+            images_per_class=cell.images_per_class, seed=cell.seed, distill=cell.distill, root=root,
         )
-        images, labels = synthetic.images, synthetic.labels
     if cell.method == "whole":
         # The measures on the whole set: a random 100 per class (pairwise distances grow as n²).
         per_class = min(WHOLE_MEASURE_PER_CLASS, int(torch.bincount(train.labels).min()))

@@ -427,14 +427,11 @@ def cell_rows(cell: ClasswiseCell, root: Root = None, *, device: str | None = No
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     train, test = study_data(cell.data)
-    distill_time, learned_lr = 0.0, None
-    if cell.method == "whole":
-        images, labels = train.inputs, train.labels
-    else:
-        synthetic, distill_time = STUDY.distill_cell(
-            cell, train.to(device), cell.distill, images_per_class=cell.images_per_class, seed=cell.set_seed, root=root
-        )
-        images, labels, learned_lr = synthetic.images, synthetic.labels, synthetic.learning_rate
+    images, labels, synthetic, distill_time = STUDY.training_set(
+        cell, train.to(device), cell.method, images_per_class=cell.images_per_class, seed=cell.set_seed,
+        distill=cell.distill, root=root,
+    )
+    learned_lr = synthetic.learning_rate if synthetic is not None else None
     rows = []
     for evaluation in cell.evaluations:
         evaluated = evaluate_synthetic(images.to(device), labels.to(device), test, evaluation, seed=cell.set_seed)

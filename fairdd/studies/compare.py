@@ -56,7 +56,7 @@ from fairdd import kd, metrics
 from fairdd.config import check_choice, check_int, check_number, check_profile, check_sequence
 from fairdd.data import DataSpec, Dataset, dataset_label, probe_data, study_data
 from fairdd.distill import DCConfig, DMConfig, config_for
-from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
+from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes
 from fairdd.studies._study import Root, Study
@@ -375,17 +375,10 @@ def cell_rows(cell: CompareCell, root: Root = None) -> list[dict[str, Any]]:
         predicted = kd.predict_logits(model, test.inputs).argmax(1)
         return [{**base, "network": 0, **measures(predicted, test, n_conf, n_aligned), "train_time_s": train_time,
                  "distill_time_s": 0.0, "teacher_time_s": teacher_time, "cost_s": train_time + teacher_time}]
-    distill_time = 0.0
-    if cell.compression == "whole":
-        images, labels = train.inputs, train.labels
-    elif cell.compression == "random":
-        subset = random_subset(train, cell.images_per_class, seed=cell.seed)
-        images, labels = subset.inputs, subset.labels
-    else:
-        synthetic, distill_time = STUDY.distill_cell(
-            cell, train, cell.distill, images_per_class=cell.images_per_class, seed=cell.seed, root=root
-        )
-        images, labels = synthetic.images, synthetic.labels
+    images, labels, _, distill_time = STUDY.training_set(
+        cell, train, cell.compression, images_per_class=cell.images_per_class, seed=cell.seed, distill=cell.distill,
+        root=root,
+    )
     rows = evaluate_synthetic(images, labels, test, cell.evaluation, seed=cell.seed, keep_predictions=True)
     return [
         {**base, "network": row["network"], **measures(row["predictions"], test, n_conf, n_aligned),

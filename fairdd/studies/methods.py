@@ -25,7 +25,7 @@ import torch
 from fairdd.config import Profile, check_choice, check_int, check_profile, check_sequence
 from fairdd.data import Dataset, denormalize, load_dataset, normalize_splits
 from fairdd.distill import config_for, evaluation_config
-from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
+from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
 from fairdd.studies._study import Root, Study
 
@@ -210,15 +210,10 @@ def cell_rows(cell: MethodsCell, root: Root = None) -> list[dict[str, Any]]:
     """Distil (or pick the baseline set), evaluate, and return one row per evaluation network."""
     train, test, _ = _data(cell)
     extra: dict[str, Any] = {"distill_time_s": 0.0, "learning_rate": None, "first_loss": None, "last_loss": None}
-    if cell.method == "whole":
-        images, labels = train.inputs, train.labels
-    elif cell.method == "random":
-        subset = random_subset(train, cell.images_per_class, seed=cell.seed)
-        images, labels = subset.inputs, subset.labels
-    else:
-        synthetic, seconds = STUDY.distill_cell(
-            cell, train, cell.distill, images_per_class=cell.images_per_class, seed=cell.seed, root=root
-        )
+    images, labels, synthetic, seconds = STUDY.training_set(
+        cell, train, cell.method, images_per_class=cell.images_per_class, seed=cell.seed, distill=cell.distill, root=root
+    )
+    if synthetic is not None:
         extra.update(
             distill_time_s=seconds,
             learning_rate=synthetic.learning_rate,
@@ -226,7 +221,6 @@ def cell_rows(cell: MethodsCell, root: Root = None) -> list[dict[str, Any]]:
             last_loss=synthetic.losses[-1],
             distill_iterations=len(synthetic.losses),
         )
-        images, labels = synthetic.images, synthetic.labels
     rows = evaluate_synthetic(images, labels, test, cell.evaluation, seed=cell.seed, learning_rate=extra["learning_rate"])
     return [{**row, **extra} for row in rows]
 
