@@ -13,7 +13,7 @@ from fairdd.studies.embedding import EmbeddingCell, EmbeddingStudyConfig
 def test_profiles_and_validation():
     paper = EmbeddingStudyConfig.for_profile("paper")
     assert paper.seeds == tuple(range(7)) and paper.sizes == tuple(range(1, 21))
-    assert paper.dd.iterations == 4900 and paper.dd.distill_epochs == 5 and paper.standard.epochs == 100
+    assert paper.dd.iterations == 4900 and paper.dd.distill_epochs == 3 and paper.standard.epochs == 100
     cpu = EmbeddingStudyConfig.for_profile("cpu")
     assert len(cpu.seeds) == 5 and cpu.table_size == 10 and cpu.profile == "cpu"
     for kwargs, field in [

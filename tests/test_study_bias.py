@@ -185,7 +185,7 @@ def test_cells_carry_the_method_settings() -> None:
         ({"corruption_source": "svhn"}, "corruption_source"),
         ({"colour_source": "cifar10"}, "colour_source"),
         ({"images_per_class": 0}, "images_per_class"),
-        ({"images_per_class": 20}, "loops"),  # the DC loop table has no IPC 20
+        ({"images_per_class": 7, "colour_methods": ("dc", "dm")}, "loops"),  # the DC loop table has no IPC 7
         ({"dsa": DMConfig()}, "dsa"),
         ({"evaluation": "fast"}, "evaluation"),
         ({"whole_epochs": 0}, "whole_epochs"),
@@ -268,6 +268,27 @@ def test_claims_follow_the_numbers() -> None:
     table = bias_report.claims(_rows(acc, {("dm", 0.95): 0.05}))
     verdicts = dict(zip(table["claim"], table["verdict"]))
     assert verdicts == {1: "not supported", 2: "not supported", 3: "not supported"}
+
+
+def test_claim_three_is_holm_corrected_over_methods_and_ratios() -> None:
+    # One method ahead of the whole set by a margin whose raw one-sided Welch p is below 0.05
+    # but above 0.05 / 6: alone it is supported; among six tests (3 methods × 2 ratios) it is not.
+    ahead = [0.55, 0.60, 0.65]
+    whole = [0.50, 0.51, 0.52]
+    from scipy import stats
+
+    raw = stats.ttest_ind(ahead, whole, equal_var=False, alternative="greater").pvalue
+    assert 0.05 / 6 < raw < 0.05
+    acc = {("dm", 0.95): ahead, ("whole", 0.95): whole}
+    one = bias_report.claims(_rows(acc, {}))
+    assert one.loc[one["claim"] == 3, "verdict"].item() == "supported"
+    behind = [0.40, 0.41, 0.42]
+    acc.update({("dc", 0.95): behind, ("dsa", 0.95): behind, ("whole", 1.0): whole,
+                ("dm", 1.0): behind, ("dc", 1.0): behind, ("dsa", 1.0): behind})
+    six = bias_report.claims(_rows(acc, {}))
+    row = six[six["claim"] == 3]
+    assert row["verdict"].item() == "not supported"
+    assert "Holm-adjusted over 6 tests" in row["evidence"].item()
 
 
 def test_summary_and_debias_tables() -> None:
