@@ -1,6 +1,12 @@
 # Two commands do everything on a fresh machine:
-#   make book   build the book from freshly executed notebooks (PROFILE=cpu by default)
+#   make book   build the book (PROFILE=cpu by default): the notebooks execute, reading the runs
+#               recorded in records/$(PROFILE)/ instead of recomputing them; FRESH=1 ignores the
+#               records and computes every run (into build/fresh-results/)
 #   make test   unit tests, then every notebook at PROFILE=smoke under nbval
+# and three for contributors:
+#   make verify   recompute a sample of the recorded runs and fail unless each matches its record
+#   make record   record the runs of the last `make book FRESH=1` (or FROM=<results root>) as records/$(PROFILE)/
+#   make browser  open the built book in headless Chromium (tests/browser)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,8 +15,13 @@ PROFILE ?= cpu
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 CHAPTERS := book/chapters
 SMOKE := build/smoke
+FRESH ?=
+FRESH_RESULTS := $(CURDIR)/build/fresh-results
+# The run store the book reads and writes: a separate one for FRESH=1, so records never enter it.
+BOOK_RESULTS := $(if $(FRESH),$(FRESH_RESULTS),$(or $(FAIRDD_RESULTS),$(CURDIR)/results))
+PROGRESS := $(CURDIR)/build/progress.log
 
-.PHONY: all venv data test unit nbval book html clean
+.PHONY: all venv data test unit nbval book html verify record browser clean
 
 all: book
 
@@ -40,17 +51,32 @@ nbval: data
 test: unit nbval
 
 # Execute every notebook at $(PROFILE) into book/chapters/, then render with execution off.
+# The studies' own progress (runs done / total, elapsed, time left) is shown from $(PROGRESS).
 book: data
-	mkdir -p $(CHAPTERS)
+	mkdir -p $(CHAPTERS) build $(BOOK_RESULTS)
+	$(if $(FRESH),@echo "FRESH=1: the records are ignored; every run is computed into $(BOOK_RESULTS)",FAIRDD_RESULTS=$(BOOK_RESULTS) $(PY) -m fairdd.records restore --profile $(PROFILE))
+	: > $(PROGRESS); tail -n 0 -F $(PROGRESS) 2>/dev/null & tailpid=$$!; \
 	for nb in $(NOTEBOOKS); do \
-	  $(VENV)/bin/papermill -k python3 --cwd notebooks -p profile $(PROFILE) "$$nb" "$(CHAPTERS)/$$(basename $$nb)" || exit 1; \
-	done
+	  start=$$(date +%s); \
+	  FAIRDD_RESULTS=$(BOOK_RESULTS) FAIRDD_PROGRESS=$(PROGRESS) $(VENV)/bin/papermill -k python3 --cwd notebooks -p profile $(PROFILE) "$$nb" "$(CHAPTERS)/$$(basename $$nb)" \
+	    || { kill $$tailpid; exit 1; }; \
+	  echo "$$(basename $$nb .ipynb): $$(( $$(date +%s) - start )) s"; \
+	done; kill $$tailpid
 	$(PY) -m fairdd.book $(CHAPTERS)/*.ipynb  # fold the parameter cells (one line per page says what ran)
 	$(MAKE) html
 
 html: venv
 	$(VENV)/bin/jupyter-book build --all .
 	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+verify: data
+	$(PY) -m fairdd.records verify --profile $(PROFILE)
+
+record: venv
+	$(PY) -m fairdd.records record --profile $(PROFILE) --from $(or $(FROM),$(FRESH_RESULTS))
+
+browser: venv
+	$(PY) -m pytest -q -p no:cacheprovider tests/browser
 
 clean:
 	rm -rf _build $(CHAPTERS) $(SMOKE)

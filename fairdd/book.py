@@ -17,10 +17,11 @@ import argparse
 import ast
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
-__all__ = ["PARAMETERS_NOTE", "fold_parameters", "main"]
+__all__ = ["PARAMETERS_NOTE", "fold_parameters", "main", "show_sources", "sources"]
 
 #: The ``fairdd-book`` metadata key marks the line this module adds (so a second run replaces it).
 PARAMETERS_NOTE = "fairdd-parameters-note"
@@ -85,6 +86,48 @@ def fold_parameters(path: str | Path) -> bool:
     nb.cells = cells
     nbformat.write(nb, path)
     return True
+
+
+def sources(rows: Any, profile: str) -> str:
+    """One markdown line saying which runs a table or figure comes from, computed from the rows'
+    provenance columns (:func:`fairdd.results.run`): how many runs at which ``profile``, the
+    commit(s) (``+dirty`` when the working tree had uncommitted changes), the device(s), and the
+    date(s) they finished — so a page built from recorded runs says so, line by line."""
+    if rows is None or len(rows) == 0 or "run_id" not in rows:
+        raise ValueError("sources needs the rows a table or figure was computed from (with their run_id column)")
+    runs = rows.drop_duplicates("run_id")
+    missing = [c for c in ("commit", "device", "finished") if c not in runs]
+    if missing:
+        raise ValueError(f"sources: the rows lack the provenance column(s) {missing}; read them through fairdd.results")
+
+    def counted(values: Any) -> str:
+        counts = values.fillna("unknown").astype(str).value_counts()
+        if len(counts) == 1:
+            return str(counts.index[0])
+        return ", ".join(f"{v} ({n} run{'s' if n != 1 else ''})" for v, n in counts.items())
+
+    commit = runs["commit"].fillna("unknown").astype(str).str[:10]
+    if "dirty" in runs:
+        commit = commit.where(~runs["dirty"].fillna(False).astype(bool), commit + "+dirty")
+    dates = runs["finished"].dropna().astype(str).str[:10]
+    when = "unknown" if dates.empty else (dates.min() if dates.min() == dates.max() else f"{dates.min()} to {dates.max()}")
+    n = len(runs)
+    return (
+        f"*Source: {n} run{'s' if n != 1 else ''} at profile `{profile}`; commit {counted(commit)}; "
+        f"device {counted(runs['device'])}; finished {when} (UTC).*"
+    )
+
+
+def show_sources(rows: Any, profile: str) -> None:
+    """Display :func:`sources` under a table or figure in a notebook (open matplotlib figures
+    are shown first, so the line sits under the figure it describes)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    if plt.get_fignums():
+        plt.show()
+
+    display(Markdown(sources(rows, profile)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

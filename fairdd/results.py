@@ -84,8 +84,8 @@ _TMP_PREFIX = ".tmp-"
 _OLD_PREFIX = ".old-"  # a finished run moved aside by run(force=True) while its successor is renamed in
 _CORRUPT_PREFIX = ".corrupt-"
 _MANIFEST_VERSION = 1
-# Columns that read-back adds from provenance.json to every row.
-_PROVENANCE_COLUMNS = ("commit", "dirty", "device")
+# Columns that read-back adds from provenance.json to every row (``finished``: when the run ended, UTC).
+_PROVENANCE_COLUMNS = ("commit", "dirty", "device", "finished")
 
 
 # ------------------------------------------------------------------------- config hash
@@ -655,7 +655,7 @@ def run(
     pandas.DataFrame
         The run's rows as read back from ``rows.csv`` — ``run_id``, the config fields
         (nested ones dotted, sequences as JSON text), compute's columns — plus the
-        provenance columns ``commit``, ``dirty``, ``device``. Identical whether the run
+        provenance columns ``commit``, ``dirty``, ``device``, ``finished``. Identical whether the run
         was just computed or loaded.
 
     Raises

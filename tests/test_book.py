@@ -53,3 +53,25 @@ def test_bad_notebooks_are_named(tmp_path) -> None:
         book.fold_parameters(path)
     with pytest.raises(SystemExit):
         book.main([str(tmp_path / "missing.ipynb")])
+
+
+def test_sources_line_is_computed_from_the_provenance_columns() -> None:
+    import pandas as pd
+    import pytest
+
+    from fairdd.book import sources
+
+    rows = pd.DataFrame({
+        "run_id": ["a", "a", "b"], "commit": ["3b89ea10abcdef"] * 2 + ["ffff00001111"], "dirty": [False, False, True],
+        "device": ["cpu"] * 3, "finished": ["2026-12-03T14:00:00+00:00"] * 2 + ["2026-12-04T01:00:00+00:00"],
+    })
+    line = sources(rows, "cpu")
+    assert line.startswith("*Source: 2 runs at profile `cpu`")
+    assert "3b89ea10ab (1 run), ffff000011+dirty (1 run)" in line
+    assert "device cpu" in line and "finished 2026-12-03 to 2026-12-04 (UTC)" in line
+    one = sources(rows[rows["run_id"] == "a"], "paper")
+    assert "1 run at profile `paper`; commit 3b89ea10ab;" in one and "finished 2026-12-03 (UTC)" in one
+    with pytest.raises(ValueError, match="provenance"):
+        sources(rows.drop(columns="finished"), "cpu")
+    with pytest.raises(ValueError, match="rows"):
+        sources(rows.iloc[:0], "cpu")

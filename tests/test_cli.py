@@ -258,7 +258,7 @@ def _rows(root: Path) -> pd.DataFrame:
     frame = results.load("embedding_dd", root=root)
     # Wall/CPU times differ run to run; "dirty" records the working tree at compute time, which
     # another process may change between the two sweeps.
-    return frame[[c for c in frame.columns if not c.endswith("seconds") and c != "dirty"]]
+    return frame[[c for c in frame.columns if not c.endswith("seconds") and c not in ("dirty", "finished")]]
 
 
 def test_ray_gives_the_local_pools_rows_and_a_second_run_computes_nothing(ray_local, tmp_path, capsys):

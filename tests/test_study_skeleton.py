@@ -90,3 +90,16 @@ def test_mean_std_text():
     assert mean_std(pd.Series([1.0, 2.0, 3.0]), digits=2) == "2.00 ± 1.00"
     with pytest.raises(ValueError, match="no values"):
         mean_std([])
+
+
+def test_progress_goes_to_the_file_named_by_fairdd_progress(tmp_path, monkeypatch):
+    log = tmp_path / "progress.log"
+    monkeypatch.setenv("FAIRDD_PROGRESS", str(log))
+    TOY.run(CELLS, processes=1, root=tmp_path / "store")
+    lines = log.read_text().splitlines()
+    # One line before the work, then one per finished job (two groups of two cells).
+    assert lines[0] == "toy_study: 4 run(s) to compute"
+    assert lines[1].startswith("toy_study: 2/4 runs (50%)") and lines[2].startswith("toy_study: 4/4 runs (100%)")
+    assert "elapsed" in lines[2] and "left" in lines[2]
+    TOY.run(CELLS, processes=1, root=tmp_path / "store")  # nothing to compute: nothing written
+    assert log.read_text().splitlines() == lines

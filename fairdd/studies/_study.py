@@ -20,6 +20,7 @@ cluster scheduler runs exactly the same cells.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -91,6 +92,9 @@ class Study:
         (``None``: one per CPU; use 1 on a GPU). ``progress(done, total)``, if given, is called
         with the unfinished cells' count once ``prepare`` is done (``done=0``) and again as each
         worker job finishes (``done``: cells finished so far; the ``fairdd`` command's progress line).
+        Without ``progress``, when ``$FAIRDD_PROGRESS`` names a file, a progress line (runs done /
+        total, elapsed, time left) is appended to it per finished job: ``make book`` shows that
+        file in its terminal while the notebooks run.
         """
         cells = list(cells)
         if not cells:
@@ -98,6 +102,23 @@ class Study:
         if len(set(cells)) != len(cells):
             raise ValueError(f"study {self.name!r}: the cells repeat a run")
         todo = [c for c in cells if not self.is_finished(c, root)]
+        progress_file = None
+        if progress is None and todo and os.environ.get("FAIRDD_PROGRESS"):
+            # `make book` shows this in its terminal (a notebook's own output would be in the page).
+            from fairdd.sweep import Progress
+
+            progress_file = open(os.environ["FAIRDD_PROGRESS"], "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+            progress = Progress(self.name, stream=progress_file)
+        try:
+            self._run_todo(todo, processes=processes, root=root, progress=progress)
+        finally:
+            if progress_file is not None:
+                progress_file.close()
+        return pd.concat([self.run_cell(c, root) for c in cells], ignore_index=True)
+
+    def _run_todo(
+        self, todo: list[Any], *, processes: int | None, root: Root, progress: Callable[[int, int], None] | None
+    ) -> None:
         if todo:
             if self.prepare is not None:
                 self.prepare(todo, root, processes)
@@ -115,7 +136,6 @@ class Study:
             map_processes(
                 functools.partial(_run_job, self.name, self.compute, root=root), jobs, processes=processes, on_done=on_done
             )
-        return pd.concat([self.run_cell(c, root) for c in cells], ignore_index=True)
 
     def _jobs(self, todo: list[Any]) -> list[list[Any]]:
         if self.group is None:

@@ -474,6 +474,10 @@ def _cost(cell: ClasswiseCell) -> float:
     return per_method * (1.0 + (cell.images_per_class or 10) / 10)
 
 
+#: The configs the book's page runs at a profile: ``for_profile(profile, **variant)`` for each
+#: (the 10-class task, then the 100-class task); ``fairdd.records`` verifies records against them.
+BOOK_VARIANTS: tuple[dict[str, Any], ...] = ({}, {"num_classes": 100})
+
 STUDY = Study(name="classwise_dd", compute=cell_rows, cost=_cost, prepare=_prepare_experts)
 
 

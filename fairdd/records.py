@@ -1,0 +1,385 @@
+"""Recorded runs: finished runs of the run store kept in the repository, so that the book builds
+from them on any machine and shows runs made elsewhere (a ``"paper"`` run on a lent GPU).
+
+Layout under ``records/`` (``$FAIRDD_RECORDS`` moves it), one folder per profile::
+
+    <profile>/<study>/<run_id>/{config.json, rows.csv, provenance.json, DONE}   as in the run store
+    <profile>/<study>/synthetic/<run_id>.pt   a synthetic set a page draws, images stored as float16
+    <profile>/<study>/weights/...             other small artefacts a page reads (the attribute probe)
+    <profile>/INDEX.json                      what was recorded: runs and bytes per study, when, from where
+
+Three operations (``python -m fairdd.records record|restore|verify``, and ``make record``,
+``make book``, ``make verify``):
+
+* :func:`record` copies every finished run of a results root (the one a fresh build of the book
+  computed into) to ``records/<profile>/``, replacing what was recorded for that profile. Resumable
+  state (``checkpoints/``) and shared caches (``cache/``: MTT experts, KD teachers) are not recorded:
+  a page needs the rows, not the means of recomputing them.
+* :func:`restore` copies the records of a profile into a results root, skipping runs that are there
+  already, so the notebooks read them instead of recomputing them. Every record is checked against
+  its manifest first (:func:`fairdd.results.is_finished`'s checks), and a run that fails them is
+  refused with an error that names it.
+* :func:`verify` recomputes a sample of the records from nothing in a temporary root — for every
+  study, each method's (or role's) cheapest recorded run by its recorded wall time — and compares
+  the rows with the records: bit-identical (``atol=0``) by default, which is what deterministic CPU
+  code gives; ``atol`` states a tolerance for records made on another device. Columns that measure
+  time are not compared. A record that is not a cell of the current code's config for its profile
+  (its config changed since it was recorded) fails too. When a change to the code is meant to
+  change results, re-record: ``make book FRESH=1 && make record``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fairdd import results
+from fairdd.config import check_profile
+from fairdd.paths import REPO_ROOT, results_root
+
+__all__ = [
+    "TIMING_COLUMN",
+    "Mismatch",
+    "book_cells",
+    "compare_rows",
+    "record",
+    "records_root",
+    "restore",
+    "verify",
+]
+
+#: Columns that measure time (never compared by :func:`verify`): ``*_s``, ``*_seconds``, ``*_time*``.
+TIMING_COLUMN = re.compile(r"(_s|_seconds)$|(^|_)time(_|$)")
+_RUN = re.compile(rf"^[0-9a-f]{{{results.RUN_ID_LENGTH}}}$")
+_SKIPPED = ("checkpoints", "cache")  # resumable state and shared caches: never recorded
+
+
+def records_root() -> Path:
+    """``$FAIRDD_RECORDS`` or ``<repo>/records`` (an empty value is refused)."""
+    value = os.environ.get("FAIRDD_RECORDS")
+    if value is None:
+        return REPO_ROOT / "records"
+    if not value.strip():
+        raise ValueError("$FAIRDD_RECORDS is set but empty; set it to a folder, or unset it to use <repo>/records")
+    return Path(value)
+
+
+def _profile_dir(profile: str, root: str | Path | None) -> Path:
+    check_profile(profile)
+    return Path(root if root is not None else records_root()) / profile
+
+
+def _runs(study_dir: Path) -> list[Path]:
+    return sorted(p for p in study_dir.iterdir() if p.is_dir() and _RUN.match(p.name) and (p / "DONE").is_file())
+
+
+def _check_run(path: Path) -> None:
+    try:
+        results._verify_run(path)
+    except results.CorruptRunError as exc:
+        raise ValueError(f"{exc}. A recorded run must be whole: re-record it (make book FRESH=1 && make record)") from exc
+
+
+def _copy_synthetic(source: Path, target: Path, dtype: torch.dtype) -> None:
+    saved = results.load_checkpoint(source)
+    if not isinstance(saved, dict) or set(saved) != {"images", "labels"}:
+        raise ValueError(f"{source}: not a synthetic set (expected the keys images and labels)")
+    images = saved["images"]
+    if not images.is_floating_point():
+        raise ValueError(f"{source}: images of dtype {images.dtype}; a synthetic set holds floating-point images")
+    results.save_checkpoint(target, {"images": images.to(dtype), "labels": saved["labels"]})
+
+
+def _copy_artefacts(source: Path, target: Path, *, synthetic_dtype: torch.dtype) -> int:
+    """Every file below ``source`` except run folders and skipped ones; synthetic sets cast."""
+    copied = 0
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if not path.is_file() or rel.parts[0] in _SKIPPED or _RUN.match(rel.parts[0]) or any(
+            part.startswith(".") for part in rel.parts
+        ):
+            continue
+        out = target / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if rel.parts[0] == "synthetic" and path.suffix == ".pt":
+            _copy_synthetic(path, out, synthetic_dtype)
+        else:
+            shutil.copy2(path, out)
+        copied += 1
+    return copied
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def record(profile: str, *, source: str | Path | None = None, root: str | Path | None = None) -> dict[str, Any]:
+    """Record every finished run under ``source`` (default: the results root) as ``profile``'s records.
+
+    The profile's folder is rebuilt in a temporary folder and renamed into place, so an
+    interrupted call leaves the previous records. Synthetic sets are stored with float16 images.
+    Returns the index written to ``<profile>/INDEX.json``.
+    """
+    source = Path(source if source is not None else results_root())
+    if not source.is_dir():
+        raise FileNotFoundError(f"source={str(source)!r}: no results folder there; build the book first (make book FRESH=1)")
+    target = _profile_dir(profile, root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{profile}-", dir=target.parent))
+    index: dict[str, Any] = {"profile": profile, "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                             "studies": {}}
+    try:
+        for study_dir in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            runs = _runs(study_dir)
+            if not runs:
+                continue
+            for run in runs:
+                _check_run(run)
+                shutil.copytree(run, tmp / study_dir.name / run.name)
+            artefacts = _copy_artefacts(study_dir, tmp / study_dir.name, synthetic_dtype=torch.float16)
+            commits = sorted({json.loads((r / "provenance.json").read_text()).get("commit") or "unknown" for r in runs})
+            index["studies"][study_dir.name] = {
+                "runs": len(runs), "artefacts": artefacts, "bytes": _size(tmp / study_dir.name), "commits": commits,
+            }
+        if not index["studies"]:
+            raise ValueError(f"source={str(source)!r} holds no finished run; nothing to record")
+        index["bytes"] = sum(s["bytes"] for s in index["studies"].values())
+        (tmp / "INDEX.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        aside = target.with_name(f".old-{profile}-{os.getpid()}")
+        if target.exists():
+            os.rename(target, aside)
+        os.rename(tmp, target)
+        shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return index
+
+
+def restore(profile: str, *, root: str | Path | None = None, records: str | Path | None = None) -> dict[str, int]:
+    """Copy ``profile``'s records into the results root ``root``; runs already there are kept.
+
+    Returns ``{study: runs copied}``; an empty dict when the profile has no records. Every
+    record is checked before anything is copied (a damaged one raises ``ValueError`` naming it,
+    and nothing is written).
+    """
+    source = _profile_dir(profile, records)
+    if not source.is_dir():
+        return {}
+    target = Path(root if root is not None else results_root())
+    studies = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for study_dir in studies:
+        for run in _runs(study_dir):
+            _check_run(run)
+    copied: dict[str, int] = {}
+    for study_dir in studies:
+        out_dir = target / study_dir.name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        n = 0
+        for run in _runs(study_dir):
+            final = out_dir / run.name
+            if (final / "DONE").is_file():
+                continue
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run.name}-{os.getpid()}-", dir=out_dir))
+            shutil.rmtree(tmp)
+            shutil.copytree(run, tmp)
+            results._publish(tmp, final, replace=False)
+            shutil.rmtree(tmp, ignore_errors=True)
+            n += 1
+        for path in sorted(study_dir.rglob("*")):
+            rel = path.relative_to(study_dir)
+            if not path.is_file() or _RUN.match(rel.parts[0]) or (out_dir / rel).exists():
+                continue
+            if rel.parts[0] == "synthetic" and path.suffix == ".pt":
+                _copy_synthetic(path, out_dir / rel, torch.float32)
+            else:
+                (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, out_dir / rel)
+        copied[study_dir.name] = n
+    return copied
+
+
+# ------------------------------------------------------------------------------- verify
+
+
+def book_cells(study: str, profile: str) -> dict[str, Any]:
+    """``{run_id: cell}`` of every cell the book runs for ``study`` at ``profile``: the cells of
+    ``config_class(study).for_profile(profile, **variant)`` for each of the module's
+    ``BOOK_VARIANTS`` (default: one variant, no overrides)."""
+    from fairdd.studies import config_class, study_module
+
+    cls = config_class(study)
+    variants = getattr(study_module(study), "BOOK_VARIANTS", ({},))
+    return {results.run_id(cell): cell for variant in variants for cell in cls.for_profile(profile, **variant).cells()}
+
+
+def _method(cell: Any) -> str:
+    for name in ("method", "role", "compression"):
+        if hasattr(cell, name):
+            return str(getattr(cell, name))
+    return type(cell).__name__
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """One column of one recomputed run that differs from its record."""
+
+    study: str
+    run_id: str
+    column: str
+    detail: str
+
+
+def compare_rows(recorded: pd.DataFrame, recomputed: pd.DataFrame, *, atol: float = 0.0) -> list[tuple[str, str]]:
+    """``(column, what differs)`` for every compared column of two runs' rows that differs.
+
+    Timing columns (:data:`TIMING_COLUMN`) and the provenance columns are skipped; floats are
+    equal within ``atol`` (NaN equals NaN), everything else exactly.
+    """
+    skip = set(results._PROVENANCE_COLUMNS)
+    out: list[tuple[str, str]] = []
+    cols_a = [c for c in recorded.columns if c not in skip and not TIMING_COLUMN.search(c)]
+    cols_b = [c for c in recomputed.columns if c not in skip and not TIMING_COLUMN.search(c)]
+    if cols_a != cols_b:
+        return [("<columns>", f"recorded {cols_a}, recomputed {cols_b}")]
+    if len(recorded) != len(recomputed):
+        return [("<rows>", f"recorded {len(recorded)} rows, recomputed {len(recomputed)}")]
+    for column in cols_a:
+        a, b = recorded[column].reset_index(drop=True), recomputed[column].reset_index(drop=True)
+        if pd.api.types.is_float_dtype(a) and pd.api.types.is_float_dtype(b):
+            x, y = a.to_numpy(float), b.to_numpy(float)
+            close = np.isclose(x, y, rtol=0.0, atol=atol) | (np.isnan(x) & np.isnan(y))
+            if not close.all():
+                i = int(np.flatnonzero(~close)[0])
+                out.append((column, f"row {i}: recorded {x[i]!r}, recomputed {y[i]!r} (max |diff| "
+                                    f"{np.nanmax(np.abs(x - y)):.3g}, atol {atol:g})"))
+        else:
+            same = (a.astype(str) == b.astype(str)) | (a.isna() & b.isna())
+            if not same.all():
+                i = int(np.flatnonzero(~same.to_numpy())[0])
+                out.append((column, f"row {i}: recorded {a[i]!r}, recomputed {b[i]!r}"))
+    return out
+
+
+def _sample(study: str, profile: str, records: Path) -> tuple[list[Any], list[str]]:
+    """Each method's cheapest recorded cell of ``study``, and the records not among the cells."""
+    cells = book_cells(study, profile)
+    by_method: dict[str, tuple[float, Any]] = {}
+    unknown = []
+    for run in _runs(records / study):
+        if run.name not in cells:
+            unknown.append(run.name)
+            continue
+        cell = cells[run.name]
+        wall = float(json.loads((run / "provenance.json").read_text()).get("wall_s") or 0.0)
+        key = _method(cell)
+        if key not in by_method or wall < by_method[key][0]:
+            by_method[key] = (wall, cell)
+    return [cell for _, cell in by_method.values()], unknown
+
+
+def verify(
+    profile: str = "cpu",
+    *,
+    studies: Sequence[str] | None = None,
+    records: str | Path | None = None,
+    processes: int | None = None,
+    atol: float = 0.0,
+    log: Any = None,
+) -> list[Mismatch]:
+    """Recompute a sample of ``profile``'s records from nothing and compare; the mismatches.
+
+    ``studies``: the studies to check (default: every study with records). An empty list means
+    every sampled run matched its record. A record whose run id is not a cell of the current
+    config is reported as a mismatch of column ``<config>``.
+    """
+    from fairdd.studies import STUDIES, study_module
+
+    log = log if log is not None else sys.stderr
+    for name in studies or ():
+        if name not in STUDIES:
+            raise ValueError(f"study={name!r} is not known; choose from {sorted(STUDIES)}")
+    source = _profile_dir(profile, records)
+    if not source.is_dir():
+        raise FileNotFoundError(f"profile={profile!r}: no records at {source}; record them first (make record)")
+    names = sorted(p.name for p in source.iterdir() if p.is_dir() and p.name in STUDIES) if studies is None else list(studies)
+    for name in names:
+        if not (source / name).is_dir():
+            raise FileNotFoundError(f"study={name!r} has no records at {source / name}")
+    mismatches: list[Mismatch] = []
+    with tempfile.TemporaryDirectory(prefix="fairdd-verify-") as tmp:
+        for name in names:
+            sample, unknown = _sample(name, profile, source)
+            for rid in unknown:
+                mismatches.append(Mismatch(name, rid, "<config>", "the record is not a cell of the current config "
+                                           f"for profile {profile!r}: its config changed since it was recorded; re-record"))
+            study = study_module(name).STUDY
+            start = time.perf_counter()
+            print(f"verify {name}: recomputing {len(sample)} of {len(_runs(source / name))} recorded runs "
+                  f"({', '.join(sorted(_method(c) for c in sample))})", file=log, flush=True)
+            study.run(sample, processes=processes, root=tmp)
+            for cell in sample:
+                rid = results.run_id(cell)
+                recorded = results._read_run(source / name / rid)
+                recomputed = results._read_run(Path(tmp) / name / rid)
+                for column, detail in compare_rows(recorded, recomputed, atol=atol):
+                    mismatches.append(Mismatch(name, rid, column, detail))
+            print(f"verify {name}: done in {time.perf_counter() - start:.0f} s", file=log, flush=True)
+    return mismatches
+
+
+# ---------------------------------------------------------------------------------- CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fairdd.records", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("record", help="record every finished run of a results root")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--from", dest="source", default=None, help="results root (default: $FAIRDD_RESULTS or results/)")
+    p = sub.add_parser("restore", help="copy a profile's records into the results root")
+    p.add_argument("--profile", required=True)
+    p = sub.add_parser("verify", help="recompute a sample of the records and compare")
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--study", action="append", default=None, help="only this study (repeatable)")
+    p.add_argument("--processes", type=int, default=None)
+    p.add_argument("--atol", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    if args.command == "record":
+        index = record(args.profile, source=args.source)
+        for name, s in index["studies"].items():
+            print(f"recorded {name}: {s['runs']} runs, {s['artefacts']} artefacts, {s['bytes'] / 1e6:.1f} MB")
+        print(f"records/{args.profile}: {index['bytes'] / 1e6:.1f} MB in all")
+        return 0
+    if args.command == "restore":
+        copied = restore(args.profile)
+        if not copied:
+            print(f"no records for profile {args.profile!r}: every run of the book is computed")
+        for name, n in copied.items():
+            print(f"restored {name}: {n} recorded run(s) copied into the run store")
+        return 0
+    start = time.perf_counter()
+    mismatches = verify(args.profile, studies=args.study, processes=args.processes, atol=args.atol)
+    for m in mismatches:
+        print(f"MISMATCH {m.study}/{m.run_id} {m.column}: {m.detail}")
+    verdict = "FAILED" if mismatches else "passed"
+    print(f"verify {verdict}: {len(mismatches)} mismatch(es) in {time.perf_counter() - start:.0f} s")
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

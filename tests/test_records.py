@@ -1,0 +1,127 @@
+"""Tests for recorded runs (fairdd.records): record, restore, verify — and verify failing when a
+recorded row is altered, when a record is damaged, and when its config is no longer the book's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from fairdd import records, results
+from fairdd.studies import embedding
+
+PROFILE = "smoke"
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The embedding study's smoke runs computed into a results root, then recorded."""
+    base = tmp_path_factory.mktemp("records")
+    source, store = base / "results", base / "records"
+    config = embedding.EmbeddingStudyConfig.for_profile(PROFILE)
+    embedding.STUDY.run(config.cells(), processes=1, root=source)
+    # An artefact beside the runs (as the bias study keeps its probe weights) and a synthetic set.
+    (source / "embedding_dd" / "weights").mkdir()
+    (source / "embedding_dd" / "weights" / "w.bin").write_bytes(b"\x00\x01")
+    cell = config.cells()[0]
+    embedding.STUDY.save_synthetic(cell, torch.randn(3, 1, 4, 4), torch.tensor([0, 1, 2]), source)
+    (source / "embedding_dd" / "checkpoints" / "junk").mkdir(parents=True)
+    index = records.record(PROFILE, source=source, root=store)
+    assert index["studies"]["embedding_dd"]["runs"] == len(config.cells())
+    return source, store
+
+
+def _copy(store: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    out = tmp_path / "records"
+    shutil.copytree(store, out)
+    return out
+
+
+def _alter_row(run: Path, column: str) -> None:
+    """Change one value of a recorded run and re-seal its manifest (a deliberate edit, not damage)."""
+    table = pd.read_csv(run / "rows.csv")
+    table.loc[0, column] = float(table.loc[0, column]) + 0.125
+    (run / "rows.csv").write_text(table.to_csv(index=False))
+    finished = json.loads((run / "DONE").read_text())["finished"]
+    (run / "DONE").write_text(results._manifest(run, table, finished))
+
+
+def test_record_keeps_runs_and_artefacts_not_checkpoints(recorded: tuple[Path, Path]) -> None:
+    _, store = recorded
+    study = store / PROFILE / "embedding_dd"
+    assert (study / "weights" / "w.bin").read_bytes() == b"\x00\x01"
+    assert not (study / "checkpoints").exists()
+    synthetic = next((study / "synthetic").glob("*.pt"))
+    assert torch.load(synthetic, weights_only=True)["images"].dtype == torch.float16
+    index = json.loads((store / PROFILE / "INDEX.json").read_text())
+    assert index["profile"] == PROFILE and index["bytes"] > 0
+
+
+def test_restore_gives_the_same_rows_and_skips_what_is_there(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    source, store = recorded
+    target = tmp_path / "results"
+    copied = records.restore(PROFILE, root=target, records=store)
+    assert copied["embedding_dd"] == len(list(records._runs(store / PROFILE / "embedding_dd")))
+    pd.testing.assert_frame_equal(results.load("embedding_dd", root=target), results.load("embedding_dd", root=source))
+    synthetic = next((target / "embedding_dd" / "synthetic").glob("*.pt"))
+    assert torch.load(synthetic, weights_only=True)["images"].dtype == torch.float32
+    assert records.restore(PROFILE, root=target, records=store) == {"embedding_dd": 0}
+    assert records.restore("paper", root=target, records=store) == {}
+
+
+def test_restore_refuses_a_damaged_record_before_copying(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    _, store = recorded
+    store = _copy(store, tmp_path)
+    run = records._runs(store / PROFILE / "embedding_dd")[-1]
+    (run / "rows.csv").write_text((run / "rows.csv").read_text().replace("0.", "1.", 1))
+    with pytest.raises(ValueError, match=run.name):
+        records.restore(PROFILE, root=tmp_path / "results", records=store)
+    assert not (tmp_path / "results").exists()
+
+
+def test_verify_passes_on_the_records_and_fails_on_an_altered_row(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    _, store = recorded
+    assert records.verify(PROFILE, records=store, processes=1) == []
+    altered = _copy(store, tmp_path)
+    # Alter every run's accuracy: whichever run the sample picks, verify must see it.
+    for run in records._runs(altered / PROFILE / "embedding_dd"):
+        _alter_row(run, "accuracy")
+    mismatches = records.verify(PROFILE, records=altered, processes=1)
+    assert mismatches and {m.column for m in mismatches} == {"accuracy"}
+    assert "recorded" in mismatches[0].detail and "recomputed" in mismatches[0].detail
+
+
+def test_verify_fails_on_a_record_whose_config_is_not_the_books(recorded: tuple[Path, Path], tmp_path: Path) -> None:
+    _, store = recorded
+    store = _copy(store, tmp_path)
+    stale = store / PROFILE / "embedding_dd" / "0123456789ab"
+    (stale / "x").parent.mkdir(parents=True)
+    (stale / "DONE").write_text("{}")
+    sample, unknown = records._sample("embedding_dd", PROFILE, store / PROFILE)
+    assert unknown == ["0123456789ab"] and sample
+
+
+def test_compare_rows_skips_timing_and_compares_the_rest() -> None:
+    a = pd.DataFrame({"run_id": ["r"], "accuracy": [0.5], "train_time_s": [1.0], "label": ["x"], "commit": ["c1"]})
+    b = a.assign(train_time_s=[9.0], commit=["c2"])
+    assert records.compare_rows(a, b) == []
+    assert [c for c, _ in records.compare_rows(a, b.assign(accuracy=[0.5 + 1e-9]))] == ["accuracy"]
+    assert records.compare_rows(a, b.assign(accuracy=[0.5 + 1e-9]), atol=1e-6) == []
+    assert [c for c, _ in records.compare_rows(a, b.assign(label=["y"]))] == ["label"]
+    assert records.compare_rows(a, b.drop(columns="label"))[0][0] == "<columns>"
+    nan = a.assign(accuracy=[float("nan")])
+    assert records.compare_rows(nan, nan) == []
+
+
+def test_bad_input_is_named() -> None:
+    with pytest.raises(ValueError, match="profile"):
+        records.restore("gpu")
+    with pytest.raises(FileNotFoundError, match="no results folder"):
+        records.record("cpu", source="/nonexistent/fairdd")
+    with pytest.raises(ValueError, match="study='nope'"):
+        records.verify("smoke", studies=["nope"], records=Path(__file__).parent)
