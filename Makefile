@@ -38,7 +38,7 @@ data: venv
 	$(PY) -m fairdd.fetch
 
 unit: data
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --ignore=tests/browser
 
 # Notebooks get their parameters injected (papermill --prepare-only), then nbval runs them.
 nbval: data
@@ -76,7 +76,7 @@ record: venv
 	$(PY) -m fairdd.records record --profile $(PROFILE) --from $(or $(FROM),$(FRESH_RESULTS))
 
 browser: venv
-	$(PY) -m pytest -q -p no:cacheprovider tests/browser
+	FAIRDD_BROWSER_REQUIRED=1 $(PY) -m pytest -q -p no:cacheprovider tests/browser
 
 clean:
 	rm -rf _build $(CHAPTERS) $(SMOKE)

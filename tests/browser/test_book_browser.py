@@ -1,0 +1,208 @@
+"""The built book in a real browser: headless Chromium (system package) through Playwright.
+
+Run after `make book` (or point FAIRDD_BOOK_HTML at a built site):
+
+    .venv/bin/python -m pytest -q tests/browser
+
+Every page of the built site (every .html outside _static/_sources/_images) must load with
+HTTP 200, log no console error and throw no page error, request nothing from outside the machine
+(nor refer an inline script to an outside URL, e.g. the lazy thebe loader), show all its images,
+and have its formulas typeset by the book's own MathJax. The search page must find a word of the
+book, and the "next" links must walk the chapters in the order of the sidebar.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urldefrag
+
+import pytest
+
+from .support import book_dir, missing
+
+SEARCH_TERM = "distillation"
+SPECIAL = {"index.html", "search.html", "genindex.html"}  # redirect, search, index: own checks
+MATH_RE = re.compile(r'class="math[ "]')  # Sphinx's <span|div class="math notranslate ...">
+OUTSIDE_URL_JS = r"""() => {
+  const urls = [];
+  const attr = (sel, name) => document.querySelectorAll(sel).forEach(e => {
+    const v = e.getAttribute(name); if (v) urls.push([sel, new URL(v, document.baseURI).href]); });
+  attr("script[src]", "src");
+  // <link>s the browser fetches or connects to (not rel=canonical/next/prev/..., mere links).
+  ["stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch", "icon",
+   "manifest"].forEach(rel => attr(`link[rel~="${rel}"][href]`, "href"));
+  attr("img[src]", "src"); attr("iframe[src]", "src"); attr("source[src]", "src"); attr("video[src]", "src");
+  attr("audio[src]", "src"); attr("object[data]", "data"); attr("embed[src]", "src");
+  // URLs an inline script may load later (sphinx-thebe: THEBE_JS_URL, loaded on demand).
+  document.querySelectorAll("script:not([src])").forEach(s => {
+    for (const m of s.textContent.matchAll(/(?:https?|wss?):\/\/[^\s"'`<>)]+/g)) urls.push(["inline script", m[0]]);
+  });
+  return urls;
+}"""
+IMAGES_JS = r"""async () => {
+  const imgs = Array.from(document.images);
+  imgs.forEach(i => { if (i.loading === "lazy") i.loading = "eager"; });
+  await Promise.all(imgs.map(i => i.complete ? null :
+    new Promise(r => { i.addEventListener("load", r); i.addEventListener("error", r); })));
+  return imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.currentSrc || i.src);
+}"""
+MATHJAX_JS = r"""async () => {
+  const math = document.querySelectorAll(".math");
+  if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise)
+    return {math: math.length, loaded: false};
+  await MathJax.startup.promise;
+  return {
+    math: math.length, loaded: true,
+    containers: document.querySelectorAll("mjx-container").length,
+    untypeset: Array.from(math).filter(e => !e.querySelector("mjx-container"))
+                    .map(e => e.textContent.trim().slice(0, 80)),
+    errors: Array.from(document.querySelectorAll("mjx-merror"))
+                 .map(e => (e.getAttribute("data-mjx-error") || e.textContent).slice(0, 80)),
+  };
+}"""
+
+
+def _pages() -> list[str]:
+    html = book_dir()
+    if not html.is_dir():
+        return []
+    return sorted(
+        p.relative_to(html).as_posix()
+        for p in html.rglob("*.html")
+        if not any(part.startswith("_") for part in p.relative_to(html).parts)
+    )
+
+
+PAGES = _pages()
+CONTENT = [p for p in PAGES if p not in SPECIAL]
+
+
+def _has_math(site: Path, relpath: str) -> bool:
+    return bool(MATH_RE.search((site / relpath).read_text(encoding="utf-8")))
+
+
+def _open(tab, relpath: str) -> list[str]:
+    """Load ``relpath``, wait until it is quiet; the problems of loading it (empty: none)."""
+    page = tab.page
+    response = page.goto(tab.url(relpath), wait_until="load")
+    problems = [] if response is not None and response.status == 200 else [
+        f"HTTP {None if response is None else response.status} for {relpath}"]
+    page.wait_for_load_state("networkidle")
+    return problems
+
+
+def _check_page(tab, relpath: str) -> dict:
+    """The checks every page gets; returns what MathJax reported."""
+    problems = _open(tab, relpath)
+    for where, url in tab.page.evaluate(OUTSIDE_URL_JS):
+        if not tab.is_local(url):
+            problems.append(f"{where} refers to outside URL {url}")
+    problems += [f"image not loaded: {src}" for src in tab.page.evaluate(IMAGES_JS)]
+    math = tab.page.evaluate(MATHJAX_JS)
+    if math["math"]:
+        if not math["loaded"]:
+            problems.append(f"{math['math']} formulas but MathJax did not load")
+        else:
+            if not math["containers"]:
+                problems.append("MathJax ran but made no mjx-container")
+            problems += [f"formula not typeset: {t}" for t in math["untypeset"]]
+            problems += [f"MathJax error: {t}" for t in math["errors"]]
+    tab.page.wait_for_load_state("networkidle")
+    problems = list(dict.fromkeys(problems + tab.problems()))
+    assert not problems, f"{relpath}:\n  " + "\n  ".join(problems)
+    return math
+
+
+def _no_book() -> None:
+    missing(f"no built book at {book_dir()} (run `make book`, or set FAIRDD_BOOK_HTML)")
+
+
+@pytest.mark.parametrize("relpath", CONTENT or ["<no built book>"])
+def test_page_loads_cleanly(tab, site, relpath) -> None:
+    if relpath not in CONTENT:
+        _no_book()
+    _check_page(tab, relpath)
+
+
+@pytest.mark.parametrize("relpath", sorted(SPECIAL - {"index.html"}))
+def test_special_page_loads_cleanly(tab, site, relpath) -> None:
+    if not (site / relpath).is_file():
+        pytest.fail(f"{relpath} is missing from the built book")
+    _check_page(tab, relpath)
+
+
+def test_some_page_has_math_and_mathjax_typesets_it(tab, site) -> None:
+    with_math = [p for p in CONTENT if _has_math(site, p)]
+    assert with_math, "no page of the book has a formula; the MathJax check checked nothing"
+    math = _check_page(tab, with_math[0])
+    assert math["loaded"] and math["containers"] >= math["math"] > 0, math
+
+
+def _root(tab) -> str:
+    """Open index.html, follow its redirect; the URL of the book's root page."""
+    problems = _open(tab, "index.html")
+    tab.page.wait_for_url(lambda url: url != tab.url("index.html"))
+    tab.page.wait_for_load_state("networkidle")
+    assert not problems + tab.problems(), problems + tab.problems()
+    return urldefrag(tab.page.url).url
+
+
+def _sidebar(tab) -> list[str]:
+    hrefs = tab.page.eval_on_selector_all(
+        "nav.bd-docs-nav a.reference.internal", "links => links.map(a => a.href)")
+    return list(dict.fromkeys(urldefrag(h).url for h in hrefs))
+
+
+def test_navigation_lists_every_page(tab, site) -> None:
+    """The sidebar (crawled from index.html) lists the root and every chapter, and nothing else."""
+    if not CONTENT:
+        _no_book()
+    root = _root(tab)
+    listed = _sidebar(tab)
+    assert listed and listed[0] == root, listed
+    assert sorted(u[len(tab.base):] for u in listed) == CONTENT
+
+
+def test_next_links_walk_the_chapters_in_order(tab, site) -> None:
+    if not CONTENT:
+        _no_book()
+    root = _root(tab)
+    order = _sidebar(tab)
+    assert len(order) >= 3, f"fewer than two chapters in the sidebar: {order}"
+    visited = [root]
+    page = tab.page
+    while page.locator("a.right-next").count():
+        with page.expect_navigation():
+            page.locator("a.right-next").first.click()
+        page.wait_for_load_state("networkidle")
+        visited.append(urldefrag(page.url).url)
+        assert len(visited) <= len(order), f"the next links go past the last chapter: {visited}"
+        if len(visited) == 3:  # the first chapter's "next" lands on the second chapter
+            assert visited[2] != visited[1] and visited[2] in order[2:], visited
+    assert visited == order, "the 'next' links and the sidebar disagree"
+    with page.expect_navigation():
+        page.locator("a.left-prev").first.click()
+    assert urldefrag(page.url).url == order[-2]
+    assert not tab.problems(), tab.problems()
+
+
+def test_search_finds_a_word_of_the_book(tab, site) -> None:
+    page = tab.page
+    problems = _open(tab, f"search.html?q={SEARCH_TERM}")
+    results = page.locator("#search-results ul.search li")
+    results.first.wait_for(state="attached", timeout=30_000)
+    found = results.evaluate_all("lis => lis.map(li => li.querySelector('a').href)")
+    assert found, f"search for {SEARCH_TERM!r} found nothing"
+    assert all(tab.is_local(u) and u.startswith(tab.url("book/")) for u in found), found
+    page.wait_for_load_state("networkidle")
+    problems += tab.problems()
+    assert not problems, "\n".join(problems)
+
+
+def test_the_recorder_sees_outside_requests(tab, site) -> None:
+    """The request check is not vacuous: a fetch to an outside host is recorded (and aborted)."""
+    _open(tab, "genindex.html")
+    outcome = tab.page.evaluate(
+        "() => fetch('http://192.0.2.1/probe.js').then(() => 'reached', () => 'blocked')")
+    assert outcome == "blocked" and "http://192.0.2.1/probe.js" in tab.outside, tab.outside
