@@ -19,8 +19,8 @@ Three operations (``python -m fairdd.records record|restore|verify``, and ``make
   already, so the notebooks read them instead of recomputing them. Every record is checked against
   its manifest first (:func:`fairdd.results.is_finished`'s checks), and a run that fails them is
   refused with an error that names it.
-* :func:`verify` recomputes a sample of the records from nothing in a temporary root — for every
-  study, each method's (or role's) cheapest recorded run by its recorded wall time — and compares
+* :func:`verify` recomputes a sample of the records from nothing in a temporary root — every
+  method's cheapest recorded run (by recorded wall time), and every study at least once — and compares
   the rows with the records: bit-identical (``atol=0``) by default, which is what deterministic CPU
   code gives; ``atol`` states a tolerance for records made on another device. Columns that measure
   time are not compared. A record that is not a cell of the current code's config for its profile
@@ -275,21 +275,32 @@ def compare_rows(recorded: pd.DataFrame, recomputed: pd.DataFrame, *, atol: floa
     return out
 
 
-def _sample(study: str, profile: str, records: Path) -> tuple[list[Any], list[str]]:
-    """Each method's cheapest recorded cell of ``study``, and the records not among the cells."""
+def _candidates(study: str, profile: str, records: Path) -> tuple[list[tuple[str, str, float, Any]], list[str]]:
+    """``(study, method, recorded wall seconds, cell)`` of every record of ``study`` that is a cell
+    of the book's current config, and the run ids of those that are not."""
     cells = book_cells(study, profile)
-    by_method: dict[str, tuple[float, Any]] = {}
-    unknown = []
+    out, unknown = [], []
     for run in _runs(records / study):
         if run.name not in cells:
             unknown.append(run.name)
             continue
         cell = cells[run.name]
         wall = float(json.loads((run / "provenance.json").read_text()).get("wall_s") or 0.0)
-        key = _method(cell)
-        if key not in by_method or wall < by_method[key][0]:
-            by_method[key] = (wall, cell)
-    return [cell for _, cell in by_method.values()], unknown
+        out.append((study, _method(cell), wall, cell))
+    return out, unknown
+
+
+def _sample(candidates: list[tuple[str, str, float, Any]], *, per_study: bool) -> list[tuple[str, str, float, Any]]:
+    """The records to recompute: the cheapest (by recorded wall time) run of every method, then the
+    cheapest run of every study not yet covered (``per_study``: of every study × method)."""
+    by_key: dict[tuple[str, ...], tuple[str, str, float, Any]] = {}
+    for c in sorted(candidates, key=lambda c: c[2]):
+        by_key.setdefault((c[0], c[1]) if per_study else (c[1],), c)
+    chosen = list(by_key.values())
+    for c in sorted(candidates, key=lambda c: c[2]):
+        if c[0] not in {x[0] for x in chosen}:
+            chosen.append(c)
+    return chosen
 
 
 def verify(
@@ -299,11 +310,16 @@ def verify(
     records: str | Path | None = None,
     processes: int | None = None,
     atol: float = 0.0,
+    per_study: bool = False,
     log: Any = None,
 ) -> list[Mismatch]:
     """Recompute a sample of ``profile``'s records from nothing and compare; the mismatches.
 
-    ``studies``: the studies to check (default: every study with records). An empty list means
+    The sample: the cheapest recorded run (by its recorded wall time) of every method (a cell's
+    ``method``, KD's ``role``, the comparison's ``compression``) across the studies, then the
+    cheapest run of each study not yet covered; ``per_study`` takes every study × method instead.
+    Shared set-up the sampled cells need (MTT's experts, a KD teacher, an attribute probe) is
+    recomputed too. ``studies``: the studies to check (default: every study with records). An empty list means
     every sampled run matched its record. A record whose run id is not a cell of the current
     config is reported as a mismatch of column ``<config>``.
     """
@@ -321,18 +337,25 @@ def verify(
         if not (source / name).is_dir():
             raise FileNotFoundError(f"study={name!r} has no records at {source / name}")
     mismatches: list[Mismatch] = []
+    candidates: list[tuple[str, str, float, Any]] = []
+    for name in names:
+        found, unknown = _candidates(name, profile, source)
+        candidates += found
+        for rid in unknown:
+            mismatches.append(Mismatch(name, rid, "<config>", "the record is not a cell of the current config "
+                                       f"for profile {profile!r}: its config changed since it was recorded; re-record"))
+    sample = _sample(candidates, per_study=per_study)
     with tempfile.TemporaryDirectory(prefix="fairdd-verify-") as tmp:
         for name in names:
-            sample, unknown = _sample(name, profile, source)
-            for rid in unknown:
-                mismatches.append(Mismatch(name, rid, "<config>", "the record is not a cell of the current config "
-                                           f"for profile {profile!r}: its config changed since it was recorded; re-record"))
+            cells = [c[3] for c in sample if c[0] == name]
+            if not cells:
+                continue
             study = study_module(name).STUDY
             start = time.perf_counter()
-            print(f"verify {name}: recomputing {len(sample)} of {len(_runs(source / name))} recorded runs "
-                  f"({', '.join(sorted(_method(c) for c in sample))})", file=log, flush=True)
-            study.run(sample, processes=processes, root=tmp)
-            for cell in sample:
+            print(f"verify {name}: recomputing {len(cells)} of {len(_runs(source / name))} recorded runs "
+                  f"({', '.join(sorted(_method(c) for c in cells))})", file=log, flush=True)
+            study.run(cells, processes=processes, root=tmp)
+            for cell in cells:
                 rid = results.run_id(cell)
                 recorded = results._read_run(source / name / rid)
                 recomputed = results._read_run(Path(tmp) / name / rid)
@@ -358,6 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--study", action="append", default=None, help="only this study (repeatable)")
     p.add_argument("--processes", type=int, default=None)
     p.add_argument("--atol", type=float, default=0.0)
+    p.add_argument("--per-study", action="store_true", help="every study × method, not every method once")
     args = parser.parse_args(argv)
     if args.command == "record":
         index = record(args.profile, source=args.source)
@@ -373,7 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"restored {name}: {n} recorded run(s) copied into the run store")
         return 0
     start = time.perf_counter()
-    mismatches = verify(args.profile, studies=args.study, processes=args.processes, atol=args.atol)
+    mismatches = verify(args.profile, studies=args.study, processes=args.processes, atol=args.atol,
+                        per_study=args.per_study)
     for m in mismatches:
         print(f"MISMATCH {m.study}/{m.run_id} {m.column}: {m.detail}")
     verdict = "FAILED" if mismatches else "passed"

@@ -102,8 +102,20 @@ def test_verify_fails_on_a_record_whose_config_is_not_the_books(recorded: tuple[
     stale = store / PROFILE / "embedding_dd" / "0123456789ab"
     (stale / "x").parent.mkdir(parents=True)
     (stale / "DONE").write_text("{}")
-    sample, unknown = records._sample("embedding_dd", PROFILE, store / PROFILE)
-    assert unknown == ["0123456789ab"] and sample
+    found, unknown = records._candidates("embedding_dd", PROFILE, store / PROFILE)
+    assert unknown == ["0123456789ab"] and found
+    mismatches = records.verify(PROFILE, records=store, processes=1)
+    assert [(m.run_id, m.column) for m in mismatches] == [("0123456789ab", "<config>")]
+
+
+def test_sample_covers_every_method_and_every_study_at_least_cost() -> None:
+    c = [("a", "dm", 5.0, 1), ("a", "dm", 1.0, 2), ("a", "mtt", 9.0, 3), ("b", "dm", 0.5, 4), ("c", "kd", 3.0, 5),
+         ("b", "mtt", 2.0, 6), ("a", "random", 7.0, 7)]
+    chosen = records._sample(c, per_study=False)
+    # dm once (b, 0.5 s), mtt once (b, 2 s), kd (c), random (a); study a is covered by random.
+    assert sorted(x[3] for x in chosen) == [4, 5, 6, 7]
+    per = records._sample(c, per_study=True)
+    assert {(x[0], x[1]) for x in per} == {("a", "dm"), ("a", "mtt"), ("b", "dm"), ("c", "kd"), ("b", "mtt"), ("a", "random")}
 
 
 def test_compare_rows_skips_timing_and_compares_the_rest() -> None:
