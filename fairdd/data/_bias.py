@@ -20,8 +20,9 @@ seeded random permutation within the class (the reference used file order).
 * :func:`corrupt`: attribute ``a`` -> CIFAR-10-C corruption ``CORRUPTIONS[a]`` (Snow, Frost,
   Fog, Brightness, Contrast, Spatter, Elastic, JPEG, Pixelate, Saturate) at one severity
   1–5 of the CIFAR-10-C tables; the paper's severities 1–4 are CIFAR-10-C levels 2–5. See
-  :mod:`fairdd.data._corruptions` for how faithful each corruption is (Frost uses a
-  procedural texture instead of the original frost photographs).
+  :mod:`fairdd.data._corruptions` for how faithful each corruption is (Frost crops
+  CIFAR-10-C's own frost photographs, which ``python -m fairdd.fetch`` takes from the PyPI
+  wheel ``imagecorruptions-imaug``; water Spatter is approximated).
 
 Every random draw comes from ``torch.Generator().manual_seed(seed)`` on the CPU, in a fixed
 order (attribute permutations class by class, then the image draws attribute by
@@ -220,7 +221,7 @@ def corrupt(
     Parameters
     ----------
     images : ``(N, 3, H, W)`` colour or ``(N, 1, H, W)`` / ``(N, H, W)`` grey (replicated to
-        three channels), in [0, 1], at least 8×8.
+        three channels), in [0, 1], at least 8×8 and, for Frost's crops, at most 62×104.
     labels : ``(N,)`` int class indices in [0, 9].
     bias_ratio : in [0, 1]; see the module docstring.
     severity : CIFAR-10-C level 1–5 (the paper's 1–4 are levels 2–5).

