@@ -17,36 +17,26 @@ networks for ``--eval-epochs`` epochs on the synthetic set (the method's own pro
 DSA for DSA/DM/MTT, MTT's learned rate) and on a random real subset of the same size, and
 prints both test accuracies.
 
-The reference code's own seconds per iteration on a machine like this one
-(VICO-UoE/DatasetCondensation@53f63a6 for DC/DSA/DM, GeorgeCazenavette/mtt-distillation@50dccea
-for MTT; wall, idle machine, width 128) are printed beside the paper-profile rows: DC IPC 1 16.5 s,
-DC IPC 10 419 s, DSA IPC 10 425 s, DM IPC 10 5.8 s, MTT IPC 1 / 10 3.3 / 48 s (CIFAR-10 shape).
+The reference code's own seconds per iteration (VICO-UoE/DatasetCondensation@53f63a6 for
+DC/DSA/DM, GeorgeCazenavette/mtt-distillation@50dccea for MTT; wall, idle machine, width 128),
+measured once outside this repository, are read from ``benchmarks/results/reference_speed.json``
+(whose notes say what was measured and how) and printed beside the paper-profile rows.
 
-Measured on this 2-core machine while shared with other jobs (load 3–6), one thread, CPU
-seconds per iteration (wall in brackets). The reference algorithms were timed at the same
-time by a harness around the reference's own functions (``get_network``, ``match_loss``,
-``DiffAugment``), one thread:
+Every run prints its table and writes the same rows, with the provenance (commit, versions,
+threads, CPU, load, command line), to ``benchmarks/results/bench_distill.json`` and ``.md``,
+replacing the previous run's (``--out PATH`` writes elsewhere, ``--no-save`` nowhere). No
+measured values are kept here; to measure, on a machine as idle as possible (or read the CPU
+column on a shared one):
 
-=============  =====  ===================  ========================  =================
-method         IPC    paper profile        reference, same machine   cpu profile
-=============  =====  ===================  ========================  =================
-DC             1      19.4 (37.9)          21.1 (22–31)              0.55 (0.82)
-DC compile     1      15.0 (27.0)          –                         –
-DC / DSA       10     –                    –                         5.7 / 5.7 (11 / 9)
-DM             10     7.5 (14.6)           8.0–9.0 (17–21)           0.22 (0.26)
-DM             1      –                    –                         0.17 (0.17)
-MTT            1 / 10 –                    –                         0.23 / 1.9 (0.36 / 2.8)
-=============  =====  ===================  ========================  =================
-
-DM's paper-size gain is the channels-last real embedding (9.05 → 7.46 s); DC's is
-``torch.compile`` on the first-order passes (1.3–1.6×; ~15 s one-off compile). Both
-methods are FLOP-bound convolutions on this AVX2 CPU, so the rest matches the reference.
-MTT cpu experts (4 × 6 × 10k images, width 32): 357 s wall, once, then cached.
-
-``--accuracy`` (cpu profile, seed 0, 2 networks × 300 epochs each, method's protocol; the
-random subset evaluated on the same protocol), test accuracy % synthetic / random:
-DC 61.6 / 51.8 (IPC 1), 75.9 / 74.4 (IPC 10); DSA 63.8 / 53.1, 77.5 / 75.8;
-DM 71.2 / 53.1, 79.7 / 75.8; MTT 70.9 / 53.1, 77.2 / 75.8.
+- seconds per iteration, per profile: ``--profiles paper cpu --methods dc dsa dm mtt --ipc 1 10
+  --iterations 3`` (a cap keeps the paper rows short);
+- ``torch.compile`` for DC/DSA: the same command with and without ``--compile`` (``--out``
+  keeps both files); the first iteration's wall time includes the compilation;
+- DM's channels-last real embedding: ``--methods dm`` with and without ``--no-channels-last``;
+- MTT's expert training: the ``expert_wall_s`` column of the first run (later runs reuse the
+  cached experts);
+- accuracy against a random real subset of the same size: ``--profiles cpu --accuracy``
+  (``--eval-networks`` networks × ``--eval-epochs`` epochs each, the method's protocol).
 """
 
 from __future__ import annotations
@@ -60,13 +50,23 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py
 
 from fairdd.data import channel_stats, load_dataset, normalize  # noqa: E402
 from fairdd.distill import config_for, distill, train_experts  # noqa: E402
 from fairdd.evaluate import evaluate_synthetic, random_subset  # noqa: E402
+from _results import RESULTS_DIR, add_arguments, load, save_from_args  # noqa: E402
 
-# The reference code's speed on this machine (see the module docstring): (method, IPC) → seconds per iteration.
-REFERENCE_S_PER_IT = {("dc", 1): 16.5, ("dc", 10): 419.0, ("dsa", 10): 425.0, ("dm", 10): 5.8, ("mtt", 1): 3.3, ("mtt", 10): 48.0}
+REFERENCE_SPEED = RESULTS_DIR / "reference_speed.json"
+
+
+def reference_s_per_it(path: Path = REFERENCE_SPEED) -> dict[tuple[str, int], float]:
+    """The reference code's wall seconds per iteration, (method, IPC) → s (its file's ``reference_idle`` table)."""
+    rows = load(path)["tables"]["reference_idle"]
+    return {(r["method"], int(r["ipc"])): float(r["wall_s_per_it"]) for r in rows}
+
+
+REFERENCE_S_PER_IT = reference_s_per_it()
 
 
 def fashion_mnist() -> tuple:
@@ -83,6 +83,8 @@ def bench_one(train, test, method: str, profile: str, ipc: int, args: argparse.N
     overrides = {"iterations": iterations}
     if args.compile and method in ("dc", "dsa"):
         overrides["compile"] = True
+    if args.no_channels_last and method == "dm":
+        overrides["channels_last"] = False
     cfg = dataclasses.replace(cfg, **overrides)
     expert_s = None
     if method == "mtt":
@@ -102,6 +104,8 @@ def bench_one(train, test, method: str, profile: str, ipc: int, args: argparse.N
         "profile": profile,
         "ipc": ipc,
         "iterations": iterations,
+        "compile": bool(getattr(cfg, "compile", False)),
+        "channels_last": getattr(cfg, "channels_last", None),
         "wall_s_per_it": (marks[-1][0] - first[0]) / n,
         "cpu_s_per_it": (marks[-1][1] - first[1]) / n,
         "first_it_wall_s": marks[0][0] - start[0],
@@ -132,7 +136,10 @@ def main() -> None:
     parser.add_argument("--accuracy", action="store_true", help="also evaluate against a random real subset")
     parser.add_argument("--eval-epochs", type=int, default=300)
     parser.add_argument("--eval-networks", type=int, default=2)
+    parser.add_argument("--no-channels-last", action="store_true",
+                        help="DM: embed the real batches contiguous (default: channels-last)")
     parser.add_argument("--threads", type=int, default=1)
+    add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train, test = fashion_mnist()
@@ -140,6 +147,7 @@ def main() -> None:
     if args.accuracy:
         header += "   acc / random"
     print(header, flush=True)
+    rows = []
     for profile in args.profiles:
         for method in args.methods:
             for ipc in args.ipc:
@@ -153,6 +161,9 @@ def main() -> None:
                 if args.accuracy:
                     line += f"   {100 * r['accuracy']:.1f} / {100 * r['random_accuracy']:.1f}"
                 print(line, flush=True)
+                rows.append(r)
+    save_from_args(args, "bench_distill", {"distillation": rows},
+                   notes="seconds per iteration after the first; wall and process CPU time")
 
 
 if __name__ == "__main__":

@@ -13,18 +13,28 @@ processes on a shared machine) is extrapolated to the reference's 4900 steps, an
 time is printed too (``--iterations 4900`` times the full protocol)::
 
     .venv/bin/python benchmarks/bench_embedding.py [--iterations 30] [--device cpu|cuda] [--debias none adv bteo]
+
+Each run prints its table and writes the same rows, with the provenance (commit, versions,
+threads, CPU or GPU, command line), to ``benchmarks/results/bench_embedding.json`` and ``.md``,
+replacing the previous run's (``--out PATH`` writes elsewhere, ``--no-save`` nowhere). The
+seconds quoted above are the paper's own (its Table 2a), not measurements of this code.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from fairdd.data import Dataset
 from fairdd.distill.embedding import EmbeddingDDConfig, distill_embeddings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py
+from _results import add_arguments, save_from_args  # noqa: E402
 
 PAPER_SECONDS = {"none": 632, "adv": 629, "bteo": 268}  # Table 2a, size 10, RTX 3090
 REFERENCE_STEPS = 4900  # 50 passes × ⌈100 000 / 1024⌉
@@ -59,6 +69,7 @@ def main() -> None:
     parser.add_argument("--debias", nargs="+", default=["none", "adv", "bteo"], choices=["none", "adv", "bteo"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -68,6 +79,7 @@ def main() -> None:
     print(f"{'variant':8} {'s/step':>8} {'4900 steps (s)':>15} {'paper RTX 3090 (s)':>19} {'paper / ours':>12}")
     if args.iterations <= args.warmup:
         parser.error("--iterations must exceed --warmup")
+    rows = []
     for debias in args.debias:
         base = EmbeddingDDConfig(size=args.size, distill_epochs=args.distill_epochs, debias=debias, decay_every=980)
         cfg = EmbeddingDDConfig(**{**base.__dict__, "iterations": args.iterations})
@@ -76,6 +88,13 @@ def main() -> None:
         paper = PAPER_SECONDS[debias]
         print(f"{debias:8} {step:8.3f} {total:15.0f} {paper:19d} {paper / total:12.2f}   "
               f"({args.iterations} steps took {whole:.0f} s with set-up)")
+        rows.append({"variant": debias, "device": name, "n": args.n, "dim": args.dim, "size": args.size,
+                     "unrolled_steps": args.size * args.distill_epochs, "iterations": args.iterations,
+                     "warmup": args.warmup, "s_per_step": step, "reference_steps": REFERENCE_STEPS,
+                     "extrapolated_s": total, "paper_rtx3090_s": paper, "paper_over_ours": paper / total,
+                     "whole_run_s": whole})
+    save_from_args(args, "bench_embedding", {"embedding_dd": rows},
+                   notes=f"median outer step after {args.warmup} warm-up steps, extrapolated to {REFERENCE_STEPS} steps")
 
 
 if __name__ == "__main__":

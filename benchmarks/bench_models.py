@@ -6,22 +6,34 @@ shape. One SGD step (forward, cross-entropy, backward, optimiser step) is timed;
 ``--reps`` steps after ``--warmup`` steps is reported (variants interleaved, so that load from
 other processes hits them alike), and the warm-up time, which includes compilation, apart.
 Run on one thread by default, as on the shared 2-core machine (the reference ConvNet-128 of
-VICO-UoE/DatasetCondensation@53f63a6 takes ~1.7 s per such step there)::
+VICO-UoE/DatasetCondensation@53f63a6 was timed once on such a step: see the
+``reference_model_step`` table of ``benchmarks/results/reference_speed.json``)::
 
     .venv/bin/python benchmarks/bench_models.py [--threads 1] [--reps 5] [--device cpu]
+
+Each run prints its table and writes the same rows, with the provenance (commit, versions,
+threads, CPU or GPU, load, command line), to ``benchmarks/results/bench_models.json`` and
+``.md``, replacing the previous run's (``--out PATH`` writes elsewhere, ``--no-save``
+nowhere). What ``EvalConfig(compile=...)`` and ``channels_last`` gain on a machine is the
+``vs eager`` column of such a run there.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
 from fairdd.augment import DEFAULT_STRATEGY, dsa
 from fairdd.models import NetworkSpec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py
+from _results import add_arguments, save_from_args  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -98,6 +110,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     nets = [
@@ -109,6 +122,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
           f"batch {args.batch}×{args.channels}×{args.size}×{args.size}, median of {args.reps}")
     print(f"{'network':<14}{'compile':>8}{'ch_last':>8}{'s/step':>9}{'vs eager':>9}{'warm-up s':>10}")
+    table = []
     for spec in nets:
         label = spec.model + (f"-w{spec.width}" if spec.model == "convnet" else "")
         rows = time_variants(spec, args)
@@ -116,7 +130,14 @@ def main() -> None:
         for compiled, channels_last, sec, warm in rows:
             print(f"{label:<14}{str(compiled):>8}{str(channels_last):>8}{sec:>9.3f}{eager / sec:>8.2f}×{warm:>10.1f}",
                   flush=True)
-    print(f"DSA draw + apply + backward on the batch: {time_dsa(args) * 1000:.1f} ms")
+            table.append({"network": label, "compile": compiled, "channels_last": channels_last, "s_per_step": sec,
+                          "speedup_vs_eager": eager / sec, "warmup_s": warm})
+    dsa_s = time_dsa(args)
+    print(f"DSA draw + apply + backward on the batch: {dsa_s * 1000:.1f} ms")
+    save_from_args(args, "bench_models", {"sgd_step": table, "dsa": [{"what": "DSA draw + apply + backward",
+                                                                      "ms_per_batch": dsa_s * 1000}]},
+                   notes=f"device {args.device}, batch {args.batch}x{args.channels}x{args.size}x{args.size}, "
+                         f"median of {args.reps} steps after {args.warmup} warm-up steps (warm-up includes compilation)")
 
 
 if __name__ == "__main__":

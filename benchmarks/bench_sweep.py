@@ -5,8 +5,8 @@ Usage::
     .venv/bin/python benchmarks/bench_sweep.py [--study embedding_dd] [--profile smoke]
         [--set key=value ...] [--cpus 2] [--repeat 1]
 
-The grid (default: the embedding study's whole smoke profile, 42 runs of a few tenths of a
-second each, so the overhead shows) is computed into fresh temporary run stores, three ways:
+The grid (default: the embedding study's whole smoke profile, 42 short runs, so that the
+overhead shows) is computed into fresh temporary run stores, three ways:
 
 (a) ``local``: :func:`fairdd.sweep.run_local`, ``--cpus`` one-thread worker processes (the wall
     time includes spawning them, i.e. importing torch in each);
@@ -18,8 +18,11 @@ second each, so the overhead shows) is computed into fresh temporary run stores,
 It prints seconds, seconds per run and the ratio to (a), and checks that (a) and (b) stored the
 same rows (timing columns aside). The machine is shared: repeat before trusting a ratio.
 
-Run it on an otherwise idle machine for numbers to compare; its output is the measurement (no
-measured values are kept here, they would go stale).
+Run it on an otherwise idle machine for numbers to compare. Each run prints its table and
+writes the same rows, with the provenance (commit, versions, CPU, load, command line), to
+``benchmarks/results/bench_sweep.json`` and ``.md``, replacing the previous run's (``--out
+PATH`` writes elsewhere, ``--no-save`` nowhere); no measured values are kept here, they would
+go stale.
 """
 
 from __future__ import annotations
@@ -34,15 +37,18 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py
 
 from fairdd import results  # noqa: E402
 from fairdd.cli import build_config  # noqa: E402
 from fairdd.sweep import import_ray, run_local, run_ray  # noqa: E402
+from _results import add_arguments, save_from_args  # noqa: E402
 
 
 def _rows(study: str, root: Path) -> pd.DataFrame:
+    """The stored rows without their timing columns (``*seconds`` and the ``finished`` time stamp)."""
     frame = results.load(study, root=root)
-    return frame[[c for c in frame.columns if not c.endswith("seconds")]]
+    return frame[[c for c in frame.columns if not c.endswith("seconds") and c != "finished"]]
 
 
 def main() -> None:
@@ -52,13 +58,15 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1)
+    add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     ray = import_ray()
     key, study, _, cells = build_config(args.study, args.profile, args.set)
     print(f"{key} --profile {args.profile}: {len(cells)} runs, {args.cpus} CPUs", flush=True)
     print(f"{'mode':<12} {'seconds':>8} {'s per run':>10} {'ratio':>7}", flush=True)
-    for _ in range(args.repeat):
+    rows = []
+    for repeat in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             local, remote = Path(tmp) / "local", Path(tmp) / "ray"
             t0 = time.perf_counter()
@@ -76,7 +84,11 @@ def main() -> None:
             pd.testing.assert_frame_equal(_rows(key, local), _rows(key, remote), check_exact=True)
         for mode, seconds in (("local", t_local), ("ray", t_ray), ("ray + init", t_ray + t_init)):
             print(f"{mode:<12} {seconds:8.1f} {seconds / len(cells):10.3f} {seconds / t_local:7.2f}", flush=True)
+            rows.append({"repeat": repeat, "mode": mode, "runs": len(cells), "cpus": args.cpus, "seconds": seconds,
+                         "s_per_run": seconds / len(cells), "ratio_to_local": seconds / t_local})
     print("rows identical (timing columns aside)", flush=True)
+    save_from_args(args, "bench_sweep", {"sweep": rows},
+                   notes=f"{key} --profile {args.profile}: {len(cells)} runs; local and ray stored identical rows")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ Usage::
 
 The data are seeded random tensors: the timing, not the accuracy, is the point. The
 machine is shared, so repeat a run before trusting a ratio.
+
+Each run prints its table and writes the same numbers, with the provenance (commit, versions,
+CPU, load, command line), to ``benchmarks/results/bench_threads.json`` and ``.md``, replacing
+the previous run's (``--out PATH`` writes elsewhere, ``--no-save`` nowhere).
 """
 
 from __future__ import annotations
@@ -21,13 +25,18 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py
+from _results import add_arguments, save_from_args  # noqa: E402
 
 NUM_CLASSES = 10
 IMAGE_SIZE = 28  # Fashion-MNIST / MNIST resolution
@@ -67,6 +76,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32, help="ConvNet width (feature maps)")
     parser.add_argument("--modes", default="abc", help="which of a, b, c to run, in this order")
     parser.add_argument("--repeats", type=int, default=1, help="rounds over the modes; medians are reported")
+    add_arguments(parser)
     args = parser.parse_args()
     if not args.modes or set(args.modes) - set(MODES):
         parser.error(f"--modes={args.modes!r}: use letters from {''.join(MODES)}")
@@ -79,7 +89,8 @@ def main() -> None:
     )
     walls: dict[str, list[float]] = {m: [] for m in args.modes}
     losses: dict[str, list[float]] = {}
-    for _ in range(args.repeats):
+    rounds = []
+    for repeat in range(args.repeats):
         # Round-robin, so that a change in the shared machine's load hits every mode.
         for mode in args.modes:
             label, kwargs = MODES[mode]
@@ -90,14 +101,23 @@ def main() -> None:
             losses[mode] = [o["loss"] for o in out]
             per_seed = statistics.mean(o["seconds"] for o in out)
             print(f"{label:<44} wall {walls[mode][-1]:7.2f} s   training time per seed {per_seed:6.2f} s")
+            rounds.append({"round": repeat, "mode": mode, "label": label, **kwargs, "wall_s": walls[mode][-1],
+                           "train_s_per_seed": per_seed})
     median = {m: statistics.median(w) for m, w in walls.items()}
     print("median wall: " + "   ".join(f"({m}) {median[m]:.2f} s" for m in args.modes))
+    summary = [{"mode": m, "label": MODES[m][0], "median_wall_s": median[m],
+                "speedup_over_a": median["a"] / median[m] if "a" in median else None} for m in args.modes]
     for other in "bc":
         if "a" in median and other in median:
             print(f"speed-up of ({other}) over (a): {median['a'] / median[other]:.2f}x")
+    diff = None
     if "a" in losses and "b" in losses:
         diff = max(abs(x - y) for x, y in zip(losses["a"], losses["b"]))
         print(f"largest final-loss difference between (a) and (b): {diff:.2e} (thread count changes summation order)")
+    save_from_args(args, "bench_threads", {"summary": summary, "rounds": rounds,
+                                           "check": [{"max_final_loss_diff_a_b": diff}]},
+                   notes=f"ConvNet width {args.width}, {args.seeds} seeds x {args.steps} steps of batch {args.batch}, "
+                         f"{args.repeats} round(s), medians over rounds")
 
 
 if __name__ == "__main__":

@@ -18,19 +18,28 @@ Run it (one thread on the CPU, as on the shared 2-core machine)::
     .venv/bin/python benchmarks/bench_throughput.py --devices cuda --dsa  # GPU only, with DSA
 
 On a loaded machine the absolute rates are noisy; the batched/sequential ratio less so.
+
+Each run prints its table and writes the same rows, with the provenance (commit, versions,
+threads, CPU and GPU, load, command line), to ``benchmarks/results/bench_throughput.json`` and
+``.md``, replacing the previous run's (``--out PATH`` writes elsewhere, ``--no-save`` nowhere).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from fairdd.batched import train_networks
 from fairdd.evaluate import EvalConfig, train_network
 from fairdd.models import NetworkSpec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py
+from _results import add_arguments, save_from_args  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -119,6 +128,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--dsa", action="store_true")
     parser.add_argument("--repeats", type=int, default=1)
+    add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     devices = args.devices or (
@@ -139,6 +149,7 @@ def main() -> None:
     print(
         f"{'device':<8}{'N':>5}{'seq nets/s':>12}{'batched nets/s':>16}{'batched/seq':>13}{'max |Δw|':>11}"
     )
+    rows = []
     for dev in devices:
         device = torch.device(dev)
         for num in args.sizes:
@@ -147,6 +158,16 @@ def main() -> None:
                 f"{dev:<8}{num:>5}{num / seq:>12.3f}{num / bat:>16.3f}{seq / bat:>12.2f}×{diff:>11.1e}",
                 flush=True,
             )
+            rows.append({"device": dev, "networks": num, "seq_s": seq, "batched_s": bat,
+                         "seq_nets_per_s": num / seq, "batched_nets_per_s": num / bat,
+                         "batched_over_seq": seq / bat, "max_abs_weight_diff": diff})
+    save_from_args(
+        args,
+        "bench_throughput",
+        {"throughput": rows},
+        notes=f"ConvNet-{args.width}-{args.depth} {args.norm}; {args.images} images, batch {args.batch}, "
+        f"{args.epochs} epochs, dsa={args.dsa}; best of {args.repeats}",
+    )
 
 
 if __name__ == "__main__":

