@@ -54,3 +54,20 @@ def test_paper_comparison_is_computed_from_the_rows():
     text = methods.paper_comparison(rows)
     assert text == "Against the published full-protocol numbers: DC at IPC 1: ours 60.0 %, the paper's 70.5 % (-10.5 points)."
     assert "None of this run's" in methods.paper_comparison(rows[rows["method"] != "dc"])
+
+
+def test_cpu_budget_overrides_reach_only_their_cells_and_bad_ones_are_named() -> None:
+    import pytest
+
+    from fairdd.studies.methods import MethodsStudyConfig, protocol_table
+
+    config = MethodsStudyConfig.for_profile("cpu")
+    by = {(c.method, c.images_per_class): c.distill for c in config.cells() if c.distill is not None}
+    assert by[("dc", 10)].loops_for(10) == (1, 1) and by[("dsa", 10)].loops_for(10) == (1, 1)
+    assert by[("mtt", 10)].iterations == 50 and by[("mtt", 1)].iterations == 100
+    assert by[("dm", 10)].iterations == by[("dm", 1)].iterations
+    table = protocol_table(config)
+    assert len(table) == 8 and set(table["method"]) == {"dc", "dsa", "dm", "mtt"}
+    for bad in ({"mtt_iterations": ((10, 0),)}, {"mtt_iterations": ((10, 5), (10, 6))}, {"dc_loops": ((10, 1),)}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            MethodsStudyConfig.for_profile("cpu", **bad)
