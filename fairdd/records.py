@@ -4,7 +4,7 @@ from them on any machine and shows runs made elsewhere (a ``"paper"`` run on a l
 Layout under ``records/`` (``$FAIRDD_RECORDS`` moves it), one folder per profile::
 
     <profile>/<study>/<run_id>/{config.json, rows.csv, provenance.json, DONE}   as in the run store
-    <profile>/<study>/synthetic/<run_id>.pt   a synthetic set a page draws, images stored as float16
+    <profile>/<study>/synthetic/<run_id>.pt   a synthetic set a page draws, images stored in 8 bits
     <profile>/<study>/weights/...             other small artefacts a page reads (the attribute probe)
     <profile>/INDEX.json                      what was recorded: runs and bytes per study, when, from where
 
@@ -95,17 +95,35 @@ def _check_run(path: Path) -> None:
         raise ValueError(f"{exc}. A recorded run must be whole: re-record it (make book FRESH=1 && make record)") from exc
 
 
-def _copy_synthetic(source: Path, target: Path, dtype: torch.dtype) -> None:
+def _copy_synthetic(source: Path, target: Path, *, quantize: bool) -> None:
+    """Copy a synthetic set, quantising its images to 8 bits (``quantize``, for the records) or
+    back to float32 (for the run store).
+
+    A recorded set keeps ``images_u8`` (uint8) with the ``low``/``high`` of the original images:
+    ``images ≈ low + images_u8 / 255 · (high − low)``, within half a step (``(high − low) / 510``)
+    of the original — ample for a page that draws the images, a quarter of float32's bytes.
+    """
     saved = results.load_checkpoint(source)
-    if not isinstance(saved, dict) or set(saved) != {"images", "labels"}:
-        raise ValueError(f"{source}: not a synthetic set (expected the keys images and labels)")
-    images = saved["images"]
-    if not images.is_floating_point():
-        raise ValueError(f"{source}: images of dtype {images.dtype}; a synthetic set holds floating-point images")
-    results.save_checkpoint(target, {"images": images.to(dtype), "labels": saved["labels"]})
+    keys = {"images", "labels"} if quantize else {"images_u8", "low", "high", "labels"}
+    if not isinstance(saved, dict) or set(saved) != keys:
+        raise ValueError(f"{source}: not a {'synthetic set' if quantize else 'recorded synthetic set'} "
+                         f"(expected the keys {sorted(keys)})")
+    if quantize:
+        images = saved["images"].float()
+        low, high = float(images.min()), float(images.max())
+        scale = (high - low) or 1.0
+        q = ((images - low) / scale * 255).round().clamp(0, 255).to(torch.uint8)
+        results.save_checkpoint(target, {"images_u8": q, "low": low, "high": high, "labels": saved["labels"]})
+    else:
+        q = saved["images_u8"]
+        if q.dtype != torch.uint8:
+            raise ValueError(f"{source}: images_u8 of dtype {q.dtype}, expected uint8")
+        low, high = float(saved["low"]), float(saved["high"])
+        images = low + q.float() / 255 * ((high - low) or 1.0)
+        results.save_checkpoint(target, {"images": images, "labels": saved["labels"]})
 
 
-def _copy_artefacts(source: Path, target: Path, *, synthetic_dtype: torch.dtype) -> int:
+def _copy_artefacts(source: Path, target: Path) -> int:
     """Every file below ``source`` except run folders and skipped ones; synthetic sets cast."""
     copied = 0
     for path in sorted(source.rglob("*")):
@@ -117,7 +135,7 @@ def _copy_artefacts(source: Path, target: Path, *, synthetic_dtype: torch.dtype)
         out = target / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         if rel.parts[0] == "synthetic" and path.suffix == ".pt":
-            _copy_synthetic(path, out, synthetic_dtype)
+            _copy_synthetic(path, out, quantize=True)
         else:
             shutil.copy2(path, out)
         copied += 1
@@ -132,7 +150,8 @@ def record(profile: str, *, source: str | Path | None = None, root: str | Path |
     """Record every finished run under ``source`` (default: the results root) as ``profile``'s records.
 
     The profile's folder is rebuilt in a temporary folder and renamed into place, so an
-    interrupted call leaves the previous records. Synthetic sets are stored with float16 images.
+    interrupted call leaves the previous records. Synthetic sets are stored with 8-bit images
+    (:func:`_copy_synthetic`).
     Returns the index written to ``<profile>/INDEX.json``.
     """
     source = Path(source if source is not None else results_root())
@@ -151,7 +170,7 @@ def record(profile: str, *, source: str | Path | None = None, root: str | Path |
             for run in runs:
                 _check_run(run)
                 shutil.copytree(run, tmp / study_dir.name / run.name)
-            artefacts = _copy_artefacts(study_dir, tmp / study_dir.name, synthetic_dtype=torch.float16)
+            artefacts = _copy_artefacts(study_dir, tmp / study_dir.name)
             commits = sorted({json.loads((r / "provenance.json").read_text()).get("commit") or "unknown" for r in runs})
             index["studies"][study_dir.name] = {
                 "runs": len(runs), "artefacts": artefacts, "bytes": _size(tmp / study_dir.name), "commits": commits,
@@ -205,7 +224,7 @@ def restore(profile: str, *, root: str | Path | None = None, records: str | Path
             if not path.is_file() or _RUN.match(rel.parts[0]) or (out_dir / rel).exists():
                 continue
             if rel.parts[0] == "synthetic" and path.suffix == ".pt":
-                _copy_synthetic(path, out_dir / rel, torch.float32)
+                _copy_synthetic(path, out_dir / rel, quantize=False)
             else:
                 (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, out_dir / rel)

@@ -57,7 +57,7 @@ def test_record_keeps_runs_and_artefacts_not_checkpoints(recorded: tuple[Path, P
     assert (study / "weights" / "w.bin").read_bytes() == b"\x00\x01"
     assert not (study / "checkpoints").exists()
     synthetic = next((study / "synthetic").glob("*.pt"))
-    assert torch.load(synthetic, weights_only=True)["images"].dtype == torch.float16
+    assert torch.load(synthetic, weights_only=True)["images_u8"].dtype == torch.uint8
     index = json.loads((store / PROFILE / "INDEX.json").read_text())
     assert index["profile"] == PROFILE and index["bytes"] > 0
 
@@ -69,7 +69,11 @@ def test_restore_gives_the_same_rows_and_skips_what_is_there(recorded: tuple[Pat
     assert copied["embedding_dd"] == len(list(records._runs(store / PROFILE / "embedding_dd")))
     pd.testing.assert_frame_equal(results.load("embedding_dd", root=target), results.load("embedding_dd", root=source))
     synthetic = next((target / "embedding_dd" / "synthetic").glob("*.pt"))
-    assert torch.load(synthetic, weights_only=True)["images"].dtype == torch.float32
+    restored = torch.load(synthetic, weights_only=True)
+    original = torch.load(source / "embedding_dd" / "synthetic" / synthetic.name, weights_only=True)
+    assert restored["images"].dtype == torch.float32 and torch.equal(restored["labels"], original["labels"])
+    step = float(original["images"].max() - original["images"].min()) / 255
+    assert float((restored["images"] - original["images"]).abs().max()) <= step / 2 + 1e-6
     assert records.restore(PROFILE, root=target, records=store) == {"embedding_dd": 0}
     assert records.restore("paper", root=target, records=store) == {}
 
