@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
-__all__ = ["available_cpus", "map_processes"]
+__all__ = ["Progress", "available_cpus", "map_processes"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -153,3 +155,33 @@ def map_processes(
     executor.shutdown(wait=True)
     return results
 
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """``progress(done, total)`` that prints one line per finished job to ``stream`` (stderr):
+    runs done / total, elapsed, and the estimated time left (elapsed per run × runs left)."""
+
+    def __init__(self, label: str, *, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic):
+        self.label, self.stream, self.clock = label, stream, clock
+        self.start: float | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        stream = self.stream if self.stream is not None else sys.stderr
+        now = self.clock()
+        if self.start is None or done == 0:
+            self.start = now
+        if done == 0:
+            print(f"{self.label}: {total} run(s) to compute", file=stream, flush=True)
+            return
+        elapsed = now - self.start
+        left = elapsed / done * (total - done)
+        print(
+            f"{self.label}: {done}/{total} runs ({100 * done / total:.0f}%) · elapsed {_clock(elapsed)} · "
+            f"about {_clock(left)} left",
+            file=stream,
+            flush=True,
+        )

@@ -46,17 +46,17 @@ import functools
 import json
 import os
 import socket
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import pandas as pd
 
 from fairdd import results
+from fairdd.parallel import Progress
 from fairdd.paths import results_root
 from fairdd.studies._study import Compute, Root, Study
 
@@ -285,37 +285,6 @@ def cell_state(study: Study, cell: Any, root: Root = None) -> str:
 
 
 # ---------------------------------------------------------------------------- progress
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-class Progress:
-    """``progress(done, total)`` that prints one line per finished job to ``stream`` (stderr):
-    runs done / total, elapsed, and the estimated time left (elapsed per run × runs left)."""
-
-    def __init__(self, label: str, *, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic):
-        self.label, self.stream, self.clock = label, stream, clock
-        self.start: float | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        stream = self.stream if self.stream is not None else sys.stderr
-        now = self.clock()
-        if self.start is None or done == 0:
-            self.start = now
-        if done == 0:
-            print(f"{self.label}: {total} run(s) to compute", file=stream, flush=True)
-            return
-        elapsed = now - self.start
-        left = elapsed / done * (total - done)
-        print(
-            f"{self.label}: {done}/{total} runs ({100 * done / total:.0f}%) · elapsed {_clock(elapsed)} · "
-            f"about {_clock(left)} left",
-            file=stream,
-            flush=True,
-        )
 
 
 # ------------------------------------------------------------------------------ local

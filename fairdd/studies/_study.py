@@ -34,7 +34,7 @@ from fairdd import results
 from fairdd.data import Dataset
 from fairdd.distill import SyntheticSet, distill
 from fairdd.evaluate import random_subset
-from fairdd.parallel import map_processes
+from fairdd.parallel import Progress, map_processes
 from fairdd.paths import results_root
 
 __all__ = ["Study", "mean_std"]
@@ -105,8 +105,6 @@ class Study:
         progress_file = None
         if progress is None and todo and os.environ.get("FAIRDD_PROGRESS"):
             # `make book` shows this in its terminal (a notebook's own output would be in the page).
-            from fairdd.sweep import Progress
-
             progress_file = open(os.environ["FAIRDD_PROGRESS"], "a", buffering=1, encoding="utf-8")  # noqa: SIM115
             progress = Progress(self.name, stream=progress_file)
         try:
