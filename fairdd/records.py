@@ -284,7 +284,7 @@ def compare_rows(recorded: pd.DataFrame, recomputed: pd.DataFrame, *, atol: floa
             close = np.isclose(x, y, rtol=0.0, atol=atol) | (np.isnan(x) & np.isnan(y))
             if not close.all():
                 i = int(np.flatnonzero(~close)[0])
-                out.append((column, f"row {i}: recorded {x[i]!r}, recomputed {y[i]!r} (max |diff| "
+                out.append((column, f"row {i}: recorded {float(x[i])!r}, recomputed {float(y[i])!r} (max |diff| "
                                     f"{np.nanmax(np.abs(x - y)):.3g}, atol {atol:g})"))
         else:
             same = (a.astype(str) == b.astype(str)) | (a.isna() & b.isna())
