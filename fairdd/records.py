@@ -123,8 +123,10 @@ def _copy_synthetic(source: Path, target: Path, *, quantize: bool) -> None:
         results.save_checkpoint(target, {"images": images, "labels": saved["labels"]})
 
 
-def _copy_artefacts(source: Path, target: Path) -> int:
-    """Every file below ``source`` except run folders and skipped ones; synthetic sets cast."""
+def _copy_artefacts(source: Path, target: Path, *, quantize: bool) -> int:
+    """Every file below the study folder ``source`` except run folders, skipped folders
+    (checkpoints, caches) and hidden files, into ``target``; synthetic sets quantised to 8 bits
+    (``quantize``, recording) or back to float32 (restoring). Files already in ``target`` are kept."""
     copied = 0
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
@@ -133,9 +135,11 @@ def _copy_artefacts(source: Path, target: Path) -> int:
         ):
             continue
         out = target / rel
+        if out.exists():
+            continue
         out.parent.mkdir(parents=True, exist_ok=True)
         if rel.parts[0] == "synthetic" and path.suffix == ".pt":
-            _copy_synthetic(path, out, quantize=True)
+            _copy_synthetic(path, out, quantize=quantize)
         else:
             shutil.copy2(path, out)
         copied += 1
@@ -170,7 +174,7 @@ def record(profile: str, *, source: str | Path | None = None, root: str | Path |
             for run in runs:
                 _check_run(run)
                 shutil.copytree(run, tmp / study_dir.name / run.name)
-            artefacts = _copy_artefacts(study_dir, tmp / study_dir.name)
+            artefacts = _copy_artefacts(study_dir, tmp / study_dir.name, quantize=True)
             commits = sorted({json.loads((r / "provenance.json").read_text()).get("commit") or "unknown" for r in runs})
             index["studies"][study_dir.name] = {
                 "runs": len(runs), "artefacts": artefacts, "bytes": _size(tmp / study_dir.name), "commits": commits,
@@ -219,15 +223,7 @@ def restore(profile: str, *, root: str | Path | None = None, records: str | Path
             results._publish(tmp, final, replace=False)
             shutil.rmtree(tmp, ignore_errors=True)
             n += 1
-        for path in sorted(study_dir.rglob("*")):
-            rel = path.relative_to(study_dir)
-            if not path.is_file() or _RUN.match(rel.parts[0]) or (out_dir / rel).exists():
-                continue
-            if rel.parts[0] == "synthetic" and path.suffix == ".pt":
-                _copy_synthetic(path, out_dir / rel, quantize=False)
-            else:
-                (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, out_dir / rel)
+        _copy_artefacts(study_dir, out_dir, quantize=False)
         copied[study_dir.name] = n
     return copied
 

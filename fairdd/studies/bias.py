@@ -378,10 +378,11 @@ def describe_profile(config: BiasStudyConfig) -> str:
             + (f", loops {loops[0]} outer / {loops[1]} inner (reference at IPC 10: 10/50, IPC 50: 50/10)" if loops else "")
             + "."
             if uses_dc else
-            "DC/DSA: not run at this profile. The iterations its budget allows (one matching step each) cannot "
-            "move the synthetic images away from the real images they start from, so their rows would be a "
-            "random real subset under another name; they run at `paper` (and `smoke`, which checks the code), "
-            "and the methods page runs them on their own `cpu` protocol."
+            "DC/DSA: not run at this profile. In the build of this page at commit b13f160 they ran the 15 "
+            "one-step iterations this budget allows, and their synthetic images stayed visibly the real images "
+            "they started from (their rows equalled the random real subset's), which is no evidence about the "
+            "methods; they run at `paper` (and `smoke`, which checks the code), and the methods page runs them "
+            "on their own `cpu` protocol."
         ),
         f"Evaluation: {ev.num_networks} {ev.network.model}(s) of width {ev.network.width} per set and seed, "
         f"{ev.epochs} epochs"
