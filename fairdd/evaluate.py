@@ -24,7 +24,6 @@ Where we differ from the reference, on purpose and documented:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from fairdd.models import NetworkSpec
 from fairdd.seeding import generator as seeded_generator
 from fairdd.seeding import network_seeds
 from fairdd.training import TrainLog
+from fairdd.training import autocast as _autocast
 from fairdd.training import sync as _sync
 
 __all__ = [
@@ -326,8 +326,9 @@ def evaluate_synthetic(
         data order, DSA draws and schedule, the same rows; the weights agree with the
         sequential ones within float tolerance (not bit for bit), and each row's
         ``train_time_s`` is the batched wall time divided by the number of networks. Off by
-        default (no recorded result changes); rejects, before any training, what it cannot
-        reproduce (batch norm, ``compile``, ``channels_last``, ``bf16``).
+        default (no recorded result changes); rejects, before any training, what it does not
+        support (dropout, ``compile``, ``channels_last``). Batch norm and ``bf16`` are batched
+        too (see :mod:`fairdd.batched`).
 
     Returns
     -------
@@ -449,9 +450,3 @@ def random_subset(train: Dataset, images_per_class: int, *, seed: int) -> Datase
 
 def _mean(values: torch.Tensor) -> float:
     return float(values.mean().item()) if values.numel() else float("nan")
-
-
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()

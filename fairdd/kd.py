@@ -78,9 +78,11 @@ __all__ = [
     "TrainLog",
     "crop_flip",
     "fit",
+    "fit_many",
     "kd_loss",
     "lr_at",
     "student",
+    "students",
     "teacher",
     "teacher_logits",
 ]
@@ -333,6 +335,40 @@ def _logits(model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Te
     return out.clone()  # a normal tensor (usable outside inference mode)
 
 
+@dataclass
+class _Balance:
+    """The group-balanced resampling of :attr:`KDConfig.balanced_batches` for one network."""
+
+    sampler: RealSampler
+    class_sizes: list[int]
+    generator: torch.Generator
+
+    @classmethod
+    def of(cls, train: Dataset, config: KDConfig, generator: torch.Generator) -> _Balance | None:
+        """``None`` without ``balanced_batches``; else the sampler, with its CPU generator seeded
+        from ``generator``'s own stream (one draw, at the start of training)."""
+        if not config.balanced_batches:
+            return None
+        if train.attributes is None:
+            raise ValueError(
+                f"balanced_batches=True needs a training set with attributes; {train.name!r} has none"
+            )
+        labels = train.labels.cpu()
+        sampler = RealSampler(labels, train.num_classes, mode="group_balanced", attributes=train.attributes.cpu())
+        class_sizes = torch.bincount(labels, minlength=train.num_classes).tolist()
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+        return cls(sampler, class_sizes, torch.Generator().manual_seed(seed))
+
+
+def _epoch_order(n: int, generator: torch.Generator, balance: _Balance | None, device: torch.device) -> torch.Tensor:
+    """One epoch's sample order: a permutation of the ``n`` rows, or with ``balance`` a
+    permutation of the class-size-preserving, group-balanced resample."""
+    if balance is None:
+        return torch.randperm(n, generator=generator, device=generator.device).to(device)
+    pool = torch.cat([balance.sampler.sample(c, size, balance.generator) for c, size in enumerate(balance.class_sizes)])
+    return pool[torch.randperm(pool.numel(), generator=generator, device=generator.device).cpu()].to(device)
+
+
 def fit(
     model: nn.Module,
     train: Dataset,
@@ -363,18 +399,7 @@ def fit(
             raise ValueError("cached teacher logits are for un-augmented training only; pass the teacher")
         if cached_logits.shape[0] != inputs.shape[0]:
             raise ValueError(f"cached_logits has {cached_logits.shape[0]} rows; the training set {inputs.shape[0]}")
-    sampler = None
-    if config.balanced_batches:
-        if train.attributes is None:
-            raise ValueError(
-                f"balanced_batches=True needs a training set with attributes; {train.name!r} has none"
-            )
-        sampler = RealSampler(labels.cpu(), train.num_classes, mode="group_balanced", attributes=train.attributes.cpu())
-        class_sizes = torch.bincount(labels.cpu(), minlength=train.num_classes).tolist()
-        # The sampler draws on the CPU; its generator is seeded from the run's own stream.
-        balance_generator = torch.Generator().manual_seed(
-            int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-        )
+    balance = _Balance.of(train, config, generator)
     if teacher is not None:
         teacher.eval()
     device = inputs.device
@@ -388,8 +413,8 @@ def fit(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
-        if sampler is not None:
-            balance_generator.set_state(state["balance_generator"])
+        if balance is not None:
+            balance.generator.set_state(state["balance_generator"])
         start_epoch, epoch_lr, epoch_loss, elapsed = state["epoch"], state["epoch_lr"], state["epoch_loss"], state["time"]
     n, bs = inputs.shape[0], config.batch_size
     for epoch in range(start_epoch, config.epochs):
@@ -398,11 +423,7 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss_sum = torch.zeros((), device=device)
-        if sampler is None:
-            order = torch.randperm(n, generator=generator, device=generator.device).to(device)
-        else:
-            pool = torch.cat([sampler.sample(c, size, balance_generator) for c, size in enumerate(class_sizes)])
-            order = pool[torch.randperm(pool.numel(), generator=generator, device=generator.device).cpu()].to(device)
+        order = _epoch_order(n, generator, balance, device)
         for first in range(0, n, bs):
             idx = order[first : first + bs]
             x, y = inputs[idx], labels[idx]
@@ -430,10 +451,166 @@ def fit(
         if checkpoint is not None:
             results.save_checkpoint(Path(checkpoint), {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                "balance_generator": balance_generator.get_state() if sampler is not None else None,
+                "balance_generator": balance.generator.get_state() if balance is not None else None,
                 "epoch": epoch + 1, "epoch_lr": epoch_lr, "epoch_loss": epoch_loss, "time": elapsed,
             })
     return TrainLog(epoch_lr=epoch_lr, epoch_loss=epoch_loss, train_time_s=elapsed)
+
+
+#: The :class:`KDConfig` fields that :func:`fit_many`'s networks must share (the protocol, the
+#: network and the resampling); temperature, α and the T² convention may differ per network.
+_SHARED_BY_BATCH = (*_PROTOCOL, "student", "balanced_batches", "max_grad_norm")
+
+
+def _kd_loss_stacked(
+    logits: torch.Tensor, soft: torch.Tensor, labels: torch.Tensor, temperature: torch.Tensor, alpha: torch.Tensor,
+    tau: torch.Tensor,
+) -> torch.Tensor:
+    """:func:`kd_loss` for one network under ``vmap``, with T, α and τ (T² or 1) as 0-dim tensors.
+
+    Both terms are always computed, α·soft + (1 − α)·hard: at α = 0 the soft term is multiplied
+    by 0 (and the teacher logits may be zeros), at α = 1 the hard term, so the value and the
+    gradient are :func:`kd_loss`'s."""
+    hard = F.cross_entropy(logits, labels)
+    log_q = F.log_softmax(logits / temperature, dim=1)
+    log_p = F.log_softmax(soft / temperature, dim=1)
+    kl = F.kl_div(log_q, log_p, reduction="batchmean", log_target=True) * tau
+    return alpha * kl + (1 - alpha) * hard
+
+
+def fit_many(
+    models: list[nn.Module],
+    train: Dataset,
+    configs: list[KDConfig],
+    *,
+    generators: list[torch.Generator],
+    teacher: nn.Module | None = None,
+    cached_logits: torch.Tensor | None = None,
+    checkpoint: str | Path | None = None,
+) -> list[TrainLog]:
+    """Train ``models`` in place, side by side, each as :func:`fit` trains it with its config and
+    generator — one vmapped step for all (:class:`fairdd.batched.StackedSGD`).
+
+    The configs must share the protocol (epochs, rate schedule, momentum, weight decay, batch,
+    augmentation, ``balanced_batches``, ``max_grad_norm``) and the student network; each may have
+    its own ``temperature``, ``alpha`` and ``t_squared`` — the students of one seed at every
+    temperature of a sweep, and its non-distilled student (α = 0), train together. Each network
+    draws its batch order, its balanced resample and its crops and flips from its own generator
+    in :func:`fit`'s order, so with equal generators they see the same batches, as the sequential
+    students of one seed do. The soft targets are ``cached_logits`` rows (no augmentation) or the
+    ``teacher``'s logits on each network's own augmented batch (one inference pass over all of
+    them); networks with α = 0 never read them. Batch norm (the CIFAR ResNets) is supported; the
+    equivalence with :func:`fit` is within float tolerance (``tests/test_kd.py``), not bit for bit.
+
+    ``checkpoint``: a file holding the stacked state after the last finished epoch; training
+    resumes from it (bit for bit on the CPU) and leaves it in place; a checkpoint of other
+    networks, configs (``epochs`` aside) or training-set size is refused.
+
+    Returns one :class:`~fairdd.training.TrainLog` per network; ``train_time_s`` is the batched
+    wall time divided by the number of networks.
+    """
+    from fairdd.batched import StackedSGD  # fairdd.batched imports nothing from here
+
+    models, configs, generators = list(models), list(configs), list(generators)
+    num = len(models)
+    if num == 0 or len(configs) != num or len(generators) != num:
+        raise ValueError(
+            f"fit_many needs one config and one generator per network; got {num} networks, {len(configs)} configs, "
+            f"{len(generators)} generators"
+        )
+    for name in _SHARED_BY_BATCH:
+        values = {repr(getattr(c, name)) for c in configs}
+        if len(values) > 1:
+            raise ValueError(
+                f"fit_many trains networks of one protocol; the configs differ in {name} ({sorted(values)}); "
+                "only temperature, alpha and t_squared may differ"
+            )
+    config = configs[0]
+    inputs, labels = train.inputs, train.labels
+    images = inputs.dim() == 4
+    if config.augment and not images:
+        raise ValueError(f"augment=True needs images (N, C, H, W); got inputs of shape {tuple(inputs.shape)}")
+    distil = any(c.alpha > 0 for c in configs)
+    if distil and teacher is None and cached_logits is None:
+        raise ValueError(
+            f"alpha={max(c.alpha for c in configs)!r} > 0 needs a teacher or its cached logits"
+        )
+    if cached_logits is not None:
+        if config.augment:
+            raise ValueError("cached teacher logits are for un-augmented training only; pass the teacher")
+        if cached_logits.shape[0] != inputs.shape[0]:
+            raise ValueError(f"cached_logits has {cached_logits.shape[0]} rows; the training set {inputs.shape[0]}")
+    balances = [_Balance.of(train, config, g) for g in generators]
+    if teacher is not None:
+        teacher.eval()
+    device = inputs.device
+    for model in models:
+        model.to(device).train()
+    stack = StackedSGD(
+        models, momentum=config.momentum, weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm
+    )
+    as_tensor = lambda values: torch.tensor(values, dtype=torch.float32, device=device)  # noqa: E731
+    temperature = as_tensor([c.temperature for c in configs])
+    alpha = as_tensor([c.alpha for c in configs])
+    tau = as_tensor([c.temperature**2 if c.t_squared else 1.0 for c in configs])
+    # What a checkpoint must match: the configs (their epoch count aside: a run may be continued
+    # for more epochs, as fit's checkpoints may) and the training set's size.
+    fingerprint = {
+        "configs": [results.canonical_config(dataclasses.replace(c, epochs=1)) for c in configs],
+        "num_train": int(inputs.shape[0]),
+    }
+
+    start_epoch, epoch_lr, epoch_loss, elapsed = 0, [], [[] for _ in range(num)], 0.0
+    state = results.load_checkpoint(Path(checkpoint)) if checkpoint is not None else None
+    if state is not None:
+        if state.get("fingerprint") != fingerprint:
+            raise ValueError(
+                f"checkpoint={str(checkpoint)!r} holds another batch of networks (other configs or data); delete it"
+            )
+        stack.load_state_dict(state["stack"])
+        for g, saved in zip(generators, state["generators"]):
+            g.set_state(saved)
+        for b, saved in zip(balances, state["balance_generators"]):
+            if b is not None:
+                b.generator.set_state(saved)
+        start_epoch, epoch_lr, epoch_loss, elapsed = state["epoch"], state["epoch_lr"], state["epoch_loss"], state["time"]
+    n, bs = inputs.shape[0], config.batch_size
+    for epoch in range(start_epoch, config.epochs):
+        begin = time.perf_counter()
+        lr = lr_at(config, epoch)
+        loss_sum = torch.zeros(num, device=device)
+        orders = torch.stack([_epoch_order(n, g, b, device) for g, b in zip(generators, balances)])  # (num, n)
+        for first in range(0, n, bs):
+            idx = orders[:, first : first + bs]  # (num, b)
+            x, y = inputs[idx], labels[idx]  # (num, b, ...)
+            if config.augment:
+                x = torch.stack([
+                    crop_flip(x[i], padding=config.crop_padding, flip=config.flip, generator=generators[i])
+                    for i in range(num)
+                ])
+            if not distil:
+                soft = torch.zeros(*idx.shape, train.num_classes, device=device)
+            elif cached_logits is not None:
+                soft = cached_logits[idx]
+            else:
+                with torch.inference_mode():
+                    soft = teacher(x.flatten(0, 1)).view(*idx.shape, -1)  # type: ignore[misc]
+                soft = soft.clone()
+            loss = stack.step(_kd_loss_stacked, x, soft, y, temperature, alpha, tau, lr=lr)
+            loss_sum += loss * idx.shape[1]
+        epoch_lr.append(lr)
+        for i, value in enumerate((loss_sum / n).tolist()):
+            epoch_loss[i].append(value)
+        elapsed += time.perf_counter() - begin
+        if checkpoint is not None:
+            results.save_checkpoint(Path(checkpoint), {
+                "fingerprint": fingerprint, "stack": stack.state_dict(),
+                "generators": [g.get_state() for g in generators],
+                "balance_generators": [b.generator.get_state() if b is not None else None for b in balances],
+                "epoch": epoch + 1, "epoch_lr": epoch_lr, "epoch_loss": epoch_loss, "time": elapsed,
+            })
+    stack.write_back(models)
+    return [TrainLog(epoch_lr=list(epoch_lr), epoch_loss=epoch_loss[i], train_time_s=elapsed / num) for i in range(num)]
 
 
 def _shape(train: Dataset) -> tuple[int, int | None]:
@@ -523,6 +700,32 @@ def student(
     )
     model.eval()
     return model, log
+
+
+def students(
+    configs: list[KDConfig],
+    train: Dataset,
+    *,
+    seed: int,
+    teacher_model: nn.Module | None = None,
+    cached_logits: torch.Tensor | None = None,
+    checkpoint: str | Path | None = None,
+) -> list[tuple[nn.Module, TrainLog]]:
+    """The students of seed ``seed`` under each of ``configs`` (one protocol; temperatures and α
+    may differ), trained side by side by :func:`fit_many`: each starts from the seed's θ0 and
+    draws from the seed's data stream, as :func:`student` does for one config, so the result of
+    each equals :func:`student`'s within float tolerance."""
+    init_seed, data_seed = kd_seeds(seed, STUDENT)
+    models = [_build(c.student, train, init_seed) for c in configs]
+    generators = [seeded_generator(data_seed, device=train.inputs.device) for _ in configs]
+    distil = any(c.alpha > 0 for c in configs)
+    logs = fit_many(
+        models, train, configs, generators=generators, teacher=teacher_model if distil else None,
+        cached_logits=cached_logits if distil else None, checkpoint=checkpoint,
+    )
+    for model in models:
+        model.eval()
+    return list(zip(models, logs))
 
 
 def predict_logits(model: nn.Module, inputs: torch.Tensor, *, batch_size: int = 1024) -> torch.Tensor:

@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-__all__ = ["TrainLog", "sync"]
+__all__ = ["TrainLog", "autocast", "sync"]
 
 
 @dataclass(frozen=True)
@@ -34,3 +36,14 @@ def sync(device: torch.device) -> None:
     """Wait for the device's queued work (CUDA), so that a wall-clock reading means something."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """bfloat16 autocast on ``device`` when ``precision == "bf16"``, else nothing (float32).
+
+    Parameters, optimiser state and the loss stay float32 either way; only the forward (and so
+    the backward) of autocast-eligible operations (convolutions, matrix products) runs in bf16.
+    """
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
