@@ -215,3 +215,42 @@ def test_group_balanced_run_and_labels() -> None:
     assert out.learning_rate is None and len(out.losses) == cfg.iterations
     assert out.network == NetworkSpec(width=8, depth=2)
     assert out.evaluation_config().network == out.network
+
+
+def test_optimise_reads_losses_back_at_checkpoint_boundaries_only(monkeypatch) -> None:
+    # No host sync per iteration: tensors returned by the step are converted in batches at
+    # multiples of checkpoint_every and at the end; with a callback, every iteration.
+    from fairdd.distill import _common
+
+    values = torch.tensor([1.1, 2.3, 0.7, 5.9, 3.3], dtype=torch.float32)
+    batches: list[int] = []
+    real = _common._as_floats
+
+    def spy(pending, divisor):
+        batches.append(len(pending))
+        return real(pending, divisor)
+
+    monkeypatch.setattr(_common, "_as_floats", spy)
+
+    def run(callback=None) -> list[float]:
+        return _common.optimise(
+            lambda it: values[it].clone(), tensors={}, optimizers={}, generator=torch.Generator(), iterations=5,
+            checkpoint_dir=None, checkpoint_every=2, run_id="x", progress=False, callback=callback, desc="t",
+            loss_divisor=3,
+        )
+
+    expected = [v.item() / 3 for v in values]
+    assert expected != [(v / 3).item() for v in values]  # the division must follow the conversion
+    assert run() == expected and batches == [2, 2, 1]
+    batches.clear()
+    seen: list[tuple[int, float]] = []
+    assert run(lambda done, loss: seen.append((done, loss))) == expected and batches == [1] * 5
+    assert seen == list(zip(range(1, 6), expected))
+
+
+def test_to_device_on_the_cpu_is_the_tensor() -> None:
+    from fairdd.distill._common import to_device
+
+    t = torch.arange(5)
+    assert to_device(t, torch.device("cpu")) is t.to("cpu")
+    assert torch.equal(to_device(t, "cpu"), t)

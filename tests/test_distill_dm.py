@@ -46,3 +46,57 @@ def test_batchnorm_embeds_all_classes_together() -> None:
     cfg = DMConfig(iterations=2, batch_real=8, network=NetworkSpec(width=8, depth=2, norm="batchnorm"))
     out = distill(toy_dataset(), cfg, images_per_class=1, seed=0, progress=False)
     assert torch.isfinite(out.images).all()
+
+
+def _dm_as_before(train, cfg: DMConfig, ipc: int, seed: int) -> tuple[torch.Tensor, list[float]]:
+    """DM written out as it was computed before the losses stayed on the device: the loss read
+    back every iteration as ``loss.item() / K`` (plain CPU, class matching, uniform sampling)."""
+    import copy
+
+    from fairdd.augment import siamese_dsa
+    from fairdd.distill._common import initial_images, make_sampler, new_generator, seeded_model
+
+    k = train.num_classes
+    g = new_generator(seed)
+    sampler = make_sampler(train, cfg, None)
+    syn = initial_images(train, sampler, cfg.init, ipc, g).requires_grad_(True)
+    opt = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)
+    losses = []
+    for _ in range(cfg.iterations):
+        net = seeded_model(cfg, train, g, torch.device("cpu"))
+        net.train()
+        net.requires_grad_(False)
+        reals, syns = [], []
+        for c in range(k):
+            real, syn_c = train.inputs[sampler.sample(c, cfg.batch_real, g)], syn[c * ipc : (c + 1) * ipc]
+            if cfg.augment:
+                real, syn_c = siamese_dsa(real, syn_c, strategy=cfg.dsa_strategy, generator=g, params=cfg.dsa_params)
+            reals.append(real)
+            syns.append(syn_c)
+        with torch.no_grad():
+            real_net, fmt = net, torch.contiguous_format
+            if cfg.channels_last:
+                real_net, fmt = copy.deepcopy(net).to(memory_format=torch.channels_last), torch.channels_last
+            mean_real = torch.stack([real_net.embed(r.contiguous(memory_format=fmt)).mean(0) for r in reals])
+        mean_syn = net.embed(torch.cat(syns)).view(k, ipc, -1).mean(1)
+        loss = ((mean_real - mean_syn) ** 2).sum()
+        (syn.grad,) = torch.autograd.grad(loss, [syn])
+        opt.step()
+        losses.append(loss.item() / k)
+    return syn.detach(), losses
+
+
+@pytest.mark.parametrize(("augment", "channels_last", "init"), [(False, False, "noise"), (True, True, "real")])
+@pytest.mark.parametrize("checkpoint_every", [1, 3, 100])
+def test_losses_read_back_late_are_the_floats_read_every_iteration(
+    augment: bool, channels_last: bool, init: str, checkpoint_every: int
+) -> None:
+    # The loss stays a tensor until a checkpoint boundary; the log must still hold exactly
+    # loss.item() / K of every iteration (not (loss / K).item()), and the images must not move.
+    train = toy_dataset()
+    cfg = DMConfig(iterations=5, batch_real=8, augment=augment, channels_last=channels_last, init=init,
+                   checkpoint_every=checkpoint_every, **SMALL)
+    images, losses = _dm_as_before(train, cfg, 2, seed=4)
+    out = distill(train, cfg, images_per_class=2, seed=4, progress=False)
+    assert out.losses == tuple(losses)
+    assert torch.equal(out.images, images)

@@ -3,6 +3,7 @@
 Image methods behind one call, :func:`distill` (one module per method):
 DC and DSA (:class:`DCConfig`, gradient matching; DSA = ``augment=True``), DM (:class:`DMConfig`,
 distribution matching) and MTT (:class:`MTTConfig`, trajectory matching).
+:func:`distill_side_by_side` distils several DM seeds at once, in one vmapped loop.
 ``config_for(method, profile)`` gives each method's config for ``"smoke"``, ``"cpu"``, ``"paper"``.
 :data:`METHODS` is the explicit table of the methods (name → config class, run function,
 profile configs); every config extends :class:`DistillConfig`, whose ``network`` is a
@@ -10,7 +11,7 @@ profile configs); every config extends :class:`DistillConfig`, whose ``network``
 """
 
 from fairdd.distill._common import DistillConfig, RealSampler, SyntheticSet, evaluation_config
-from fairdd.distill._methods import METHODS, Method, config_for, distill
+from fairdd.distill._methods import METHODS, Method, config_for, distill, distill_side_by_side
 from fairdd.distill.dc import DCConfig, dsa_config, match_distance
 from fairdd.distill.dm import DMConfig
 from fairdd.distill.mtt import MTTConfig, expert_cache_dir, train_experts
@@ -26,6 +27,7 @@ __all__ = [
     "SyntheticSet",
     "config_for",
     "distill",
+    "distill_side_by_side",
     "dsa_config",
     "evaluation_config",
     "expert_cache_dir",

@@ -10,7 +10,10 @@ into a :class:`SyntheticSet`. The pieces every method needs live here:
 * :func:`seeded_model` builds a freshly initialised network from a seed drawn from the run's
   generator, so network inits are reproducible;
 * :func:`optimise` runs the iteration loop with tqdm progress and atomic checkpoints from which
-  a killed run resumes to bit-identical results on CPU.
+  a killed run resumes to bit-identical results on CPU; it keeps the losses on the device and
+  reads them back only at checkpoint boundaries (no host sync per iteration);
+  :func:`optimise_runs` is the same loop for several runs computed side by side (DM's seeds);
+* :func:`to_device` moves the CPU-drawn index tensors to a GPU without a host sync.
 
 Randomness: every draw (initial images, real batches, network inits, augmentation, expert
 choice) goes through one ``torch.Generator`` on the CPU seeded with ``seed``
@@ -26,7 +29,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -50,7 +53,9 @@ __all__ = [
     "SyntheticSet",
     "evaluation_config",
     "optimise",
+    "optimise_runs",
     "seeded_model",
+    "to_device",
 ]
 
 Init = Literal["real", "noise"]
@@ -329,11 +334,31 @@ def seeded_model(cfg: DistillConfig, train: Dataset, generator: torch.Generator,
     ``generator`` (:func:`fairdd.seeding.draw_seed`).
 
     :func:`fairdd.models.build_model` initialises under that seed inside ``fork_rng``, so the
-    network is reproducible and the global RNG is left untouched.
+    network is reproducible and the global RNG is left untouched. On CUDA the parameters travel
+    through pinned memory without a host sync (:func:`to_device`); on the CPU this is
+    ``net.to(device)``.
     """
     seed = draw_seed(generator)
     net = cfg.network.build(train.inputs.shape[1], train.num_classes, train.inputs.shape[-1], seed=seed)
+    if torch.device(device).type == "cuda":
+        # What Module.to does (``_apply`` of a tensor conversion), with the non-blocking copy.
+        return net._apply(lambda t: to_device(t, device))
     return net.to(device)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """``tensor`` on ``device``, the same values, without a host sync where one can be avoided.
+
+    From the CPU to a CUDA device the copy goes through pinned (page-locked) memory with
+    ``non_blocking=True``: the host queues it and goes on, where a plain ``.to(device)`` from
+    pageable memory waits until the copy, and so all work queued before it, is done. PyTorch's
+    pinned-memory allocator keeps the staging buffer until the copy has run. Anywhere else (on
+    the CPU, or already on the device) it is ``tensor.to(device)``, so CPU results are untouched.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def has_batchnorm(net: nn.Module) -> bool:
@@ -358,6 +383,13 @@ def fingerprint(cfg: DistillConfig, train: Dataset, images_per_class: int, seed:
         "seed": seed,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def runs_fingerprint(cfg: DistillConfig, train: Dataset, images_per_class: int, seeds: Sequence[int]) -> str:
+    """:func:`fingerprint` of several runs computed side by side (one per seed, in order): a
+    checkpoint of other seeds, another order, or of a single run is refused."""
+    payload = ["side by side", [fingerprint(cfg, train, images_per_class, s) for s in seeds]]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
 def _checkpoint_file(checkpoint_dir: str | Path) -> Path:
@@ -386,8 +418,51 @@ def check_checkpoint_dir(checkpoint_dir: str | Path) -> Path:
     return path
 
 
+LossValue = float | torch.Tensor
+
+
+def _as_floats(values: Sequence[LossValue], divisor: int) -> list[float]:
+    """The pending losses as Python floats, each ``float(value) / divisor``.
+
+    0-dim tensors are stacked and copied to the host in one transfer; ``tolist`` gives the same
+    Python float as ``.item()`` (the float32 value widened exactly), and the division happens
+    afterwards in double precision, so the result is ``loss.item() / divisor`` bit for bit.
+    """
+    if not values:
+        return []
+    if all(isinstance(v, torch.Tensor) for v in values):
+        floats = torch.stack([v.detach().reshape(()) for v in values]).cpu().tolist()  # type: ignore[union-attr]
+    else:
+        floats = [float(v) for v in values]
+    return [f / divisor for f in floats]
+
+
+def _restore(
+    checkpoint_dir: str | Path,
+    run_id: str,
+    tensors: Mapping[str, torch.Tensor],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+) -> dict[str, Any] | None:
+    """Load the checkpoint in ``checkpoint_dir`` (``None``: there is none) into ``tensors`` and
+    ``optimizers``; refuse one of another run. The caller restores its generators and losses."""
+    saved = load_checkpoint(_checkpoint_file(checkpoint_dir))
+    if saved is None:
+        return None
+    if saved["run_id"] != run_id:
+        raise ValueError(
+            f"checkpoint_dir={str(checkpoint_dir)!r} holds a checkpoint of another run "
+            f"({saved['run_id']}, this run is {run_id}); use a fresh folder"
+        )
+    with torch.no_grad():
+        for name, t in tensors.items():
+            t.copy_(saved["tensors"][name])
+    for name, opt in optimizers.items():
+        opt.load_state_dict(saved["optimizers"][name])
+    return saved
+
+
 def optimise(
-    step: Callable[[int], float],
+    step: Callable[[int], LossValue],
     *,
     tensors: Mapping[str, torch.Tensor],
     optimizers: Mapping[str, torch.optim.Optimizer],
@@ -399,6 +474,7 @@ def optimise(
     progress: bool,
     callback: Callback | None,
     desc: str,
+    loss_divisor: int = 1,
 ) -> list[float]:
     """Run ``step(iteration) -> loss`` for ``iterations`` iterations, resumably.
 
@@ -409,6 +485,19 @@ def optimise(
     batches, augmentation) from ``generator`` inside ``step``, so the state at an iteration
     boundary is exactly what is saved, and a resumed run continues bit for bit (CPU).
 
+    No host synchronisation per iteration: ``step`` may return its loss as a 0-dim tensor
+    (possibly on the GPU), which is kept pending and turned into a Python float only every
+    ``checkpoint_every`` iterations (whether or not checkpoints are written) and at the end, all
+    pending ones in one transfer. Only with a ``callback`` or with ``progress`` on is every
+    iteration's loss converted at once (the callback and the bar need it; that synchronises).
+    A step may also return a float (DC, DSA, MTT do).
+
+    Parameters
+    ----------
+    loss_divisor : the logged loss is ``float(loss) / loss_divisor``, divided after the
+        conversion, in double precision: ``loss.item() / k`` exactly, as DM logs it (dividing the
+        float32 tensor first, ``(loss / k).item()``, would round differently).
+
     Returns
     -------
     The loss of every iteration (restored ones included).
@@ -416,18 +505,8 @@ def optimise(
     losses: list[float] = []
     start = 0
     if checkpoint_dir is not None:
-        saved = load_checkpoint(_checkpoint_file(checkpoint_dir))
+        saved = _restore(checkpoint_dir, run_id, tensors, optimizers)
         if saved is not None:
-            if saved["run_id"] != run_id:
-                raise ValueError(
-                    f"checkpoint_dir={str(checkpoint_dir)!r} holds a checkpoint of another run "
-                    f"({saved['run_id']}, this run is {run_id}); use a fresh folder"
-                )
-            with torch.no_grad():
-                for name, t in tensors.items():
-                    t.copy_(saved["tensors"][name])
-            for name, opt in optimizers.items():
-                opt.load_state_dict(saved["optimizers"][name])
             generator.set_state(saved["generator"])
             losses = list(saved["losses"])
             start = int(saved["iteration"])
@@ -445,17 +524,111 @@ def optimise(
             },
         )
 
+    eager = callback is not None or progress
+    pending: list[LossValue] = []
     with tqdm(total=iterations, initial=start, disable=not progress, desc=desc, leave=False) as bar:
         for it in range(start, iterations):
-            loss = float(step(it))
-            losses.append(loss)
+            value = step(it)
+            pending.append(value.detach() if isinstance(value, torch.Tensor) else value)
             done = it + 1
-            if checkpoint_dir is not None and (done % checkpoint_every == 0 or done == iterations):
+            boundary = done % checkpoint_every == 0 or done == iterations
+            if eager or boundary:
+                losses.extend(_as_floats(pending, loss_divisor))
+                pending.clear()
+            if checkpoint_dir is not None and boundary:
                 checkpoint(done)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            if eager:
+                bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
             if callback is not None:
-                callback(done, loss)
+                callback(done, losses[-1])
+    return losses
+
+
+# Callback of runs side by side: (iterations done, that iteration's loss of every run, in order).
+RunsCallback = Callable[[int, tuple[float, ...]], None]
+
+
+def optimise_runs(
+    step: Callable[[int], torch.Tensor],
+    *,
+    tensors: Mapping[str, torch.Tensor],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    generators: Sequence[torch.Generator],
+    iterations: int,
+    checkpoint_dir: str | Path | None,
+    checkpoint_every: int,
+    run_id: str,
+    progress: bool,
+    callback: RunsCallback | None,
+    desc: str,
+    loss_divisor: int = 1,
+) -> list[list[float]]:
+    """:func:`optimise` for ``R`` runs computed side by side in one ``step``.
+
+    ``step(iteration)`` returns an ``(R,)`` tensor, the loss of every run; run r's log gets
+    ``float(loss[r]) / loss_divisor`` (``loss[r].item() / loss_divisor`` exactly). Each run has
+    its own generator (``generators[r]``); the checkpoint holds ``tensors`` (stacked over the
+    runs), the ``optimizers``' states, every generator's state, the iteration count and every
+    run's loss log, written every ``checkpoint_every`` iterations and at the end, atomically. A
+    resumed run continues bit for bit (CPU); a checkpoint of another ``run_id`` is refused. As
+    in :func:`optimise`, losses stay pending device tensors until a multiple of
+    ``checkpoint_every`` or the end, unless a ``callback`` or ``progress`` needs them each
+    iteration.
+
+    Returns
+    -------
+    Per run, the loss of every iteration (restored ones included).
+    """
+    generators = list(generators)
+    losses: list[list[float]] = [[] for _ in generators]
+    start = 0
+    if checkpoint_dir is not None:
+        saved = _restore(checkpoint_dir, run_id, tensors, optimizers)
+        if saved is not None:
+            for g, state in zip(generators, saved["generators"], strict=True):
+                g.set_state(state)
+            losses = [list(log) for log in saved["losses"]]
+            start = int(saved["iteration"])
+
+    def checkpoint(done: int) -> None:
+        save_checkpoint(
+            _checkpoint_file(checkpoint_dir),  # type: ignore[arg-type]
+            {
+                "run_id": run_id,
+                "iteration": done,
+                "tensors": {k: v.detach().cpu().clone() for k, v in tensors.items()},
+                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                "generators": [g.get_state() for g in generators],
+                "losses": losses,
+            },
+        )
+
+    def flush() -> None:
+        if pending:
+            rows = torch.stack(pending).cpu().tolist()  # (iterations, R), one transfer
+            pending.clear()
+            for row in rows:
+                for log, value in zip(losses, row, strict=True):
+                    log.append(value / loss_divisor)
+
+    eager = callback is not None or progress
+    pending: list[torch.Tensor] = []
+    with tqdm(total=iterations, initial=start, disable=not progress, desc=desc, leave=False) as bar:
+        for it in range(start, iterations):
+            pending.append(step(it).detach())
+            done = it + 1
+            boundary = done % checkpoint_every == 0 or done == iterations
+            if eager or boundary:
+                flush()
+            if checkpoint_dir is not None and boundary:
+                checkpoint(done)
+            bar.update(1)
+            if eager:
+                last = tuple(log[-1] for log in losses)
+                bar.set_postfix(loss=f"{sum(last) / len(last):.4g}", refresh=False)
+                if callback is not None:
+                    callback(done, last)
     return losses
 
 
