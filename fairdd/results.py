@@ -30,7 +30,11 @@ the class name and every field, nested dataclasses, tuples and lists included, k
 sorted. An int given to a field annotated ``float`` hashes as that float (``lr=1`` and
 ``lr=1.0`` are the same config). A field declared with
 ``dataclasses.field(..., metadata={"run_id": False})`` (e.g. a process count that does
-not change the result) is left out of the hash and of the columns.
+not change the result) is left out of the hash and of the columns. A field declared with
+``metadata={"run_id": "unless_default"}`` is left out while it holds its default and hashed
+when it does not: an option added later (e.g. ``batched``, which changes results within float
+tolerance) then leaves every earlier run id as it was and gives the runs that use it ids of
+their own.
 """
 
 from __future__ import annotations
@@ -91,12 +95,25 @@ _PROVENANCE_COLUMNS = ("commit", "dirty", "device", "finished")
 # ------------------------------------------------------------------------- config hash
 
 
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise ValueError(f"field {f.name!r} has metadata run_id='unless_default' but no default")
+
+
 def _canonical(value: Any, where: str, annotation: Any = None) -> Any:
     """JSON-ready, order-independent form of a config value (``where`` names it in errors)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {"__class__": type(value).__name__}
         for f in dataclasses.fields(value):
-            if f.metadata.get("run_id", True):
+            mode = f.metadata.get("run_id", True)
+            if mode not in (True, False, "unless_default"):
+                raise ValueError(f"{where}.{f.name}: metadata run_id={mode!r} must be True, False or 'unless_default'")
+            if mode == "unless_default" and getattr(value, f.name) == _default(f):
+                continue
+            if mode:
                 out[f.name] = _canonical(getattr(value, f.name), f"{where}.{f.name}", f.type)
         return out
     if isinstance(value, enum.Enum):

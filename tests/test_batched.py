@@ -340,3 +340,24 @@ def test_stacked_sgd_state_round_trip_and_refusal() -> None:
         other.load_state_dict(a.state_dict())
     with pytest.raises(ValueError, match="learning rates"):
         a.step(torch.nn.functional.cross_entropy, x, y, lr=[0.1, 0.2, 0.3])
+
+
+def test_config_batched_selects_the_batched_path_and_hashes_only_when_set() -> None:
+    from fairdd import results
+
+    train, test = toy(20, 0), toy(30, 1)
+    cfg = dataclasses.replace(TINY, epochs=3, batched=True)
+    by_config = evaluate_synthetic(train.inputs, train.labels, test, cfg, seed=4)
+    by_argument = evaluate_synthetic(
+        train.inputs, train.labels, test, dataclasses.replace(cfg, batched=False), seed=4, batched=True
+    )
+    sequential = evaluate_synthetic(train.inputs, train.labels, test, cfg, seed=4, batched=False)
+    for a, b, c in zip(by_config, by_argument, sequential):
+        assert a["final_train_loss"] == b["final_train_loss"]  # the same (batched) computation
+        assert a["final_train_loss"] == pytest.approx(c["final_train_loss"], rel=RTOL, abs=ATOL)
+    assert "batched" not in results.canonical_config(TINY)
+    assert results.run_id(cfg) != results.run_id(dataclasses.replace(cfg, batched=False))
+    with pytest.raises(ValueError, match="compile"):
+        dataclasses.replace(TINY, batched=True, compile=True)
+    with pytest.raises(ValueError, match="batched"):
+        dataclasses.replace(TINY, batched=1)

@@ -215,3 +215,30 @@ def test_default_root_follows_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("FAIRDD_RESULTS", str(tmp_path))
     results.run("env", {"a": 1}, Counter())
     assert os.path.isfile(tmp_path / "env" / results.run_id({"a": 1}) / "DONE")
+
+
+def test_unless_default_fields_hash_only_when_set():
+    """metadata run_id='unless_default': a field added later keeps the earlier ids while it holds
+    its default and gives its other values ids of their own."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:  # the same name and fields as the module's Config, plus one such field
+        lr: float = 0.01
+        seeds: tuple[int, ...] = (0, 1)
+        name: str = "kd"
+        flag: bool = False
+        model: Inner = Inner()
+        workers: int = dataclasses.field(default=1, metadata={"run_id": False})
+        batched: bool = dataclasses.field(default=False, metadata={"run_id": "unless_default"})
+
+    assert results.run_id(Config()) == results.run_id(globals()["Config"]())
+    assert "batched" not in results.canonical_config(Config())
+    assert results.canonical_config(Config(batched=True))["batched"] is True
+    assert results.run_id(Config(batched=True)) != results.run_id(Config())
+
+    @dataclasses.dataclass(frozen=True)
+    class Bad:
+        x: int = dataclasses.field(default=0, metadata={"run_id": "sometimes"})
+
+    with pytest.raises(ValueError, match="run_id='sometimes'"):
+        results.run_id(Bad())
