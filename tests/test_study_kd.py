@@ -136,3 +136,37 @@ def test_paper_tables_and_disagreement() -> None:
     assert m.shape == (4, 4) and m.sum() == 4
     with pytest.raises(ValueError, match="table"):
         kd_report.paper_table("table99") if hasattr(kd_report, "paper_table") else kd_report.paper_comparison(rows, "table99")
+
+
+def test_batched_students_go_through_the_group_path_and_match_the_sequential_study(tmp_path, monkeypatch) -> None:
+    """batched=True: the students of a data set and seed are one fit_many call in one worker
+    job (the skeleton's compute_group), their rows equal the sequential study's within float
+    tolerance, their run ids are their own, and the teacher runs are shared."""
+    from fairdd import kd as kd_training
+
+    smoke = kd.KDStudyConfig.for_profile("smoke")
+    small = dataclasses.replace(smoke, data=(smoke.data[2],), seeds=(0, 1), temperatures=(1.0, 4.0))  # Adult
+    calls: list[int] = []
+    real = kd_training.fit_many
+
+    def spy(models, *args, **kwargs):
+        calls.append(len(models))
+        return real(models, *args, **kwargs)
+
+    monkeypatch.setattr(kd_training, "fit_many", spy)
+    seq = kd.run_study(small, processes=1, root=tmp_path)
+    bat = kd.run_study(dataclasses.replace(small, batched=True), processes=1, root=tmp_path)
+    assert calls == [3, 3]  # per seed: the NDS and the two DS, side by side
+    assert "batched" not in seq.columns and set(bat.loc[bat.role != "teacher", "batched"]) == {True}
+    students = bat.role != "teacher"
+    assert not set(seq.loc[students, "run_id"]) & set(bat.loc[students, "run_id"])
+    assert (seq.loc[~students, "run_id"].tolist() == bat.loc[~students, "run_id"].tolist())
+    for column in ("accuracy", "dpd_sex", "eod_sex", "teacher_agreement"):
+        np.testing.assert_allclose(bat[column], seq[column], atol=0.02)  # a prediction or two may flip
+    # A single batched cell is computed alone (N = 1) and a finished group is only read.
+    cell = dataclasses.replace(small, batched=True).cells()[1]
+    assert kd.STUDY.is_finished(cell, tmp_path)
+    again = kd.run_study(dataclasses.replace(small, batched=True), processes=1, root=tmp_path)
+    assert calls == [3, 3] and again["accuracy"].tolist() == bat["accuracy"].tolist()
+    with pytest.raises(ValueError, match="for students"):
+        dataclasses.replace(small.cells()[0], batched=True)

@@ -103,3 +103,32 @@ def test_progress_goes_to_the_file_named_by_fairdd_progress(tmp_path, monkeypatc
     assert "elapsed" in lines[2] and "left" in lines[2]
     TOY.run(CELLS, processes=1, root=tmp_path / "store")  # nothing to compute: nothing written
     assert log.read_text().splitlines() == lines
+
+
+def toy_group(cells, root) -> list[list[dict]]:
+    CALLS.append(("group", tuple(cells)))
+    return [[{"network": i, "value": c.size * 10 + c.seed + i / 10} for i in range(2)] for c in cells]
+
+
+def test_compute_group_gets_a_jobs_unfinished_cells_and_each_is_stored_as_its_run(tmp_path):
+    CALLS.clear()
+    alone = dataclasses.replace(TOY, prepare=None).run(CELLS, processes=1, root=tmp_path / "a")
+    CALLS.clear()
+    study = dataclasses.replace(TOY, prepare=None, compute_group=toy_group)
+    study.run_cell(CELLS[0], tmp_path / "b")  # one cell alone goes through compute
+    assert CALLS == [CELLS[0]]
+    CALLS.clear()
+    grouped = study.run(CELLS, processes=1, root=tmp_path / "b")
+    # Seed 1's job has two unfinished cells (compute_group; costlier, so first); seed 0's job one
+    # left (compute).
+    assert CALLS == [("group", (CELLS[2], CELLS[3])), CELLS[1]]
+    skip = ["finished"]
+    pd.testing.assert_frame_equal(alone.drop(columns=skip), grouped.drop(columns=skip))
+    assert all(study.is_finished(c, tmp_path / "b") for c in CELLS)
+
+    def short(cells, root):
+        return toy_group(cells, root)[:1]
+
+    with pytest.raises(RuntimeError, match="rows for 1 of 2 cells"):
+        dataclasses.replace(TOY, prepare=None, compute_group=short).run(CELLS[2:], processes=1, root=tmp_path / "c")
+    assert not any(TOY.is_finished(c, tmp_path / "c") for c in CELLS)

@@ -7,7 +7,8 @@ A study declares four things and nothing else:
 * its **cells** — frozen dataclasses, one per independent run, that embed every config that
   changes a result (the cell *is* the run's identity: :func:`fairdd.results.run_id` hashes it);
 * how **one cell** is computed — ``compute(cell, root) -> list[dict]``, tidy rows, one per
-  trained model;
+  trained model (and, optionally, how a job's cells are computed **together** —
+  ``compute_group(cells, root) -> rows per cell``, e.g. students trained side by side);
 * how rows are **summarised** — functions of the rows in the study's module (or its
   ``*_report`` module), with :func:`mean_std` for the ``"mean ± std"`` cells of a table.
 
@@ -58,6 +59,13 @@ class Study:
         cells that share expensive set-up, e.g. one biased data set). ``None``: one job per cell.
     prepare : ``prepare(cells, root, processes)``, called once before the unfinished ``cells``
         run (shared work they all read, e.g. a probe or expert trajectories). ``None``: nothing.
+    compute_group : ``compute_group(cells, root) -> [rows of cells[0], rows of cells[1], ...]``,
+        a worker job's unfinished cells computed together (the cells of one ``group`` key); each
+        cell's rows are then stored as its own run, as :attr:`compute`'s would be. It must give
+        every cell the rows :attr:`compute` gives it alone, up to what the cell's own config
+        says may differ (e.g. a ``batched`` cell: float tolerance), and keep its own resumable
+        checkpoint. ``None``: cell by cell. A single cell, :meth:`run_cell` and a Ray sweep
+        (one task per cell) use :attr:`compute`.
     """
 
     name: str
@@ -65,6 +73,7 @@ class Study:
     cost: Callable[[Any], float] | None = None
     group: Callable[[Any], Hashable] | None = None
     prepare: Callable[[list[Any], Root, int | None], None] | None = None
+    compute_group: Callable[[list[Any], Root], list[list[dict[str, Any]]]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():
@@ -130,9 +139,10 @@ class Study:
                     finished[0] += len(jobs[index])
                     progress(finished[0], len(todo))
 
-            # Workers get the name and the compute function only (cost/group/prepare need not pickle).
+            # Workers get the name and the compute functions only (cost/group/prepare need not pickle).
             map_processes(
-                functools.partial(_run_job, self.name, self.compute, root=root), jobs, processes=processes, on_done=on_done
+                functools.partial(_run_job, self.name, self.compute, root=root, compute_group=self.compute_group),
+                jobs, processes=processes, on_done=on_done,
             )
 
     def _jobs(self, todo: list[Any]) -> list[list[Any]]:
@@ -205,10 +215,25 @@ class Study:
         return saved
 
 
-def _run_job(name: str, compute: Compute, job: list[Any], *, root: Root) -> None:
+def _run_job(
+    name: str, compute: Compute, job: list[Any], *, root: Root,
+    compute_group: Callable[[list[Any], Root], list[list[dict[str, Any]]]] | None = None,
+) -> None:
     study = Study(name=name, compute=compute)
-    for cell in job:
+    todo = [c for c in job if not study.is_finished(c, root)]
+    if compute_group is not None and len(todo) > 1:
+        grouped = compute_group(todo, root)
+        if len(grouped) != len(todo):
+            raise RuntimeError(f"study {name!r}: compute_group gave rows for {len(grouped)} of {len(todo)} cells")
+        for cell, rows in zip(todo, grouped):
+            results.run(name, cell, functools.partial(_given, rows), root=root)
+        return
+    for cell in todo:
         study.run_cell(cell, root)
+
+
+def _given(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return rows
 
 
 def mean_std(values: pd.Series | Sequence[float], *, scale: float = 1.0, digits: int = 1) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,17 +149,26 @@ class KDCell:
 
     ``kd`` holds every setting: the teacher's protocol (shared by the students), the student,
     and for ``"ds"`` the temperature and α. Teacher and NDS cells carry ``temperature=1`` and
-    ``alpha=0`` (unused), so that one teacher or NDS is one run.
+    ``alpha=0`` (unused), so that one teacher or NDS is one run. ``batched`` (students only):
+    the student is trained by :func:`fairdd.kd.fit_many`, side by side with the other batched
+    students of its data set and seed that one worker job computes — equal to the sequential
+    student within float tolerance, so it is part of the run id when set (and left out at its
+    default, so sequential runs keep their ids).
     """
 
     data: KDData
     role: str
     seed: int
     kd: kd.KDConfig
+    batched: bool = dataclasses.field(default=False, metadata={"run_id": "unless_default"})
 
     def __post_init__(self) -> None:
         check_choice("role", self.role, ROLES)
         check_int("seed", self.seed, minimum=0)
+        if not isinstance(self.batched, bool):
+            raise ValueError(f"batched={self.batched!r} must be True or False")
+        if self.batched and self.role == "teacher":
+            raise ValueError("batched=True is for students (roles 'nds', 'ds'); a teacher is trained on its own")
         if (self.role == "ds") != (self.kd.alpha > 0):
             raise ValueError(f"alpha={self.kd.alpha!r}: > 0 exactly for role 'ds' (role={self.role!r})")
         if self.role != "ds" and self.kd.temperature != 1.0:
@@ -182,6 +192,11 @@ class KDStudyConfig:
         ``ablation_temperatures``.
     seeds : teacher/student seeds (paper 5).
     significance : the Welch level (paper 0.05).
+    batched : train the students of each data set and seed side by side
+        (:func:`fairdd.kd.students`, one vmapped step for the NDS and every DS) instead of one
+        after another; their cells carry ``batched=True`` (their own run ids). Default off:
+        the recorded runs are sequential. Meant for a GPU, where one student cannot fill the
+        device (``benchmarks/bench_throughput.py``'s ``kd`` table measures it).
     """
 
     profile: str
@@ -194,6 +209,7 @@ class KDStudyConfig:
     ablation_temperatures: tuple[float, ...] = (2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     significance: float = 0.05
+    batched: bool = False
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
@@ -217,6 +233,8 @@ class KDStudyConfig:
         if len(self.seeds) < 2 or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds={self.seeds!r} must be >= 2 distinct seeds (the Welch test needs them)")
         check_number("significance", self.significance, minimum=0.0, maximum=1.0, strict_minimum=True)
+        if not isinstance(self.batched, bool):
+            raise ValueError(f"batched={self.batched!r} must be True or False")
 
     @classmethod
     def for_profile(cls, profile: str, **overrides: Any) -> KDStudyConfig:
@@ -302,14 +320,15 @@ class KDStudyConfig:
             if source is not None and d.source != source:
                 continue
             base = dataclasses.replace(self.protocol(d.source), temperature=1.0, alpha=0.0)
+            b = self.batched
             for s in self.seeds:
                 out.append(KDCell(d, "teacher", s, base))
-                out.append(KDCell(d, "nds", s, base))
-                out += [KDCell(d, "ds", s, dataclasses.replace(base, temperature=float(t), alpha=self.alpha))
+                out.append(KDCell(d, "nds", s, base, batched=b))
+                out += [KDCell(d, "ds", s, dataclasses.replace(base, temperature=float(t), alpha=self.alpha), batched=b)
                         for t in self.temperatures]
                 if self.alpha_ablation is not None and d.source in self.ablation_sources:
-                    out += [KDCell(d, "ds", s, dataclasses.replace(base, temperature=float(t), alpha=self.alpha_ablation))
-                            for t in self.ablation_temperatures]
+                    out += [KDCell(d, "ds", s, dataclasses.replace(base, temperature=float(t), alpha=self.alpha_ablation),
+                                   batched=b) for t in self.ablation_temperatures]
         return out
 
 
@@ -326,7 +345,9 @@ def describe_profile(config: KDStudyConfig) -> str:
              + (f"; α = {config.alpha_ablation:g} at T = {kd.temperatures_label(config.ablation_temperatures)} on "
                 + ", ".join(LABELS[s] for s in config.ablation_sources) if config.alpha_ablation is not None else "")
              + f"; Welch level {config.significance:g}. The paper: 5 seeds, T = 2…10 (and 1, 20, 30, 40), α = 0.8 "
-             "(0.6 in its Table 7)."]
+             "(0.6 in its Table 7)."
+             + (" Students of one data set and seed trained side by side (`batched`: equal to one-by-one "
+                "training within float tolerance)." if config.batched else "")]
     for d in config.data:
         p = config.protocol(d.source)
         if d.source == "trifeature":
@@ -366,21 +387,55 @@ def cell_rows(cell: KDCell, root: Root = None) -> list[dict[str, Any]]:
     :func:`fairdd.metrics.disagreement_matrix`, teacher rows × this model's columns; ``"[]"``
     for the teacher), ``train_time_s`` and ``epoch_time_s``.
     """
-    train, test, attrs = study_data(cell.data)
-    spec = cell.kd.teacher_spec(cell.seed)
-    teacher_model, record = kd.teacher(spec, train, root=root)
-    teacher_pred = kd.predict_logits(teacher_model, test.inputs, batch_size=cell.kd.eval_batch_size).argmax(1)
-    if cell.role == "teacher":
-        model, time_s, epochs = teacher_model, record["train_time_s"], cell.kd.epochs
-    else:
+    return group_rows([cell], root)[0]
+
+
+def group_rows(cells: list[KDCell], root: Root = None) -> list[list[dict[str, Any]]]:
+    """:func:`cell_rows` of several cells of one data set and seed (a worker job): the
+    ``batched`` students among them are trained together (:func:`fairdd.kd.students`, with one
+    resumable checkpoint for the group), the others one by one. Rows per cell, in order."""
+    if len({(c.data, c.seed, c.kd.teacher_spec(c.seed)) for c in cells}) != 1:
+        raise ValueError("group_rows computes the cells of one data set, seed and teacher protocol")
+    first = cells[0]
+    train, test, attrs = study_data(first.data)
+    teacher_model, record = kd.teacher(first.kd.teacher_spec(first.seed), train, root=root)
+    teacher_pred = kd.predict_logits(teacher_model, test.inputs, batch_size=first.kd.eval_batch_size).argmax(1)
+    trained: dict[KDCell, tuple[torch.nn.Module, float, int]] = {}
+    for cell in cells:
+        if cell.role == "teacher":
+            trained[cell] = (teacher_model, record["train_time_s"], cell.kd.epochs)
+    for side_by_side in (True, False):
+        students = [c for c in cells if c.role != "teacher" and c.batched == side_by_side]
+        if not students:
+            continue
         cached = None
-        if cell.role == "ds" and not cell.kd.augment:
-            cached = kd.teacher_logits(spec, train, teacher_model, root=root, batch_size=cell.kd.eval_batch_size)
-        model, log = kd.student(
-            cell.kd, train, seed=cell.seed, teacher_model=teacher_model, cached_logits=cached,
-            checkpoint=results.checkpoint_dir(STUDY.name, cell, root=root) / "student.pt",
-        )
-        time_s, epochs = log.train_time_s, len(log.epoch_loss)
+        if any(c.role == "ds" and not c.kd.augment for c in students):
+            spec = first.kd.teacher_spec(first.seed)
+            cached = kd.teacher_logits(spec, train, teacher_model, root=root, batch_size=first.kd.eval_batch_size)
+        if side_by_side:
+            # One checkpoint for the group, named by its cells' run ids (a group of other cells has its own).
+            folder = results.checkpoint_dir(STUDY.name, {"side_by_side": [results.run_id(c) for c in students]}, root=root)
+            pairs = kd.students([c.kd for c in students], train, seed=first.seed, teacher_model=teacher_model,
+                                cached_logits=cached, checkpoint=folder / "students.pt")
+            for cell, (model, log) in zip(students, pairs):
+                trained[cell] = (model, log.train_time_s, len(log.epoch_loss))
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        for cell in students:
+            model, log = kd.student(
+                cell.kd, train, seed=cell.seed, teacher_model=teacher_model,
+                cached_logits=cached if cell.role == "ds" and not cell.kd.augment else None,
+                checkpoint=results.checkpoint_dir(STUDY.name, cell, root=root) / "student.pt",
+            )
+            trained[cell] = (model, log.train_time_s, len(log.epoch_loss))
+    return [[_row(cell, *trained[cell], test, attrs, teacher_pred)] for cell in cells]
+
+
+def _row(
+    cell: KDCell, model: torch.nn.Module, time_s: float, epochs: int, test: Dataset, attrs: dict[str, torch.Tensor],
+    teacher_pred: torch.Tensor,
+) -> dict[str, Any]:
+    """One trained model's row (see :func:`cell_rows`)."""
     pred = kd.predict_logits(model, test.inputs, batch_size=cell.kd.eval_batch_size).argmax(1)
     k = test.num_classes
     row: dict[str, Any] = {
@@ -401,7 +456,7 @@ def cell_rows(cell: KDCell, root: Root = None) -> list[dict[str, Any]]:
         metrics.disagreement_matrix(teacher_pred, pred, num_classes=k).tolist())
     row["train_time_s"] = float(time_s)
     row["epoch_time_s"] = float(time_s) / max(epochs, 1)
-    return [row]
+    return row
 
 
 def _prepare_teachers(cells: list[KDCell], root: Root, processes: int | None) -> None:
@@ -425,7 +480,8 @@ def _group(cell: KDCell) -> tuple[str, int]:
     return cell.data.source, cell.seed
 
 
-STUDY = Study(name="kd_fairness", compute=cell_rows, cost=_cost, group=_group, prepare=_prepare_teachers)
+STUDY = Study(name="kd_fairness", compute=cell_rows, cost=_cost, group=_group, prepare=_prepare_teachers,
+              compute_group=group_rows)
 
 
 def run_study(config: KDStudyConfig, *, processes: int | None = None, root: Root = None) -> pd.DataFrame:
