@@ -71,3 +71,18 @@ def test_cpu_budget_overrides_reach_only_their_cells_and_bad_ones_are_named() ->
     for bad in ({"mtt_iterations": ((10, 0),)}, {"mtt_iterations": ((10, 5), (10, 6))}, {"dc_loops": ((10, 1),)}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             MethodsStudyConfig.for_profile("cpu", **bad)
+
+
+def test_eval_batched_reaches_every_cells_evaluation_and_only_then_changes_run_ids() -> None:
+    from fairdd.studies import classwise
+
+    for module, config in ((methods, methods.MethodsStudyConfig.for_profile("paper")),
+                           (classwise, classwise.ClasswiseStudyConfig.for_profile("paper"))):
+        on = dataclasses.replace(config, eval_batched=True)
+        cells, batched_cells = config.cells(), on.cells()
+        evaluations = lambda cell: getattr(cell, "evaluations", None) or (cell.evaluation,)  # noqa: E731
+        assert not any(e.batched for c in cells for e in evaluations(c))
+        assert all(e.batched for c in batched_cells for e in evaluations(c)), module
+        assert not {results.run_id(c) for c in cells} & {results.run_id(c) for c in batched_cells}
+        with pytest.raises(ValueError, match="eval_batched"):
+            dataclasses.replace(config, eval_batched="yes")

@@ -217,6 +217,10 @@ class ClasswiseStudyConfig:
         fork: 1000 epochs, lr 0.01 fixed rather than MTT's learned rate; DSA as MTT's
         evaluation).
     whole_epochs, whole_batch_size : the BLM's training on the whole set.
+    eval_batched : train each set's classifiers (and the BLM's) side by side
+        (:attr:`fairdd.evaluate.EvalConfig.batched`; equal to one-by-one training within float
+        tolerance, so the cells' run ids change when it is on). Default off (the recorded runs);
+        meant for a GPU.
     """
 
     profile: str
@@ -233,9 +237,12 @@ class ClasswiseStudyConfig:
     eval_lr: float = 0.01
     whole_epochs: int = 50
     whole_batch_size: int = 256
+    eval_batched: bool = False
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
+        if not isinstance(self.eval_batched, bool):
+            raise ValueError(f"eval_batched={self.eval_batched!r} must be True or False")
         check_sequence("methods", self.methods, lambda f, v: check_choice(f, v, DISTILLERS))
         check_sequence("ipcs", self.ipcs, lambda f, v: check_int(f, v, minimum=1))
         check_sequence("set_seeds", self.set_seeds, lambda f, v: check_int(f, v, minimum=0))
@@ -334,6 +341,7 @@ class ClasswiseStudyConfig:
             batch_size=self.whole_batch_size if whole else 256,
             dsa=False if whole else self.eval_dsa,
             num_networks=self.networks,
+            batched=self.eval_batched,
         )
         return dataclasses.replace(config, dsa_strategy=self.mtt.dsa_strategy) if config.dsa else config
 

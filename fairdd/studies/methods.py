@@ -122,6 +122,10 @@ class MethodsStudyConfig:
         the methods' own profile.
     mtt_iterations : ``(images_per_class, iterations)`` pairs that replace MTT's profile iteration
         count at those sizes; empty: the profile's.
+    eval_batched : train each set's evaluation networks side by side
+        (:attr:`fairdd.evaluate.EvalConfig.batched`; equal to one-by-one training within float
+        tolerance, so the cells' run ids change when it is on). Default off (the recorded runs);
+        meant for a GPU.
     """
 
     profile: Profile
@@ -137,9 +141,12 @@ class MethodsStudyConfig:
     test_limit: int | None = None
     dc_loops: tuple[tuple[int, int, int], ...] = ()
     mtt_iterations: tuple[tuple[int, int], ...] = ()
+    eval_batched: bool = False
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
+        if not isinstance(self.eval_batched, bool):
+            raise ValueError(f"eval_batched={self.eval_batched!r} must be True or False")
         if not isinstance(self.dc_loops, tuple) or not all(
             isinstance(t, tuple) and len(t) == 3 and all(isinstance(v, int) and not isinstance(v, bool) for v in t)
             and t[0] >= 1 and t[1] >= 1 and t[2] >= 0
@@ -198,14 +205,17 @@ class MethodsStudyConfig:
     def evaluation(self, method: str) -> EvalConfig:
         """How the sets of ``method`` are evaluated: the method's own protocol (DSA on for
         DSA/DM/MTT) at this study's width and epochs; the baselines on the plain protocol."""
+        batched = self.eval_batched
         if method == "whole":
-            return EvalConfig(network=NetworkSpec(width=self.eval_width), epochs=self.whole_epochs, num_networks=1)
+            return EvalConfig(network=NetworkSpec(width=self.eval_width), epochs=self.whole_epochs, num_networks=1,
+                              batched=batched)
         if method == "random":
             return EvalConfig(network=NetworkSpec(width=self.eval_width), epochs=self.eval_epochs,
-                              num_networks=self.eval_networks)
+                              num_networks=self.eval_networks, batched=batched)
         method_config = config_for(method, self.profile)
         network = dataclasses.replace(method_config.network, width=self.eval_width)
-        return evaluation_config(method_config, network=network, epochs=self.eval_epochs, num_networks=self.eval_networks)
+        return evaluation_config(method_config, network=network, epochs=self.eval_epochs, num_networks=self.eval_networks,
+                                 batched=batched)
 
     def cells(self) -> list[MethodsCell]:
         """Every run of the sweep (the whole-set baseline once per seed, not per size)."""
