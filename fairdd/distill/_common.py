@@ -461,6 +461,29 @@ def _restore(
     return saved
 
 
+def _save(
+    checkpoint_dir: str | Path | None,
+    run_id: str,
+    done: int,
+    tensors: Mapping[str, torch.Tensor],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    **state: Any,
+) -> None:
+    """Write the checkpoint of a run (or of runs side by side) after ``done`` iterations: the
+    ``tensors`` and ``optimizers`` :func:`_restore` reads back, and the caller's ``state``
+    (generator states, loss logs)."""
+    save_checkpoint(
+        _checkpoint_file(checkpoint_dir),  # type: ignore[arg-type]
+        {
+            "run_id": run_id,
+            "iteration": done,
+            "tensors": {k: v.detach().cpu().clone() for k, v in tensors.items()},
+            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+            **state,
+        },
+    )
+
+
 def optimise(
     step: Callable[[int], LossValue],
     *,
@@ -512,17 +535,7 @@ def optimise(
             start = int(saved["iteration"])
 
     def checkpoint(done: int) -> None:
-        save_checkpoint(
-            _checkpoint_file(checkpoint_dir),  # type: ignore[arg-type]
-            {
-                "run_id": run_id,
-                "iteration": done,
-                "tensors": {k: v.detach().cpu().clone() for k, v in tensors.items()},
-                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                "generator": generator.get_state(),
-                "losses": losses,
-            },
-        )
+        _save(checkpoint_dir, run_id, done, tensors, optimizers, generator=generator.get_state(), losses=losses)
 
     eager = callback is not None or progress
     pending: list[LossValue] = []
@@ -592,17 +605,8 @@ def optimise_runs(
             start = int(saved["iteration"])
 
     def checkpoint(done: int) -> None:
-        save_checkpoint(
-            _checkpoint_file(checkpoint_dir),  # type: ignore[arg-type]
-            {
-                "run_id": run_id,
-                "iteration": done,
-                "tensors": {k: v.detach().cpu().clone() for k, v in tensors.items()},
-                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                "generators": [g.get_state() for g in generators],
-                "losses": losses,
-            },
-        )
+        _save(checkpoint_dir, run_id, done, tensors, optimizers, generators=[g.get_state() for g in generators],
+              losses=losses)
 
     def flush() -> None:
         if pending:
