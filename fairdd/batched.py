@@ -168,6 +168,7 @@ class StackedSGD:
         self._base = copy.deepcopy(models[0]).to("meta")
         self._momentum_buffers: dict[str, torch.Tensor] | None = None
         self._steps: dict[LossFn, Callable[..., Any]] = {}
+        self._rates: tuple[tuple[float, ...], torch.Tensor] | None = None
 
     def _step_fn(self, loss_fn: LossFn) -> Callable[..., Any]:
         if loss_fn not in self._steps:
@@ -213,7 +214,7 @@ class StackedSGD:
             if first_step:
                 self._momentum_buffers = {}
             same_rate = len(set(rates)) == 1
-            rate = None if same_rate else torch.tensor(rates, dtype=torch.float32, device=self.device)
+            rate = None if same_rate else self._rate_tensor(tuple(rates))
             for name, p in self.params.items():
                 d_p = grads[name]
                 if self.weight_decay != 0:
@@ -229,6 +230,13 @@ class StackedSGD:
                 else:
                     p.sub_(d_p * rate.view(-1, *([1] * (p.dim() - 1))))
         return loss.detach()
+
+    def _rate_tensor(self, rates: tuple[float, ...]) -> torch.Tensor:
+        """The per-network rates as a device tensor, made once per distinct tuple (a copy to the
+        device each step would be a host synchronisation on a GPU)."""
+        if self._rates is None or self._rates[0] != rates:
+            self._rates = (rates, torch.tensor(rates, dtype=torch.float32, device=self.device))
+        return self._rates[1]
 
     def write_back(self, models: Sequence[nn.Module]) -> None:
         """Copy each network's trained parameters and buffers into ``models`` (in place)."""

@@ -160,3 +160,41 @@ def test_smoke_run_through_the_store(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(_study, "distill", boom)
     again = classwise.run_study(config, processes=1, root=tmp_path)
     pd.testing.assert_frame_equal(again, rows)
+
+
+def test_dm_side_by_side_groups_an_ipcs_seeds_and_matches_one_by_one(tmp_path, monkeypatch) -> None:
+    """dm_side_by_side: the DM cells of one IPC are one distill_side_by_side call in one worker
+    job, their sets equal the one-by-one sets within float tolerance (so the rows' accuracies
+    agree closely), their run ids are their own, and the other cells are untouched."""
+    monkeypatch.setenv("FAIRDD_RESULTS", str(tmp_path))
+    base = classwise.ClasswiseStudyConfig.for_profile(
+        "smoke", source="fashion_mnist", ipcs=(1, 2), architectures=("convnet",), methods=("dm",)
+    )
+    calls: list[list[int]] = []
+    real = classwise.distill_side_by_side
+
+    def spy(*args, **kwargs):
+        calls.append(list(kwargs["seeds"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classwise, "distill_side_by_side", spy)
+    alone = classwise.run_study(base, processes=1, root=tmp_path / "a")
+    together = classwise.run_study(dataclasses.replace(base, dm_side_by_side=True), processes=1, root=tmp_path / "b")
+    assert sorted(calls) == [list(base.set_seeds)] * 2  # one call per IPC, every set seed in it
+    dm = together["method"] == "dm"
+    assert set(together.loc[dm, "side_by_side"]) == {True}
+    assert not set(alone.loc[dm, "run_id"]) & set(together.loc[dm, "run_id"])
+    assert alone.loc[~dm, "run_id"].tolist() == together.loc[~dm, "run_id"].tolist()
+    np.testing.assert_allclose(together["accuracy"], alone["accuracy"], atol=0.05)
+    on = dataclasses.replace(base, dm_side_by_side=True)
+    for ipc in base.ipcs:
+        for seed in base.set_seeds:
+            a = classwise.STUDY.load_synthetic(base.cell("dm", ipc, seed), tmp_path / "a")["images"]
+            b = classwise.STUDY.load_synthetic(on.cell("dm", ipc, seed), tmp_path / "b")["images"]
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    assert not (tmp_path / "b" / "classwise_dd" / "checkpoints").exists() or not any(
+        (tmp_path / "b" / "classwise_dd" / "checkpoints").iterdir())
+    with pytest.raises(ValueError, match="'dm' only"):
+        dataclasses.replace(base.cell("whole", None, 0), side_by_side=True)
+    assert results.run_id(base.cell("dm", 1, 0)) == results.run_id(
+        dataclasses.replace(on.cell("dm", 1, 0), side_by_side=False))

@@ -35,6 +35,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +44,10 @@ from typing import Any
 import pandas as pd
 import torch
 
+from fairdd import results
 from fairdd.config import check_choice, check_int, check_profile, check_sequence
 from fairdd.data import ZCA, Dataset, denormalize, fit_zca, load_dataset, normalize_splits, stratified_subset
-from fairdd.distill import DMConfig, MTTConfig, config_for, train_experts
+from fairdd.distill import DMConfig, MTTConfig, config_for, distill_side_by_side, train_experts
 from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
 from fairdd.paths import data_root
@@ -177,6 +180,10 @@ class ClasswiseCell:
     set_seed : distillation seed (BLM: the run index); classifier i is seeded from ``(set_seed, i)``.
     distill : the method config (``None`` for ``"whole"``).
     evaluations : one evaluation protocol per architecture (``num_networks`` classifiers each).
+    side_by_side : (DM only) the set is distilled side by side with the other side-by-side DM
+        sets of its IPC that one worker job computes (:func:`fairdd.distill.distill_side_by_side`,
+        one seed each) — equal to distilling it alone within float tolerance, so it is part of
+        the run id when set (and left out at its default, so the recorded runs keep their ids).
     """
 
     data: ClasswiseData
@@ -185,10 +192,15 @@ class ClasswiseCell:
     set_seed: int
     distill: MTTConfig | DMConfig | None
     evaluations: tuple[EvalConfig, ...]
+    side_by_side: bool = dataclasses.field(default=False, metadata={"run_id": "unless_default"})
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
         check_int("set_seed", self.set_seed, minimum=0)
+        if not isinstance(self.side_by_side, bool):
+            raise ValueError(f"side_by_side={self.side_by_side!r} must be True or False")
+        if self.side_by_side and self.method != "dm":
+            raise ValueError(f"side_by_side=True is for method 'dm' only (method={self.method!r})")
         if (self.method == "whole") != (self.images_per_class is None):
             raise ValueError(f"images_per_class={self.images_per_class!r}: None exactly for method 'whole'")
         if self.images_per_class is not None:
@@ -221,6 +233,8 @@ class ClasswiseStudyConfig:
         (:attr:`fairdd.evaluate.EvalConfig.batched`; equal to one-by-one training within float
         tolerance, so the cells' run ids change when it is on). Default off (the recorded runs);
         meant for a GPU.
+    dm_side_by_side : distil the DM sets of one IPC (one per set seed) side by side
+        (:attr:`ClasswiseCell.side_by_side`). Default off (the recorded runs); meant for a GPU.
     """
 
     profile: str
@@ -238,11 +252,13 @@ class ClasswiseStudyConfig:
     whole_epochs: int = 50
     whole_batch_size: int = 256
     eval_batched: bool = False
+    dm_side_by_side: bool = False
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
-        if not isinstance(self.eval_batched, bool):
-            raise ValueError(f"eval_batched={self.eval_batched!r} must be True or False")
+        for name in ("eval_batched", "dm_side_by_side"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
         check_sequence("methods", self.methods, lambda f, v: check_choice(f, v, DISTILLERS))
         check_sequence("ipcs", self.ipcs, lambda f, v: check_int(f, v, minimum=1))
         check_sequence("set_seeds", self.set_seeds, lambda f, v: check_int(f, v, minimum=0))
@@ -354,6 +370,7 @@ class ClasswiseStudyConfig:
             set_seed=set_seed,
             distill=None if whole else getattr(self, method),
             evaluations=tuple(self.evaluation(a, whole=whole) for a in self.architectures),
+            side_by_side=self.dm_side_by_side and method == "dm",
         )
 
     def cells(self) -> list[ClasswiseCell]:
@@ -435,10 +452,47 @@ def cell_rows(cell: ClasswiseCell, root: Root = None, *, device: str | None = No
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     train, test = study_data(cell.data)
+    if cell.side_by_side:
+        return group_rows([cell], root, device=device)[0]
     images, labels, synthetic, distill_time = STUDY.training_set(
         cell, train.to(device), cell.method, images_per_class=cell.images_per_class, seed=cell.set_seed,
         distill=cell.distill, root=root,
     )
+    return _evaluated(cell, images, labels, synthetic, distill_time, test, device)
+
+
+def group_rows(cells: list[ClasswiseCell], root: Root = None, *, device: str | None = None) -> list[list[dict[str, Any]]]:
+    """:func:`cell_rows` of a worker job's cells: the ``side_by_side`` DM cells (one data set,
+    config and IPC; one set seed each) are distilled together by
+    :func:`fairdd.distill.distill_side_by_side`, with one resumable checkpoint for the group;
+    any other cell is computed alone. Rows per cell, in order."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    together = [c for c in cells if c.side_by_side]
+    out: dict[ClasswiseCell, list[dict[str, Any]]] = {}
+    if together:
+        first = together[0]
+        if len({(c.data, c.distill, c.images_per_class) for c in together}) != 1:
+            raise ValueError("side-by-side cells of one job must share data, DM config and images_per_class")
+        train, test = study_data(first.data)
+        folder = results.checkpoint_dir(STUDY.name, {"side_by_side": [results.run_id(c) for c in together]}, root=root)
+        start = time.perf_counter()
+        sets = distill_side_by_side(
+            train.to(device), first.distill, images_per_class=first.images_per_class,
+            seeds=[c.set_seed for c in together], checkpoint_dir=folder,
+        )
+        seconds = (time.perf_counter() - start) / len(together)  # the group's time, shared equally
+        for cell, synthetic in zip(together, sets):
+            STUDY.save_synthetic(cell, synthetic.images, synthetic.labels, root)
+            out[cell] = _evaluated(cell, synthetic.images, synthetic.labels, synthetic, seconds, test, device)
+        shutil.rmtree(folder, ignore_errors=True)
+    return [out[c] if c in out else cell_rows(c, root, device=device) for c in cells]
+
+
+def _evaluated(
+    cell: ClasswiseCell, images: torch.Tensor, labels: torch.Tensor, synthetic: Any, distill_time: float,
+    test: Any, device: str,
+) -> list[dict[str, Any]]:
+    """Every architecture's classifiers trained on ``(images, labels)`` and tested: the cell's rows."""
     learned_lr = synthetic.learning_rate if synthetic is not None else None
     rows = []
     for evaluation in cell.evaluations:
@@ -486,7 +540,14 @@ def _cost(cell: ClasswiseCell) -> float:
 #: (the 10-class task, then the 100-class task); ``fairdd.records`` verifies records against them.
 BOOK_VARIANTS: tuple[dict[str, Any], ...] = ({}, {"num_classes": 100})
 
-STUDY = Study(name="classwise_dd", compute=cell_rows, cost=_cost, prepare=_prepare_experts)
+def _group(cell: ClasswiseCell) -> Any:
+    """Side-by-side DM cells of one data set, config and IPC share a worker job; every other
+    cell is a job of its own."""
+    return ("dm", cell.data, cell.distill, cell.images_per_class) if cell.side_by_side else cell
+
+
+STUDY = Study(name="classwise_dd", compute=cell_rows, cost=_cost, group=_group, prepare=_prepare_experts,
+              compute_group=group_rows)
 
 
 def run_study(config: ClasswiseStudyConfig, *, processes: int | None = None, root: Root = None) -> pd.DataFrame:
