@@ -66,8 +66,9 @@ them in ``unmeasured_rows`` and ``unmeasured_sample_passes``).
 
 **3. Projection.** ``hours = Σ steps × seconds per step ÷ 3600`` over the items: sequentially
 (the studies' default: one network after another, one process), and with the batched rate for
-the items that can take a batched path (the other items unchanged; DM's
-:func:`fairdd.distill.distill_side_by_side` is used by no study yet and is not projected). ``gpu_hours`` (and
+the items that can take a batched path (the other items unchanged; DM's seeds side by side,
+:func:`fairdd.distill.distill_side_by_side`, which the class-wise study's ``dm_side_by_side`` uses,
+is priced sequentially: its batched rate is not measured here). ``gpu_hours`` (and
 ``gpu_hours_batched``) hold the number only when the device is CUDA; measured on a CPU they say
 ``"unmeasured"`` and the hours columns are that CPU's (one thread by default).
 
