@@ -168,8 +168,10 @@ def dm_pair(args: argparse.Namespace, seeds: int, device: torch.device) -> tuple
     n = args.classes * args.dm_per_class
     x, y = _random_set(args, n, device)
     train = Dataset("random", "train", x, y, tuple(str(c) for c in range(args.classes)))
+    # channels_last off: the side-by-side path does not use it, so both paths round alike and
+    # max |Δ| measures the batching alone (a layout's rounding grows over DM's iterations too).
     cfg = DMConfig(network=NetworkSpec(width=args.width, depth=args.depth), iterations=args.dm_iterations,
-                   batch_real=args.dm_batch_real, checkpoint_every=args.dm_iterations)
+                   batch_real=args.dm_batch_real, checkpoint_every=args.dm_iterations, channels_last=False)
     wanted = list(range(seeds))
 
     def sequential() -> list[torch.Tensor]:
@@ -258,7 +260,8 @@ def main() -> None:
             f"evaluation: ConvNet-{args.width}-{args.depth} {args.norm}, {args.images} images, batch {args.batch}, "
             f"{args.epochs} epochs, dsa={args.dsa}, {args.precision}; kd: {args.kd_student} students, "
             f"{args.kd_images} images, batch {args.kd_batch}, {args.epochs} epochs, cached logits; dm: ConvNet-"
-            f"{args.width}-{args.depth}, IPC 10, batch_real {args.dm_batch_real}, {args.dm_iterations} iterations; "
+            f"{args.width}-{args.depth}, IPC 10, batch_real {args.dm_batch_real}, {args.dm_iterations} iterations, "
+            "channels_last off; "
             f"best of {args.repeats}"
         ),
     )

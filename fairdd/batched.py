@@ -48,6 +48,11 @@ and ``config.channels_last`` (speed options of the sequential path; a stacked co
 ``vmap`` is a grouped convolution, for which channels-last is not the fast layout, and compiling
 the vmapped step is not implemented).
 
+**Memory.** The N networks' activations are held at once, so memory grows with N times one
+network's training step; a step that does not fit fails as PyTorch's allocator does (on a GPU an
+out-of-memory error, on a CPU possibly the kernel's OOM killer). ``benchmarks/bench_throughput.py``
+states which sizes it ran.
+
 Batching is opt-in (``fairdd.evaluate.evaluate_synthetic(..., batched=True)``,
 :func:`fairdd.kd.fit_many`); the sequential path stays the default everywhere, so no recorded
 result changes. ``benchmarks/bench_throughput.py`` measures when it pays on a device.
