@@ -54,6 +54,7 @@ import torch
 from torch.nn import functional as F
 
 from fairdd.config import check_choice, check_number
+from fairdd.training import to_device
 
 __all__ = [
     "DEFAULT_STRATEGY",
@@ -267,7 +268,7 @@ def dsa_apply(x: torch.Tensor, sample: DSASample) -> torch.Tensor:
         raise ValueError(f"the sample has {sample.batch_size} rows; x has {b} images (use 1 row to share)")
 
     def v(key: str) -> torch.Tensor:
-        return sample.values[key].to(x.device)
+        return to_device(sample.values[key], x.device)  # no host sync on a GPU
 
     for fam in sample.families:
         if fam == "color":

@@ -72,7 +72,7 @@ from torch.nn import functional as F
 
 from fairdd.augment import dsa
 from fairdd.config import check_choice, check_number
-from fairdd.training import TrainLog
+from fairdd.training import TrainLog, to_device
 from fairdd.training import autocast as _autocast
 from fairdd.training import sync as _sync
 
@@ -366,7 +366,7 @@ def train_networks(
         loss_sum = torch.zeros(num, device=device)
         orders = torch.stack(
             [
-                torch.randperm(n, generator=g, device=g.device).to(device)
+                to_device(torch.randperm(n, generator=g, device=g.device), device)
                 for g in generators
             ]
         )  # (num, n)

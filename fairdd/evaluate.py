@@ -42,7 +42,7 @@ from fairdd.data._container import check_training_inputs
 from fairdd.models import NetworkSpec
 from fairdd.seeding import generator as seeded_generator
 from fairdd.seeding import network_seeds
-from fairdd.training import TrainLog
+from fairdd.training import TrainLog, to_device
 from fairdd.training import autocast as _autocast
 from fairdd.training import sync as _sync
 
@@ -221,7 +221,7 @@ def train_network(
                 optimizer.state.clear()
         epoch_lr.append(float(optimizer.param_groups[0]["lr"]))
         loss_sum = torch.zeros((), device=device)
-        order = torch.randperm(n, generator=generator, device=generator.device).to(device)
+        order = to_device(torch.randperm(n, generator=generator, device=generator.device), device)
         for first in range(0, n, bs):
             idx = order[first : first + bs]
             x, y = images[idx], labels[idx]

@@ -67,7 +67,7 @@ from fairdd.models import NetworkSpec
 from fairdd.paths import results_root
 from fairdd.seeding import generator as seeded_generator
 from fairdd.seeding import kd_seeds
-from fairdd.training import TrainLog
+from fairdd.training import TrainLog, to_device
 
 __all__ = [
     "PAIRS",
@@ -308,8 +308,8 @@ def crop_flip(x: torch.Tensor, *, padding: int, flip: bool, generator: torch.Gen
     b, _, h, w = x.shape
     if padding:
         dev = generator.device
-        oy = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=dev).to(x.device)
-        ox = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=dev).to(x.device)
+        oy = to_device(torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=dev), x.device)
+        ox = to_device(torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=dev), x.device)
         padded = F.pad(x, (padding, padding, padding, padding))
         rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
         cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
@@ -317,7 +317,7 @@ def crop_flip(x: torch.Tensor, *, padding: int, flip: bool, generator: torch.Gen
         chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
         x = padded[batch, chan, rows, cols]
     if flip:
-        mask = torch.rand(b, generator=generator, device=generator.device).to(x.device) < 0.5
+        mask = to_device(torch.rand(b, generator=generator, device=generator.device), x.device) < 0.5
         x = torch.where(mask[:, None, None, None], x.flip(3), x)
     return x
 
@@ -364,9 +364,9 @@ def _epoch_order(n: int, generator: torch.Generator, balance: _Balance | None, d
     """One epoch's sample order: a permutation of the ``n`` rows, or with ``balance`` a
     permutation of the class-size-preserving, group-balanced resample."""
     if balance is None:
-        return torch.randperm(n, generator=generator, device=generator.device).to(device)
+        return to_device(torch.randperm(n, generator=generator, device=generator.device), device)
     pool = torch.cat([balance.sampler.sample(c, size, balance.generator) for c, size in enumerate(balance.class_sizes)])
-    return pool[torch.randperm(pool.numel(), generator=generator, device=generator.device).cpu()].to(device)
+    return to_device(pool[torch.randperm(pool.numel(), generator=generator, device=generator.device).cpu()], device)
 
 
 def fit(

@@ -13,7 +13,8 @@ into a :class:`SyntheticSet`. The pieces every method needs live here:
   a killed run resumes to bit-identical results on CPU; it keeps the losses on the device and
   reads them back only at checkpoint boundaries (no host sync per iteration);
   :func:`optimise_runs` is the same loop for several runs computed side by side (DM's seeds);
-* :func:`to_device` moves the CPU-drawn index tensors to a GPU without a host sync.
+* :func:`~fairdd.training.to_device` (re-exported here) moves the CPU-drawn index tensors to a GPU
+  without a host sync.
 
 Randomness: every draw (initial images, real batches, network inits, augmentation, expert
 choice) goes through one ``torch.Generator`` on the CPU seeded with ``seed``
@@ -44,6 +45,7 @@ from fairdd.data import Dataset
 from fairdd.models import IMAGE_MODELS, NetworkSpec
 from fairdd.results import canonical_config, load_checkpoint, save_checkpoint
 from fairdd.seeding import draw_seed, generator as seeded_generator
+from fairdd.training import to_device
 
 __all__ = [
     "DistillConfig",
@@ -344,21 +346,6 @@ def seeded_model(cfg: DistillConfig, train: Dataset, generator: torch.Generator,
         # What Module.to does (``_apply`` of a tensor conversion), with the non-blocking copy.
         return net._apply(lambda t: to_device(t, device))
     return net.to(device)
-
-
-def to_device(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    """``tensor`` on ``device``, the same values, without a host sync where one can be avoided.
-
-    From the CPU to a CUDA device the copy goes through pinned (page-locked) memory with
-    ``non_blocking=True``: the host queues it and goes on, where a plain ``.to(device)`` from
-    pageable memory waits until the copy, and so all work queued before it, is done. PyTorch's
-    pinned-memory allocator keeps the staging buffer until the copy has run. Anywhere else (on
-    the CPU, or already on the device) it is ``tensor.to(device)``, so CPU results are untouched.
-    """
-    device = torch.device(device)
-    if device.type == "cuda" and tensor.device.type == "cpu":
-        return tensor.pin_memory().to(device, non_blocking=True)
-    return tensor.to(device)
 
 
 def has_batchnorm(net: nn.Module) -> bool:
