@@ -92,3 +92,31 @@ def test_smoke_grid_through_the_store_and_its_report(tmp_path, monkeypatch) -> N
     monkeypatch.setattr(_study, "distill", boom)
     monkeypatch.setattr(compare.kd, "student", boom)
     pd.testing.assert_frame_equal(compare.run_study(config, processes=1, root=tmp_path), rows)
+
+
+def test_kd_batched_trains_a_ratio_and_seeds_students_together_per_protocol(tmp_path, monkeypatch) -> None:
+    """kd_batched: per ratio and seed one fit_many for the plain students (hard-label and every
+    T × α) and one for the group-balanced ones; rows equal the one-by-one study's within float
+    tolerance; students get run ids of their own, teachers and DD cells keep theirs."""
+    monkeypatch.setenv("FAIRDD_RESULTS", str(tmp_path))
+    config = compare.CompareStudyConfig.for_profile("smoke", bias_ratios=(0.9,), dd_methods=("random",))
+    calls: list[int] = []
+    real = compare.kd.fit_many
+
+    def spy(models, *args, **kwargs):
+        calls.append(len(models))
+        return real(models, *args, **kwargs)
+
+    monkeypatch.setattr(compare.kd, "fit_many", spy)
+    alone = compare.run_study(config, processes=1, root=tmp_path / "a")
+    together = compare.run_study(dataclasses.replace(config, kd_batched=True), processes=1, root=tmp_path / "b")
+    plain = 1 + len(config.temperatures) * len(config.alphas)
+    assert sorted(calls) == sorted([plain, len(config.balanced_temperatures)] * len(config.seeds))
+    students = together["compression"].isin(compare.STUDENTS)
+    assert set(together.loc[students, "batched"]) == {True}
+    assert not set(alone.loc[students, "run_id"]) & set(together.loc[students, "run_id"])
+    assert alone.loc[~students, "run_id"].tolist() == together.loc[~students, "run_id"].tolist()
+    for column in ("accuracy", "acc_conflicting", "dpd", "eod"):
+        np.testing.assert_allclose(together[column], alone[column], atol=0.03)
+    with pytest.raises(ValueError, match="for the students"):
+        dataclasses.replace(config.cells()[0], batched=True)

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairdd import kd, metrics
+from fairdd import kd, metrics, results
 from fairdd.config import check_choice, check_int, check_number, check_profile, check_sequence
 from fairdd.data import DataSpec, Dataset, dataset_label, probe_data, study_data
 from fairdd.distill import DCConfig, DMConfig, config_for
@@ -78,6 +79,7 @@ __all__ = [
 DD_METHODS: tuple[str, ...] = ("random", "dm", "dm_balanced", "dm_fairdd", "dc", "dc_fairdd")
 #: Knowledge-distillation roles: the teacher (reference), the student on hard labels, distilled students.
 KD_ROLES: tuple[str, ...] = ("teacher", "student", "kd", "kd_balanced")
+STUDENTS: tuple[str, ...] = KD_ROLES[1:]
 COMPRESSIONS: tuple[str, ...] = ("whole",) + DD_METHODS + KD_ROLES
 LABELS = {
     "whole": "whole set, DD protocol",
@@ -102,7 +104,10 @@ class CompareCell:
 
     ``distill`` is the DD method's config (DD methods only); ``evaluation`` the DD protocol
     (``"whole"`` and DD methods); ``kd`` the KD config (KD roles; for ``"kd"`` its temperature
-    and α are the cell's).
+    and α are the cell's). ``batched`` (students only): trained by :func:`fairdd.kd.fit_many`
+    with the other batched students of its ratio, seed and protocol that one worker job computes
+    — equal to training it alone within float tolerance, so it is part of the run id when set
+    (and left out at its default, so the recorded runs keep their ids).
     """
 
     data: DataSpec
@@ -113,8 +118,13 @@ class CompareCell:
     distill: DMConfig | DCConfig | None = None
     evaluation: EvalConfig | None = None
     kd: kd.KDConfig | None = None
+    batched: bool = dataclasses.field(default=False, metadata={"run_id": "unless_default"})
 
     def __post_init__(self) -> None:
+        if not isinstance(self.batched, bool):
+            raise ValueError(f"batched={self.batched!r} must be True or False")
+        if self.batched and self.compression not in STUDENTS:
+            raise ValueError(f"batched=True is for the students {STUDENTS}; compression={self.compression!r}")
         check_number("bias_ratio", self.bias_ratio, minimum=0.0, maximum=1.0)
         check_choice("compression", self.compression, COMPRESSIONS)
         check_int("seed", self.seed, minimum=0)
@@ -150,6 +160,9 @@ class CompareStudyConfig:
     temperatures, alphas : the distilled students (every T at every α).
     balanced_temperatures : the temperatures (at ``alphas[0]``) of the students trained on
         group-balanced batches.
+    kd_batched : train the students of each ratio and seed side by side, one
+        :func:`fairdd.kd.students` call per protocol (plain, group-balanced); their cells carry
+        ``batched=True``. Default off (the recorded runs); meant for a GPU.
     """
 
     profile: str
@@ -173,9 +186,12 @@ class CompareStudyConfig:
     temperatures: tuple[float, ...] = (1.0, 2.0, 4.0, 10.0, 20.0)
     alphas: tuple[float, ...] = (0.8, 0.6)
     balanced_temperatures: tuple[float, ...] = (1.0, 4.0, 10.0)
+    kd_batched: bool = False
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
+        if not isinstance(self.kd_batched, bool):
+            raise ValueError(f"kd_batched={self.kd_batched!r} must be True or False")
         check_sequence("bias_ratios", self.bias_ratios, lambda f, v: check_number(f, v, minimum=0.0, maximum=1.0))
         check_sequence("seeds", self.seeds, lambda f, v: check_int(f, v, minimum=0))
         check_sequence("dd_methods", self.dd_methods, lambda f, v: check_choice(f, v, DD_METHODS))
@@ -281,16 +297,18 @@ class CompareStudyConfig:
                     for m in self.dd_methods
                 ]
                 hard = dataclasses.replace(self.kd_protocol, alpha=0.0, temperature=1.0)
+                b = self.kd_batched
                 out.append(CompareCell(compression="teacher", kd=hard, **common))
-                out.append(CompareCell(compression="student", kd=hard, **common))
+                out.append(CompareCell(compression="student", kd=hard, batched=b, **common))
                 out += [
-                    CompareCell(compression="kd", kd=dataclasses.replace(self.kd_protocol, temperature=t, alpha=a), **common)
+                    CompareCell(compression="kd", kd=dataclasses.replace(self.kd_protocol, temperature=t, alpha=a),
+                                batched=b, **common)
                     for a in self.alphas
                     for t in self.temperatures
                 ]
                 out += [
                     CompareCell(compression="kd_balanced", kd=dataclasses.replace(
-                        self.kd_protocol, temperature=t, alpha=self.alphas[0], balanced_batches=True), **common)
+                        self.kd_protocol, temperature=t, alpha=self.alphas[0], balanced_batches=True), batched=b, **common)
                     for t in self.balanced_temperatures
                 ]
         return out
@@ -357,9 +375,9 @@ def measures(predicted: torch.Tensor, test: Dataset, n_conflicting: int, n_align
 
 def cell_rows(cell: CompareCell, root: Root = None) -> list[dict[str, Any]]:
     """Compute one cell: build the compressed model(s), test them, measure."""
+    if cell.batched:
+        return group_rows([cell], root)[0]
     train, test, n_conf, n_aligned = _evaluation_set(cell.data, cell.bias_ratio)
-    base = {"dataset": dataset_label(cell.data), "method": LABELS[cell.compression], "temperature": np.nan,
-            "alpha": np.nan}
     if cell.compression in KD_ROLES:
         spec = cell.kd.teacher_spec(cell.seed)
         teacher, record = kd.teacher(spec, train, root=root)
@@ -370,11 +388,8 @@ def cell_rows(cell: CompareCell, root: Root = None) -> list[dict[str, Any]]:
             logits = None if cell.kd.augment else kd.teacher_logits(spec, train, teacher, root=root)
             model, log = kd.student(cell.kd, train, seed=cell.seed, teacher_model=teacher, cached_logits=logits)
             train_time = log.train_time_s
-            if cell.compression in ("kd", "kd_balanced"):
-                base["temperature"], base["alpha"] = cell.kd.temperature, cell.kd.alpha
-        predicted = kd.predict_logits(model, test.inputs).argmax(1)
-        return [{**base, "network": 0, **measures(predicted, test, n_conf, n_aligned), "train_time_s": train_time,
-                 "distill_time_s": 0.0, "teacher_time_s": teacher_time, "cost_s": train_time + teacher_time}]
+        return [_kd_row(cell, model, train_time, teacher_time, test, n_conf, n_aligned)]
+    base = _base(cell)
     images, labels, _, distill_time = STUDY.training_set(
         cell, train, cell.compression, images_per_class=cell.images_per_class, seed=cell.seed, distill=cell.distill,
         root=root,
@@ -386,6 +401,56 @@ def cell_rows(cell: CompareCell, root: Root = None) -> list[dict[str, Any]]:
          "cost_s": distill_time + row["train_time_s"]}
         for row in rows
     ]
+
+
+def _base(cell: CompareCell) -> dict[str, Any]:
+    base = {"dataset": dataset_label(cell.data), "method": LABELS[cell.compression], "temperature": np.nan,
+            "alpha": np.nan}
+    if cell.compression in ("kd", "kd_balanced"):
+        base["temperature"], base["alpha"] = cell.kd.temperature, cell.kd.alpha
+    return base
+
+
+def _kd_row(
+    cell: CompareCell, model: torch.nn.Module, train_time: float, teacher_time: float, test: Dataset, n_conf: int,
+    n_aligned: int,
+) -> dict[str, Any]:
+    """A KD role's one row: its test measures and costs."""
+    predicted = kd.predict_logits(model, test.inputs).argmax(1)
+    return {**_base(cell), "network": 0, **measures(predicted, test, n_conf, n_aligned), "train_time_s": train_time,
+            "distill_time_s": 0.0, "teacher_time_s": teacher_time, "cost_s": train_time + teacher_time}
+
+
+def group_rows(cells: list[CompareCell], root: Root = None) -> list[list[dict[str, Any]]]:
+    """:func:`cell_rows` of a worker job's cells: the ``batched`` students (one ratio and seed)
+    are trained side by side, one :func:`fairdd.kd.students` call (and one resumable
+    checkpoint) per protocol; any other cell is computed alone. Rows per cell, in order."""
+    batched = [c for c in cells if c.batched]
+    out: dict[CompareCell, list[dict[str, Any]]] = {}
+    if batched:
+        if len({(c.data, c.bias_ratio, c.seed) for c in batched}) != 1:
+            raise ValueError("batched students of one job must share data, bias ratio and seed")
+        first = batched[0]
+        train, test, n_conf, n_aligned = _evaluation_set(first.data, first.bias_ratio)
+        by_protocol: dict[tuple[Any, ...], list[CompareCell]] = {}
+        for c in batched:  # one fit_many per protocol: the plain and the group-balanced students
+            key = (c.kd.teacher_spec(c.seed), c.kd.student, c.kd.balanced_batches, c.kd.max_grad_norm)
+            by_protocol.setdefault(key, []).append(c)
+        for (spec, *_), members in by_protocol.items():
+            teacher, record = kd.teacher(spec, train, root=root)
+            logits = None if members[0].kd.augment else kd.teacher_logits(spec, train, teacher, root=root)
+            folder = results.checkpoint_dir(STUDY.name, {"side_by_side": [results.run_id(c) for c in members]}, root=root)
+            trained = kd.students([c.kd for c in members], train, seed=first.seed, teacher_model=teacher,
+                                  cached_logits=logits, checkpoint=folder / "students.pt")
+            for cell, (model, log) in zip(members, trained):
+                out[cell] = [_kd_row(cell, model, log.train_time_s, float(record["train_time_s"]), test, n_conf, n_aligned)]
+            shutil.rmtree(folder, ignore_errors=True)
+    return [out[c] if c in out else cell_rows(c, root) for c in cells]
+
+
+def _group(cell: CompareCell) -> Any:
+    """Batched students of one ratio and seed share a worker job; every other cell is its own."""
+    return ("students", cell.data, cell.bias_ratio, cell.seed) if cell.batched else cell
 
 
 def _prepare_teachers(cells: list[CompareCell], root: Root, processes: int | None) -> None:
@@ -408,7 +473,8 @@ def _cost(cell: CompareCell) -> float:
     )
 
 
-STUDY = Study(name="compare_dd_kd", compute=cell_rows, cost=_cost, prepare=_prepare_teachers)
+STUDY = Study(name="compare_dd_kd", compute=cell_rows, cost=_cost, group=_group, prepare=_prepare_teachers,
+              compute_group=group_rows)
 
 
 def run_study(config: CompareStudyConfig, *, processes: int | None = None, root: Root = None) -> pd.DataFrame:
