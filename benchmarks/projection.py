@@ -581,11 +581,24 @@ def _kd_fairness(config: Any, c: _Collector) -> None:
 
 
 def _compare_dd_kd(config: Any, c: _Collector) -> None:
-    for cell in config.cells():
+    cells = config.cells()
+    # The study trains a ratio and seed's students side by side, one call per protocol (plain,
+    # group-balanced), when its cells say `batched` (kd_batched).
+    offers = bool(cells) and "batched" in {f.name for f in dataclasses.fields(cells[0])}
+    groups: dict[tuple, list[int]] = {}
+    for cell in cells:
+        if cell.kd is not None and cell.compression != "teacher":
+            g = groups.setdefault((cell.data, cell.bias_ratio, cell.seed, cell.kd.balanced_batches), [0, 0])
+            g[0] += 1
+            g[1] += cell.kd.alpha > 0
+    for cell in cells:
         n, shape, k = _biased(cell.data)
         if cell.kd is not None:
             role = "teacher" if cell.compression == "teacher" else "student"
-            _kd(c, role, cell.kd, cell.seed, n=n, shape=shape, classes=k, data_key=(cell.data, cell.bias_ratio))
+            group = (tuple(groups[(cell.data, cell.bias_ratio, cell.seed, cell.kd.balanced_batches)])
+                     if offers and role == "student" else None)
+            _kd(c, role, cell.kd, cell.seed, n=n, shape=shape, classes=k, data_key=(cell.data, cell.bias_ratio),
+                side_by_side=group)
         elif cell.compression == "whole":
             _evaluation(c, "whole-set", cell.evaluation, n, shape, k)
         else:

@@ -70,7 +70,12 @@ def test_shared_work_is_counted_once(paper_items) -> None:
     assert all(i.batchable for i in students)
     forward = [i for i in paper_items["kd_fairness"] if i.component == "kd:teacher-forward"]
     assert forward and all(i.batchable and i.batched_batch > i.batch for i in forward)
-    assert not any(i.batchable for i in paper_items["compare_dd_kd"] if i.component == "kd:student")
+    # The DD vs KD study batches a ratio and seed's students per protocol (plain; group-balanced).
+    config = projection.study_configs("compare_dd_kd", "paper")[0]
+    compare = [i for i in paper_items["compare_dd_kd"] if i.component == "kd:student"]
+    plain = 1 + len(config.temperatures) * len(config.alphas)
+    assert compare and all(i.batchable for i in compare)
+    assert {i.networks for i in compare} == {plain, len(config.balanced_temperatures)}
     # the 100-class task of the class-wise study is projected too (its BOOK_VARIANTS)
     assert len(projection.study_configs("classwise_dd", "paper")) == 2
 
