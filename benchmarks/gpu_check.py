@@ -27,9 +27,11 @@ start past its share is skipped and marked so):
 
 Everything is also summarised in ``<out>/gpu_check.json`` with provenance (commit, device name,
 torch and CUDA versions, date). Copy ``gpu_check.json``, ``bench_throughput.json`` and
-``projection.json`` (and their ``.md``) to ``benchmarks/results/`` and the run folder to
-``records/paper/gpu_check/`` and commit them. On the CPU the script refuses to run (the CPU
-checks are the tests).
+``projection.json`` (and their ``.md``) to ``benchmarks/results/``, record the run with
+``python -m fairdd.records record --profile paper --from <out>/results`` (that rebuilds
+``records/paper/`` from the folder given: while it holds other paper runs, put those in the same
+folder first), and commit them. On the CPU the script refuses to run (the CPU checks are the
+tests).
 """
 
 from __future__ import annotations
