@@ -179,15 +179,21 @@ def test_teacher_is_trained_once_and_shared(tmp_path, monkeypatch) -> None:
     assert len(calls) == 2 and not claim.exists()
 
 
-def test_resume_from_checkpoint_is_bit_identical(tmp_path) -> None:
-    data, cfg = _data(), _config(epochs=4, milestones=(2,), augment=True, crop_padding=1)
-    teacher = NetworkSpec(width=6, depth=1).build(3, 3, 8, seed=9).eval()
+def _straight_and_resumed(cfg: kd.KDConfig, data: Dataset, teacher: torch.nn.Module, path) -> torch.nn.Module:
+    """Train ``cfg``'s student straight through, and again stopped after 2 epochs and resumed
+    from its checkpoint at ``path``; assert the two are bit-identical; return the straight one."""
     straight, log = kd.student(cfg, data, seed=0, teacher_model=teacher)
-    path = tmp_path / "ckpt.pt"
     kd.student(dataclasses.replace(cfg, epochs=2), data, seed=0, teacher_model=teacher, checkpoint=path)
     resumed, log2 = kd.student(cfg, data, seed=0, teacher_model=teacher, checkpoint=path)
     assert all(torch.equal(a, b) for a, b in zip(_params(straight), _params(resumed)))
     assert log2.epoch_loss == log.epoch_loss
+    return straight
+
+
+def test_resume_from_checkpoint_is_bit_identical(tmp_path) -> None:
+    data, cfg = _data(), _config(epochs=4, milestones=(2,), augment=True, crop_padding=1)
+    teacher = NetworkSpec(width=6, depth=1).build(3, 3, 8, seed=9).eval()
+    _straight_and_resumed(cfg, data, teacher, tmp_path / "ckpt.pt")
 
 
 def test_crop_flip() -> None:
@@ -289,10 +295,6 @@ def test_balanced_batches_draw_equal_group_counts_and_resume_bit_identically(tmp
         assert torch.bincount(data.attributes[idx], minlength=2).tolist() == [4, 4]
     cfg = _config(epochs=4, milestones=(2,), balanced_batches=True)
     teacher = NetworkSpec(width=6, depth=1).build(3, 3, 8, seed=9).eval()
-    straight, log = kd.student(cfg, data, seed=0, teacher_model=teacher)
-    path = tmp_path / "ckpt.pt"
-    kd.student(dataclasses.replace(cfg, epochs=2), data, seed=0, teacher_model=teacher, checkpoint=path)
-    resumed, log2 = kd.student(cfg, data, seed=0, teacher_model=teacher, checkpoint=path)
-    assert all(torch.equal(a, b) for a, b in zip(_params(straight), _params(resumed)))
+    straight = _straight_and_resumed(cfg, data, teacher, tmp_path / "ckpt.pt")
     plain, _ = kd.student(dataclasses.replace(cfg, balanced_batches=False), data, seed=0, teacher_model=teacher)
     assert not all(torch.equal(a, b) for a, b in zip(_params(straight), _params(plain)))
