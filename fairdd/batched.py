@@ -266,7 +266,8 @@ class StackedSGD:
             }:
                 raise ValueError(f"the saved {key} do not match these {self.num} networks; delete the checkpoint")
         momentum = state.get("momentum")
-        if momentum is not None and set(momentum) != set(self.params):
+        # After a step: one buffer per parameter, or none at all without momentum.
+        if momentum is not None and set(momentum) != (set(self.params) if self.momentum != 0 else set()):
             raise ValueError("the saved momentum buffers do not match these networks; delete the checkpoint")
         with torch.no_grad():
             for key, mine in (("params", self.params), ("buffers", self.buffers)):
@@ -275,10 +276,6 @@ class StackedSGD:
         self._momentum_buffers = (
             None if momentum is None else {k: v.to(self.device).clone() for k, v in momentum.items()}
         )
-
-
-def _cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits, target)
 
 
 def train_networks(
@@ -314,7 +311,7 @@ def train_networks(
     generators = list(generators)
     num = len(models)
     check_batchable_config(config)
-    check_batchable(models)
+    check_batchable(models)  # before anything moves (StackedSGD checks again, cheaply)
     if len(generators) != num:
         raise ValueError(
             f"got {len(generators)} generators for {num} networks; give one per network"
@@ -385,7 +382,7 @@ def train_networks(
                         for i in range(num)
                     ]
                 )
-            loss = stack.step(_cross_entropy, x, y, lr=lrs)
+            loss = stack.step(F.cross_entropy, x, y, lr=lrs)
             loss_sum += loss * idx.shape[1]
         epoch_loss_sums.append(loss_sum)
     _sync(device)

@@ -369,6 +369,23 @@ def _epoch_order(n: int, generator: torch.Generator, balance: _Balance | None, d
     return to_device(pool[torch.randperm(pool.numel(), generator=generator, device=generator.device).cpu()], device)
 
 
+def _check_targets(
+    config: KDConfig, alpha: float, inputs: torch.Tensor, teacher: nn.Module | None, cached_logits: torch.Tensor | None
+) -> None:
+    """What :func:`fit` and :func:`fit_many` refuse before any training: augmentation of
+    non-images, a distilled student (``alpha`` > 0) with no teacher or cached logits, and cached
+    logits with augmentation or of another length than the training set."""
+    if config.augment and inputs.dim() != 4:
+        raise ValueError(f"augment=True needs images (N, C, H, W); got inputs of shape {tuple(inputs.shape)}")
+    if alpha > 0 and teacher is None and cached_logits is None:
+        raise ValueError(f"alpha={alpha!r} > 0 needs a teacher or its cached logits")
+    if cached_logits is not None:
+        if config.augment:
+            raise ValueError("cached teacher logits are for un-augmented training only; pass the teacher")
+        if cached_logits.shape[0] != inputs.shape[0]:
+            raise ValueError(f"cached_logits has {cached_logits.shape[0]} rows; the training set {inputs.shape[0]}")
+
+
 def fit(
     model: nn.Module,
     train: Dataset,
@@ -388,17 +405,8 @@ def fit(
     finished epoch; training resumes from it and leaves it in place.
     """
     inputs, labels = train.inputs, train.labels
-    images = inputs.dim() == 4
-    if config.augment and not images:
-        raise ValueError(f"augment=True needs images (N, C, H, W); got inputs of shape {tuple(inputs.shape)}")
     distil = config.alpha > 0
-    if distil and teacher is None and cached_logits is None:
-        raise ValueError(f"alpha={config.alpha!r} > 0 needs a teacher or its cached logits")
-    if cached_logits is not None:
-        if config.augment:
-            raise ValueError("cached teacher logits are for un-augmented training only; pass the teacher")
-        if cached_logits.shape[0] != inputs.shape[0]:
-            raise ValueError(f"cached_logits has {cached_logits.shape[0]} rows; the training set {inputs.shape[0]}")
+    _check_targets(config, config.alpha, inputs, teacher, cached_logits)
     balance = _Balance.of(train, config, generator)
     if teacher is not None:
         teacher.eval()
@@ -500,7 +508,7 @@ def fit_many(
     students of one seed do. The soft targets are ``cached_logits`` rows (no augmentation) or the
     ``teacher``'s logits on each network's own augmented batch (one inference pass over all of
     them); networks with α = 0 never read them. Batch norm (the CIFAR ResNets) is supported; the
-    equivalence with :func:`fit` is within float tolerance (``tests/test_kd.py``), not bit for bit.
+    equivalence with :func:`fit` is within float tolerance (``tests/test_kd_batched.py``), not bit for bit.
 
     ``checkpoint``: a file holding the stacked state after the last finished epoch; training
     resumes from it (bit for bit on the CPU) and leaves it in place; a checkpoint of other
@@ -527,19 +535,8 @@ def fit_many(
             )
     config = configs[0]
     inputs, labels = train.inputs, train.labels
-    images = inputs.dim() == 4
-    if config.augment and not images:
-        raise ValueError(f"augment=True needs images (N, C, H, W); got inputs of shape {tuple(inputs.shape)}")
     distil = any(c.alpha > 0 for c in configs)
-    if distil and teacher is None and cached_logits is None:
-        raise ValueError(
-            f"alpha={max(c.alpha for c in configs)!r} > 0 needs a teacher or its cached logits"
-        )
-    if cached_logits is not None:
-        if config.augment:
-            raise ValueError("cached teacher logits are for un-augmented training only; pass the teacher")
-        if cached_logits.shape[0] != inputs.shape[0]:
-            raise ValueError(f"cached_logits has {cached_logits.shape[0]} rows; the training set {inputs.shape[0]}")
+    _check_targets(config, max(c.alpha for c in configs), inputs, teacher, cached_logits)
     balances = [_Balance.of(train, config, g) for g in generators]
     if teacher is not None:
         teacher.eval()

@@ -335,6 +335,9 @@ def test_stacked_sgd_state_round_trip_and_refusal() -> None:
         assert torch.equal(a.params[name], b.params[name])
     for name in a.buffers:
         assert torch.equal(a.buffers[name], b.buffers[name])
+    plain = StackedSGD(models, momentum=0.0, weight_decay=0.0)  # no momentum buffers to save or restore
+    plain.step(torch.nn.functional.cross_entropy, x, y, lr=0.1)
+    StackedSGD(models, momentum=0.0, weight_decay=0.0).load_state_dict(plain.state_dict())
     other = StackedSGD([spec.build(1, 3, 8, seed=s) for s in range(3)], momentum=0.9, weight_decay=0.0)
     with pytest.raises(ValueError, match="do not match"):
         other.load_state_dict(a.state_dict())
