@@ -132,3 +132,16 @@ def test_compute_group_gets_a_jobs_unfinished_cells_and_each_is_stored_as_its_ru
     with pytest.raises(RuntimeError, match="rows for 1 of 2 cells"):
         dataclasses.replace(TOY, prepare=None, compute_group=short).run(CELLS[2:], processes=1, root=tmp_path / "c")
     assert not any(TOY.is_finished(c, tmp_path / "c") for c in CELLS)
+
+
+def test_group_checkpoint_is_kept_when_the_group_fails_and_removed_when_it_finishes(tmp_path):
+    with pytest.raises(RuntimeError):
+        with TOY.group_checkpoint(CELLS[:2], tmp_path) as folder:
+            (folder / "state.pt").write_text("partial")
+            raise RuntimeError("killed")
+    assert (folder / "state.pt").is_file()  # the next try resumes from it
+    with TOY.group_checkpoint(CELLS[:2], tmp_path) as again:
+        assert again == folder
+    assert not folder.exists()
+    with TOY.group_checkpoint(CELLS[2:], tmp_path) as other:
+        assert other != folder

@@ -20,10 +20,12 @@ cluster scheduler runs exactly the same cells.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import shutil
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +158,16 @@ class Study:
         if self.cost is not None:
             jobs.sort(key=lambda job: -sum(self.cost(c) for c in job))  # stable: ties keep their order
         return jobs
+
+    @contextlib.contextmanager
+    def group_checkpoint(self, cells: Sequence[Any], root: Root = None) -> Iterator[Path]:
+        """The resumable checkpoint folder of ``cells`` computed together (in
+        :attr:`compute_group`), named by their run ids so that another group has its own; removed
+        when the ``with`` block finishes, kept when it raises (or the process is killed), so the
+        next try resumes from it."""
+        folder = results.checkpoint_dir(self.name, {"side_by_side": [results.run_id(c) for c in cells]}, root=root)
+        yield folder
+        shutil.rmtree(folder, ignore_errors=True)
 
     # ----------------------------------------------------------- synthetic sets
     def training_set(

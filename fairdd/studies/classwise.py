@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,6 @@ from typing import Any
 import pandas as pd
 import torch
 
-from fairdd import results
 from fairdd.config import check_choice, check_int, check_profile, check_sequence
 from fairdd.data import ZCA, Dataset, denormalize, fit_zca, load_dataset, normalize_splits, stratified_subset
 from fairdd.distill import DMConfig, MTTConfig, config_for, distill_side_by_side, train_experts
@@ -474,17 +472,16 @@ def group_rows(cells: list[ClasswiseCell], root: Root = None, *, device: str | N
         if len({(c.data, c.distill, c.images_per_class) for c in together}) != 1:
             raise ValueError("side-by-side cells of one job must share data, DM config and images_per_class")
         train, test = study_data(first.data)
-        folder = results.checkpoint_dir(STUDY.name, {"side_by_side": [results.run_id(c) for c in together]}, root=root)
         start = time.perf_counter()
-        sets = distill_side_by_side(
-            train.to(device), first.distill, images_per_class=first.images_per_class,
-            seeds=[c.set_seed for c in together], checkpoint_dir=folder,
-        )
-        seconds = (time.perf_counter() - start) / len(together)  # the group's time, shared equally
-        for cell, synthetic in zip(together, sets):
-            STUDY.save_synthetic(cell, synthetic.images, synthetic.labels, root)
-            out[cell] = _evaluated(cell, synthetic.images, synthetic.labels, synthetic, seconds, test, device)
-        shutil.rmtree(folder, ignore_errors=True)
+        with STUDY.group_checkpoint(together, root) as folder:
+            sets = distill_side_by_side(
+                train.to(device), first.distill, images_per_class=first.images_per_class,
+                seeds=[c.set_seed for c in together], checkpoint_dir=folder,
+            )
+            seconds = (time.perf_counter() - start) / len(together)  # the group's time, shared equally
+            for cell, synthetic in zip(together, sets):
+                STUDY.save_synthetic(cell, synthetic.images, synthetic.labels, root)
+                out[cell] = _evaluated(cell, synthetic.images, synthetic.labels, synthetic, seconds, test, device)
     return [out[c] if c in out else cell_rows(c, root, device=device) for c in cells]
 
 

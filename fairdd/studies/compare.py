@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairdd import kd, metrics, results
+from fairdd import kd, metrics
 from fairdd.config import check_choice, check_int, check_number, check_profile, check_sequence
 from fairdd.data import DataSpec, Dataset, dataset_label, probe_data, study_data
 from fairdd.distill import DCConfig, DMConfig, config_for
@@ -439,12 +438,11 @@ def group_rows(cells: list[CompareCell], root: Root = None) -> list[list[dict[st
         for (spec, *_), members in by_protocol.items():
             teacher, record = kd.teacher(spec, train, root=root)
             logits = None if members[0].kd.augment else kd.teacher_logits(spec, train, teacher, root=root)
-            folder = results.checkpoint_dir(STUDY.name, {"side_by_side": [results.run_id(c) for c in members]}, root=root)
-            trained = kd.students([c.kd for c in members], train, seed=first.seed, teacher_model=teacher,
-                                  cached_logits=logits, checkpoint=folder / "students.pt")
+            with STUDY.group_checkpoint(members, root) as folder:
+                trained = kd.students([c.kd for c in members], train, seed=first.seed, teacher_model=teacher,
+                                      cached_logits=logits, checkpoint=folder / "students.pt")
             for cell, (model, log) in zip(members, trained):
                 out[cell] = [_kd_row(cell, model, log.train_time_s, float(record["train_time_s"]), test, n_conf, n_aligned)]
-            shutil.rmtree(folder, ignore_errors=True)
     return [out[c] if c in out else cell_rows(c, root) for c in cells]
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -413,13 +412,11 @@ def group_rows(cells: list[KDCell], root: Root = None) -> list[list[dict[str, An
             spec = first.kd.teacher_spec(first.seed)
             cached = kd.teacher_logits(spec, train, teacher_model, root=root, batch_size=first.kd.eval_batch_size)
         if side_by_side:
-            # One checkpoint for the group, named by its cells' run ids (a group of other cells has its own).
-            folder = results.checkpoint_dir(STUDY.name, {"side_by_side": [results.run_id(c) for c in students]}, root=root)
-            pairs = kd.students([c.kd for c in students], train, seed=first.seed, teacher_model=teacher_model,
-                                cached_logits=cached, checkpoint=folder / "students.pt")
+            with STUDY.group_checkpoint(students, root) as folder:
+                pairs = kd.students([c.kd for c in students], train, seed=first.seed, teacher_model=teacher_model,
+                                    cached_logits=cached, checkpoint=folder / "students.pt")
             for cell, (model, log) in zip(students, pairs):
                 trained[cell] = (model, log.train_time_s, len(log.epoch_loss))
-            shutil.rmtree(folder, ignore_errors=True)
             continue
         for cell in students:
             model, log = kd.student(
