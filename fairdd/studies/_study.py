@@ -66,7 +66,7 @@ class Study:
         cell's rows are then stored as its own run, as :attr:`compute`'s would be. It must give
         every cell the rows :attr:`compute` gives it alone, up to what the cell's own config
         says may differ (e.g. a ``batched`` cell: float tolerance), and keep its own resumable
-        checkpoint. ``None``: cell by cell. A single cell, :meth:`run_cell` and a Ray sweep
+        checkpoint (in :meth:`group_checkpoint`). ``None``: cell by cell. A single cell, :meth:`run_cell` and a Ray sweep
         (one task per cell) use :attr:`compute`.
     """
 

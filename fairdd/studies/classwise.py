@@ -449,9 +449,9 @@ def cell_rows(cell: ClasswiseCell, root: Root = None, *, device: str | None = No
     Returns one row per classifier (see the module notes).
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    train, test = study_data(cell.data)
     if cell.side_by_side:
         return group_rows([cell], root, device=device)[0]
+    train, test = study_data(cell.data)
     images, labels, synthetic, distill_time = STUDY.training_set(
         cell, train.to(device), cell.method, images_per_class=cell.images_per_class, seed=cell.set_seed,
         distill=cell.distill, root=root,
