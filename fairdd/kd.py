@@ -61,8 +61,7 @@ from torch.nn import functional as F
 
 from fairdd import results
 from fairdd.config import check_int, check_number, check_profile, check_sequence
-from fairdd.data import Dataset
-from fairdd.distill import RealSampler
+from fairdd.data import Dataset, RealSampler
 from fairdd.models import NetworkSpec
 from fairdd.paths import results_root
 from fairdd.seeding import generator as seeded_generator
@@ -135,7 +134,7 @@ class KDConfig:
         protected-attribute group present gets the same number of samples (the class sizes and
         the epoch size are kept; a group short of its share is drawn with replacement) — the
         BTEO balancing of Han et al. (balanced training by equal opportunity) applied to a
-        student's batches, via :class:`fairdd.distill.RealSampler`'s ``"group_balanced"`` mode.
+        student's batches, via :class:`fairdd.data.RealSampler`'s ``"group_balanced"`` mode.
         Needs a training set with attributes. Not applied to the teacher.
     max_grad_norm : clip the students' gradient norm to this before each step (``None``: no
         clipping, the paper's protocol). The soft term scaled by T² is, at large T, a regression

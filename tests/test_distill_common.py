@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from fairdd.data import Dataset
-from fairdd.distill import METHODS, DCConfig, DistillConfig, DMConfig, MTTConfig, RealSampler, config_for, distill
+from fairdd.data import Dataset, RealSampler
+from fairdd.distill import METHODS, DCConfig, DistillConfig, DMConfig, MTTConfig, config_for, distill
 from fairdd.models import NetworkSpec
 
 SMALL = {"network": NetworkSpec(width=8, depth=2)}

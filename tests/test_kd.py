@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from fairdd import kd
-from fairdd.data import Dataset
+from fairdd.data import Dataset, RealSampler
 from fairdd.models import NetworkSpec
 from fairdd.seeding import generator as seeded_generator
 from fairdd.seeding import kd_seeds
@@ -288,7 +288,7 @@ def test_balanced_batches_give_every_group_an_equal_share_of_each_class(monkeypa
 
 def test_balanced_batches_draw_equal_group_counts_and_resume_bit_identically(tmp_path) -> None:
     data = _grouped()
-    sampler = kd.RealSampler(data.labels, 3, mode="group_balanced", attributes=data.attributes)
+    sampler = RealSampler(data.labels, 3, mode="group_balanced", attributes=data.attributes)
     g = torch.Generator().manual_seed(1)
     for c in range(3):
         idx = sampler.sample(c, 8, g)

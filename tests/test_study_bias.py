@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fairdd.data import Dataset, bias_aligned
-from fairdd.distill import DMConfig, RealSampler
+from fairdd.data import Dataset, RealSampler, bias_aligned
+from fairdd.distill import DMConfig
 from fairdd.evaluate import EvalConfig, random_subset
 from fairdd import data, metrics, probe
 from fairdd.studies import bias, bias_report

@@ -10,7 +10,7 @@ profile configs); every config extends :class:`DistillConfig`, whose ``network``
 :class:`fairdd.models.NetworkSpec`.
 """
 
-from fairdd.distill._common import DistillConfig, RealSampler, SyntheticSet, evaluation_config
+from fairdd.distill._common import DistillConfig, SyntheticSet, evaluation_config
 from fairdd.distill._methods import METHODS, Method, config_for, distill, distill_side_by_side
 from fairdd.distill.dc import DCConfig, dsa_config, match_distance
 from fairdd.distill.dm import DMConfig
@@ -23,7 +23,6 @@ __all__ = [
     "METHODS",
     "MTTConfig",
     "Method",
-    "RealSampler",
     "SyntheticSet",
     "config_for",
     "distill",

@@ -5,8 +5,9 @@ into a :class:`SyntheticSet`. The pieces every method needs live here:
 
 * :class:`DistillConfig` is the base of every method config: the network
   (:class:`~fairdd.models.NetworkSpec`) and the fields all methods share, validated once;
-* :class:`RealSampler` draws real images per class, uniformly (the reference), balanced over
-  the protected-attribute groups of each class, or by caller-given per-sample weights;
+* :func:`make_sampler` builds the :class:`fairdd.data.RealSampler` (real images per class,
+  uniformly as the reference, balanced over the protected-attribute groups of each class, or by
+  caller-given per-sample weights) a config's ``real_sampling`` asks for;
 * :func:`seeded_model` builds a freshly initialised network from a seed drawn from the run's
   generator, so network inits are reproducible;
 * :func:`optimise` runs the iteration loop with tqdm progress and atomic checkpoints from which
@@ -41,7 +42,7 @@ from tqdm import tqdm  # plain text bars: the notebooks have no ipywidgets
 
 from fairdd.augment import DEFAULT_STRATEGY, DSAParams, check_dsa
 from fairdd.config import check_choice, check_int, check_number
-from fairdd.data import Dataset
+from fairdd.data import REAL_SAMPLINGS, Dataset, RealSampler, RealSampling
 from fairdd.models import IMAGE_MODELS, NetworkSpec
 from fairdd.results import canonical_config, load_checkpoint, save_checkpoint
 from fairdd.seeding import draw_seed, generator as seeded_generator
@@ -50,8 +51,6 @@ from fairdd.training import to_device
 __all__ = [
     "DistillConfig",
     "Init",
-    "RealSampling",
-    "RealSampler",
     "SyntheticSet",
     "evaluation_config",
     "optimise",
@@ -61,9 +60,7 @@ __all__ = [
 ]
 
 Init = Literal["real", "noise"]
-RealSampling = Literal["uniform", "group_balanced"]
 INITS: tuple[str, ...] = ("real", "noise")
-REAL_SAMPLINGS: tuple[str, ...] = ("uniform", "group_balanced")
 
 # Callback invoked after every finished iteration: (iterations done, that iteration's loss).
 Callback = Callable[[int, float], None]
@@ -134,7 +131,7 @@ class DistillConfig:
     momentum_img : its momentum (reference 0.5, hard-coded in every reference script).
     init : initial synthetic images, ``"real"`` (random real images of the class) or
         ``"noise"`` (N(0, 1)).
-    real_sampling : how real images are drawn per class, see :class:`RealSampler`
+    real_sampling : how real images are drawn per class, see :class:`fairdd.data.RealSampler`
         (``"uniform"`` as the references, or ``"group_balanced"``).
     augment : differentiable siamese augmentation (DSA) on (per method: DSA/DM/MTT yes, DC no).
     dsa_strategy : DSA families, ``_``-joined (reference ``color_crop_cutout_flip_scale_rotate``;
@@ -180,115 +177,6 @@ def check_images_per_class(value: Any) -> None:
 
 
 # --------------------------------------------------------------------------- real sampling
-
-
-class RealSampler:
-    """Draws real training images per class with an explicit generator.
-
-    The class index lists are computed once; every draw is a handful of tensor ops per class
-    (no per-sample Python).
-
-    Parameters
-    ----------
-    labels : ``(N,)`` int64 class labels.
-    num_classes : number of classes; every class must have at least one image.
-    mode : ``"uniform"`` — per class, ``n`` images without replacement (all of them if the
-        class has fewer), as the reference ``get_images``.
-        ``"group_balanced"`` — per class, each protected-attribute group present in that class
-        gets an equal share of the ``n`` draws (the remainder ``n mod G`` goes to randomly
-        chosen groups); a group's share is drawn without replacement, and where the group has
-        fewer images than its share the deficit is drawn with replacement (duplicates act as
-        up-weighting). The image-data analogue of BTEO (balanced training by equal
-        opportunity: per class, the same count from every group). Needs ``attributes``.
-    attributes : ``(N,)`` int64 protected attribute; required by ``"group_balanced"``.
-    weights : ``(N,)`` non-negative per-sample weights; overrides ``mode``. Per class, ``n``
-        images are drawn without replacement with probability proportional to the weight
-        (``torch.multinomial``); zero weight excludes an image (restriction), and a class draws
-        at most as many images as it has positive weights. Every class needs one positive
-        weight.
-    """
-
-    def __init__(
-        self,
-        labels: torch.Tensor,
-        num_classes: int,
-        *,
-        mode: RealSampling = "uniform",
-        attributes: torch.Tensor | None = None,
-        weights: torch.Tensor | None = None,
-    ) -> None:
-        check_choice("real_sampling", mode, REAL_SAMPLINGS)
-        labels = labels.detach().cpu().long()
-        counts = torch.bincount(labels, minlength=num_classes)
-        if counts.numel() > num_classes:
-            raise ValueError(f"labels hold class {int(labels.max())}, but num_classes={num_classes}")
-        empty = (counts == 0).nonzero().flatten().tolist()
-        if empty:
-            raise ValueError(f"classes {empty} have no training images; every class needs at least one")
-        order = torch.argsort(labels, stable=True)
-        self.num_classes = num_classes
-        self.mode = mode if weights is None else "weighted"
-        self.by_class: list[torch.Tensor] = list(torch.split(order, counts.tolist()))
-        self._weights: list[torch.Tensor] | None = None
-        self._groups: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
-        if weights is not None:
-            weights = weights.detach().cpu().double()
-            if weights.shape != labels.shape:
-                raise ValueError(f"sample_weights has shape {tuple(weights.shape)}; expected {tuple(labels.shape)}")
-            if not torch.isfinite(weights).all() or (weights < 0).any():
-                raise ValueError("sample_weights must be finite and >= 0")
-            self._weights = [weights[idx] for idx in self.by_class]
-            zero = [c for c, w in enumerate(self._weights) if not (w > 0).any()]
-            if zero:
-                raise ValueError(f"sample_weights gives classes {zero} no positive weight")
-        elif mode == "group_balanced":
-            if attributes is None:
-                raise ValueError("real_sampling='group_balanced' needs a data set with attributes; this one has none")
-            attributes = attributes.detach().cpu().long()
-            self._groups = []
-            for idx in self.by_class:
-                # Sort the class's indices by group so each group is a contiguous run.
-                a = attributes[idx]
-                g_order = torch.argsort(a, stable=True)
-                _, gid, gcount = torch.unique(a[g_order], return_inverse=True, return_counts=True)
-                starts = torch.cumsum(gcount, 0) - gcount
-                self._groups.append((idx[g_order], gid, starts, gcount))
-
-    def class_size(self, c: int) -> int:
-        """How many images of class ``c`` can be drawn without replacement."""
-        if self._weights is not None:
-            return int((self._weights[c] > 0).sum())
-        return int(self.by_class[c].numel())
-
-    def sample(self, c: int, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Indices (into the data set) of ``n`` real images of class ``c``, shape ``(m,)``."""
-        idx = self.by_class[c]
-        if self._weights is not None:
-            w = self._weights[c]
-            m = min(n, int((w > 0).sum()))
-            return idx[torch.multinomial(w, m, replacement=False, generator=generator)]
-        if self._groups is not None:
-            return self._sample_balanced(c, n, generator)
-        return idx[torch.randperm(idx.numel(), generator=generator)[:n]]
-
-    def _sample_balanced(self, c: int, n: int, generator: torch.Generator) -> torch.Tensor:
-        idx, gid, starts, gcount = self._groups[c]  # type: ignore[index]
-        n_groups = gcount.numel()
-        share = torch.full((n_groups,), n // n_groups, dtype=torch.long)
-        share[torch.randperm(n_groups, generator=generator)[: n % n_groups]] += 1
-        take = torch.minimum(share, gcount)
-        # Random order inside each group: sort by (group, uniform key); the position of an
-        # element within its group's run is then its random rank.
-        keys = gid.double() + torch.rand(idx.numel(), generator=generator, dtype=torch.float64)
-        perm = torch.argsort(keys)
-        rank = torch.arange(idx.numel()) - starts[gid]
-        chosen = perm[rank < take[gid]]
-        deficit = share - take
-        if deficit.any():
-            g = torch.repeat_interleave(torch.arange(n_groups), deficit)
-            extra = starts[g] + (torch.rand(g.numel(), generator=generator, dtype=torch.float64) * gcount[g]).long()
-            chosen = torch.cat([chosen, extra])
-        return idx[chosen]
 
 
 def make_sampler(train: Dataset, cfg: DistillConfig, sample_weights: torch.Tensor | None) -> RealSampler:

@@ -98,7 +98,7 @@ def distill(
     progress : show a tqdm bar.
     device : where to compute (default: where ``train.inputs`` lives).
     sample_weights : optional ``(N,)`` per-sample weights for drawing real images (see
-        :class:`RealSampler`); ``None`` uses ``config.real_sampling``.
+        :class:`fairdd.data.RealSampler`); ``None`` uses ``config.real_sampling``.
     callback : called as ``callback(iterations_done, loss)`` after each iteration (logging,
         early interruption in tests); raising from it stops the run after its checkpoint.
 
@@ -165,7 +165,7 @@ def distill_side_by_side(
     progress : show a tqdm bar (its postfix: the mean loss over the seeds).
     device : where to compute (default: where ``train.inputs`` lives).
     sample_weights : optional ``(N,)`` per-sample weights for drawing real images (see
-        :class:`RealSampler`), shared by every seed; ``None`` uses ``config.real_sampling``.
+        :class:`fairdd.data.RealSampler`), shared by every seed; ``None`` uses ``config.real_sampling``.
     callback : called as ``callback(iterations_done, losses)``, ``losses`` a tuple of every
         seed's loss of that iteration; raising from it stops the run after its checkpoint.
         Losses are read back from the device each iteration only with a callback or

@@ -118,7 +118,7 @@ class DCConfig(DistillConfig):
         (random real images of the class; the reference's DSA commands use it).
     network : the network (reference ConvNet 128/3/instancenorm), a
         :class:`~fairdd.models.NetworkSpec`.
-    real_sampling : how real images are drawn per class, see :class:`RealSampler`
+    real_sampling : how real images are drawn per class, see :class:`fairdd.data.RealSampler`
         (``"uniform"`` as the reference, or ``"group_balanced"``).
     compile : run the real-gradient and inner-loop passes through ``torch.compile`` (the
         synthetic gradient needs double backward and stays eager). Costs a one-off compile

@@ -103,7 +103,7 @@ class DMConfig(DistillConfig):
     init : ``"real"`` (reference) or ``"noise"``.
     network : the embedding network (reference ConvNet 128/3/instancenorm), a
         :class:`~fairdd.models.NetworkSpec`.
-    real_sampling : ``"uniform"`` (reference) or ``"group_balanced"``, see :class:`RealSampler`.
+    real_sampling : ``"uniform"`` (reference) or ``"group_balanced"``, see :class:`fairdd.data.RealSampler`.
     matching : ``"class"`` (reference: one mean embedding per class) or ``"synchronized"``
         (FairDD: the mean embedding of every attribute group in the class's real batch, summed;
         needs a training set with attributes), see :mod:`fairdd.distill.synchronized`.

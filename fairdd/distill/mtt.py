@@ -115,7 +115,7 @@ class MTTConfig(DistillConfig):
     dsa_strategy, dsa_params : DSA families and constants (for the student and the experts).
     network : the network (reference ConvNet 128/3/instancenorm), a
         :class:`~fairdd.models.NetworkSpec`; it shapes the experts too.
-    real_sampling : how the real initial images are drawn (see :class:`RealSampler`).
+    real_sampling : how the real initial images are drawn (see :class:`fairdd.data.RealSampler`).
     checkpoint_every : iterations between checkpoints.
     num_experts : expert trajectories to train/use (reference 100).
     expert_train_epochs : epochs per expert (reference ``--train_epochs 50``).

@@ -26,7 +26,7 @@ Expanding the square around it (the cross terms sum to zero),
 
 and the second term does not depend on the synthetic images. So DM's synchronized loss has
 the gradient of :math:`|G_c|` times plain DM's loss against :math:`\bar\mu_c`. Group-balanced
-sampling (:class:`fairdd.distill.RealSampler`, ``"group_balanced"``) draws the same number of
+sampling (:class:`fairdd.data.RealSampler`, ``"group_balanced"``) draws the same number of
 images from every group, so its batch mean *is* :math:`\bar\mu_c`. Hence on the same
 group-balanced batch, synchronized DM's gradient is exactly :math:`|G_c|` times plain DM's:
 with every class holding the same :math:`|G|` groups and ``lr_img`` divided by :math:`|G|`,

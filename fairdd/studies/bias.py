@@ -17,7 +17,7 @@ same up to jitter, and one fixed input space lets one attribute probe read every
 Cells (:class:`BiasCell`, :func:`cell_rows`): one method × bias ratio × seed, through the run
 store (study :data:`STUDY`). Methods: ``"dc"``, ``"dsa"``, ``"dm"``, the debiased
 ``"dm_balanced"`` / ``"dc_balanced"`` / ``"dsa_balanced"`` (the same method with
-group-balanced real sampling, :class:`fairdd.distill.RealSampler`: within each class every
+group-balanced real sampling, :class:`fairdd.data.RealSampler`: within each class every
 attribute group gets the same share of the real batches and of the initial images — BTEO for
 images; the attribute is used only while distilling), and the baselines ``"random"`` (a random
 real subset of the same size: exactly the set DC/DSA/DM start from, as their real
@@ -60,13 +60,14 @@ from fairdd.data import (
     BIAS_RATIOS,
     BIAS_SOURCES,
     DataSpec,
+    RealSampler,
     dataset_label,
     default_corruption_source,
     denormalize,
     normalization_stats,
     study_data,
 )
-from fairdd.distill import DCConfig, DMConfig, RealSampler, config_for
+from fairdd.distill import DCConfig, DMConfig, config_for
 from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
 from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes

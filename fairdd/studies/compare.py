@@ -6,7 +6,7 @@ two kinds of distillation side by side on one data set and one set of measures, 
 mitigations each offers:
 
 * **dataset distillation** — a random real subset, DM, and DC synthetic sets at one IPC; DM with
-  group-balanced real sampling (:class:`fairdd.distill.RealSampler`), and DM and DC with FairDD's
+  group-balanced real sampling (:class:`fairdd.data.RealSampler`), and DM and DC with FairDD's
   synchronized matching (:mod:`fairdd.distill.synchronized`; Zhou et al., "FairDD: Fair Dataset
   Distillation via Synchronized Matching", zqhang/FairDD@37eef67); beside them the DD
   protocol's own whole-set baseline (``"whole"``: the evaluation protocol on every image).
