@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from fairdd.augment import DEFAULT_STRATEGY, DSAParams, check_dsa, dsa
 from fairdd.batched import check_batchable_config, train_networks
 from fairdd.config import check_choice, check_int, check_number
-from fairdd.data import Dataset
+from fairdd.data import Dataset, stratified_index
 from fairdd.data._container import check_training_inputs
 from fairdd.models import NetworkSpec
 from fairdd.seeding import generator as seeded_generator
@@ -444,22 +444,18 @@ def evaluate_whole_set(
 
 
 def random_subset(train: Dataset, images_per_class: int, *, seed: int) -> Dataset:
-    """A class-stratified random subset: ``images_per_class`` rows of every class, class by class.
+    """A class-stratified random subset: ``images_per_class`` rows of every class, class by class
+    in draw order (:func:`fairdd.data.stratified_index` with ``keep_order=False``).
 
     Raises ``ValueError`` when a class has fewer rows than requested.
     """
     check_int("images_per_class", images_per_class, minimum=1)
-    generator = seeded_generator(seed)
-    labels = train.labels.cpu()
-    picks = []
-    for k in range(train.num_classes):
-        rows = torch.nonzero(labels == k).flatten()
-        if rows.numel() < images_per_class:
-            raise ValueError(
-                f"images_per_class={images_per_class!r} exceeds the {rows.numel()} rows of class {k} ({train.classes[k]!r})"
-            )
-        picks.append(rows[torch.randperm(rows.numel(), generator=generator)[:images_per_class]])
-    return train.subset(torch.cat(picks).to(train.labels.device))
+    counts = torch.bincount(train.labels.cpu(), minlength=train.num_classes)
+    for k, n in enumerate(counts.tolist()):
+        if n < images_per_class:
+            raise ValueError(f"images_per_class={images_per_class!r} exceeds the {n} rows of class {k} ({train.classes[k]!r})")
+    index = stratified_index(train.labels, images_per_class, seed, keep_order=False)
+    return train.subset(index.to(train.labels.device))
 
 
 def _mean(values: torch.Tensor) -> float:

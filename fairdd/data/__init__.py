@@ -39,7 +39,7 @@ from fairdd.data._biased_splits import (  # noqa: E402
 )
 from fairdd.data._images import mnist_source  # noqa: E402
 from fairdd.data._load import DATASETS, LOADERS, load_dataset  # noqa: E402
-from fairdd.data._sampling import REAL_SAMPLINGS, RealSampler, RealSampling  # noqa: E402
+from fairdd.data._sampling import REAL_SAMPLINGS, RealSampler, RealSampling, stratified_index  # noqa: E402
 from fairdd.data._tabular import feature_names, load_table  # noqa: E402
 from fairdd.data._text import BIOS_PROFESSIONS, default_text_encoder, embed_texts, load_bios, load_moji  # noqa: E402
 from fairdd.data._transforms import channel_stats, denormalize, normalize, normalize_splits  # noqa: E402
@@ -91,6 +91,7 @@ __all__ += [
     "probe_data",
     "source_images",
     "split_combinations",
+    "stratified_index",
     "stratified_subset",
     "study_data",
 ]

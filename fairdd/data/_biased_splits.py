@@ -30,6 +30,7 @@ from fairdd.config import check_choice, check_int
 from fairdd.data._bias import N_ATTRIBUTES, make_biased
 from fairdd.data._container import Dataset
 from fairdd.data._load import load_dataset
+from fairdd.data._sampling import stratified_index
 from fairdd.data._transforms import channel_stats, normalize_splits
 from fairdd.paths import data_root
 from fairdd.seeding import data_seed
@@ -122,10 +123,10 @@ def dataset_label(data: DataSpec) -> str:
 def stratified_subset(dataset: Dataset, per_class: int | None, seed: int) -> Dataset:
     """A class-stratified random subset that keeps the data set's row order.
 
-    Per class (in class order), the first ``per_class`` rows of a ``torch.randperm`` of the
-    class's rows from ``torch.Generator().manual_seed(seed)`` — all of a class's rows when it
-    has fewer; the kept rows are returned in their original order. ``per_class=None`` returns
-    ``dataset`` itself.
+    The rows of :func:`fairdd.data.stratified_index` (``keep_order=True``): per class, the first
+    ``per_class`` rows of a ``torch.randperm`` of the class's rows from the generator of
+    ``seed`` — all of a class's rows when it has fewer — in their original order.
+    ``per_class=None`` returns ``dataset`` itself.
 
     :func:`fairdd.evaluate.random_subset` draws the same rows but returns them class by class
     in draw order (and raises for a short class); the order matters here, since
@@ -134,12 +135,7 @@ def stratified_subset(dataset: Dataset, per_class: int | None, seed: int) -> Dat
     """
     if per_class is None:
         return dataset
-    generator = torch.Generator().manual_seed(seed)
-    keep = []
-    for c in range(dataset.num_classes):
-        rows = (dataset.labels == c).nonzero().flatten()
-        keep.append(rows[torch.randperm(rows.numel(), generator=generator)[:per_class]])
-    return dataset.subset(torch.cat(keep).sort().values)
+    return dataset.subset(stratified_index(dataset.labels, per_class, seed, keep_order=True).to(dataset.labels.device))
 
 
 def make_splits(

@@ -1,5 +1,9 @@
-"""How rows are drawn from a data set: the real-image sampler of distillation and KD.
+"""How rows are drawn from a data set: the one class-stratified draw, and the real-image sampler
+of distillation and KD.
 
+:func:`stratified_index` is the package's one class-stratified random draw (a study's training
+and test subsets, :func:`fairdd.data.stratified_subset`, and the random baseline
+:func:`fairdd.evaluate.random_subset`).
 :class:`RealSampler` draws real training rows per class, uniformly (the reference
 ``get_images`` of Zhao et al.'s DC/DSA/DM code), balanced over the protected-attribute groups
 of each class, or by caller-given per-sample weights. It sits in ``fairdd.data`` so that
@@ -13,12 +17,45 @@ from typing import Literal
 
 import torch
 
-from fairdd.config import check_choice
+from fairdd.config import check_choice, check_int
+from fairdd.seeding import generator as seeded_generator
 
-__all__ = ["REAL_SAMPLINGS", "RealSampler", "RealSampling"]
+__all__ = ["REAL_SAMPLINGS", "RealSampler", "RealSampling", "stratified_index"]
 
 RealSampling = Literal["uniform", "group_balanced"]
 REAL_SAMPLINGS: tuple[str, ...] = ("uniform", "group_balanced")
+
+
+def stratified_index(labels: torch.Tensor, per_class: int, seed: int, *, keep_order: bool) -> torch.Tensor:
+    """Row indices of a class-stratified random draw of ``per_class`` rows per class.
+
+    One generator, :func:`fairdd.seeding.generator` of ``seed``; per class, in class order, the
+    first ``per_class`` entries of a ``torch.randperm`` of the class's rows (taken in row order)
+    — all of the class's rows when it has fewer (a caller that needs ``per_class`` of every
+    class checks the class sizes first, as :func:`fairdd.evaluate.random_subset` does).
+
+    Parameters
+    ----------
+    labels : ``(N,)`` int64 class labels (any device).
+    per_class : rows drawn per class, ``>= 1``.
+    seed : the draw's seed, an int in ``[0, 2**63 - 1]``.
+    keep_order : ``True``: the drawn rows sorted, i.e. in the data set's row order
+        (:func:`fairdd.data.stratified_subset`); ``False``: class by class, each class's rows
+        in draw order (:func:`fairdd.evaluate.random_subset`).
+
+    Returns
+    -------
+    ``(M,)`` int64 row indices on the CPU.
+    """
+    check_int("per_class", per_class, minimum=1)
+    labels = labels.detach().cpu()
+    generator = seeded_generator(seed)
+    picks = [torch.empty(0, dtype=torch.long)]
+    for c in range(int(labels.max()) + 1 if labels.numel() else 0):
+        rows = (labels == c).nonzero().flatten()
+        picks.append(rows[torch.randperm(rows.numel(), generator=generator)[:per_class]])
+    index = torch.cat(picks)
+    return index.sort().values if keep_order else index
 
 
 class RealSampler:
