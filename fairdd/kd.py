@@ -65,7 +65,7 @@ from fairdd.data import Dataset, RealSampler
 from fairdd.models import NetworkSpec
 from fairdd.paths import results_root
 from fairdd.seeding import generator as seeded_generator
-from fairdd.seeding import kd_seeds
+from fairdd.seeding import draw_seed, kd_seeds
 from fairdd.training import TrainLog, to_device
 
 __all__ = [
@@ -355,8 +355,7 @@ class _Balance:
         labels = train.labels.cpu()
         sampler = RealSampler(labels, train.num_classes, mode="group_balanced", attributes=train.attributes.cpu())
         class_sizes = torch.bincount(labels, minlength=train.num_classes).tolist()
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-        return cls(sampler, class_sizes, torch.Generator().manual_seed(seed))
+        return cls(sampler, class_sizes, seeded_generator(draw_seed(generator)))
 
 
 def _epoch_order(n: int, generator: torch.Generator, balance: _Balance | None, device: torch.device) -> torch.Tensor:

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from fairdd.config import check_int
-from fairdd.data import Dataset
+from fairdd.data import Dataset, stratified_index
 
 __all__ = ["attribute_table", "image_grid", "sample_grid", "show_grids", "show_image_grid", "show_samples"]
 
@@ -53,14 +53,13 @@ def sample_grid(
     if dataset.inputs.ndim != 4:
         raise ValueError(f"{dataset.name} holds feature vectors, not images")
     check_int("per_class", per_class, minimum=1)
-    generator = torch.Generator().manual_seed(seed)
     rows = list(range(dataset.num_classes)) if classes is None else list(classes)
     blank = torch.ones_like(dataset.inputs[:1])
     tiles = []
     labels = dataset.labels.cpu()
+    drawn = stratified_index(labels, per_class, seed, keep_order=False, classes=rows)
     for c in rows:
-        members = (labels == c).nonzero().view(-1)
-        pick = members[torch.randperm(members.numel(), generator=generator)[:per_class]]
+        pick = drawn[labels[drawn] == c]
         tiles.append(dataset.inputs[pick.to(dataset.inputs.device)].cpu())
         tiles.extend([blank.cpu()] * (per_class - pick.numel()))
     return image_grid(torch.cat(tiles), nrow=per_class)

@@ -100,8 +100,10 @@ def generator(seed: int, *, device: torch.device | str | None = None) -> torch.G
 
 
 def draw_seed(g: torch.Generator) -> int:
-    """A network init seed in ``[0, 2**62)`` drawn from ``g`` (one ``randint`` draw)."""
-    return int(torch.randint(0, 2**62, (1,), generator=g))
+    """A seed in ``[0, 2**62)`` drawn from ``g`` (one ``randint`` draw, on ``g``'s device): a
+    network's init seed in a distillation, the CPU generator of a KD student's group-balanced
+    batches (:attr:`fairdd.kd.KDConfig.balanced_batches`)."""
+    return int(torch.randint(0, 2**62, (1,), generator=g, device=g.device))
 
 
 @contextlib.contextmanager

@@ -85,3 +85,15 @@ def test_stratified_index_checks_its_input() -> None:
     with pytest.raises(ValueError, match="seed=-1"):
         stratified_index(torch.tensor([0, 1]), 1, -1, keep_order=True)
     assert stratified_index(torch.empty(0, dtype=torch.long), 2, 0, keep_order=False).numel() == 0
+
+
+def test_stratified_index_over_chosen_classes_draws_as_sample_grid_did() -> None:
+    """fairdd.plots.sample_grid's old loop: the chosen classes, in the given order."""
+    labels = torch.randint(0, 5, (120,), generator=torch.Generator().manual_seed(0))
+    for rows in ([3, 1], [0, 4, 2], [2]):
+        generator = torch.Generator().manual_seed(5)
+        old = [(labels == c).nonzero().view(-1) for c in rows]
+        old = torch.cat([m[torch.randperm(m.numel(), generator=generator)[:8]] for m in old])
+        assert torch.equal(stratified_index(labels, 8, 5, keep_order=False, classes=rows), old)
+    with pytest.raises(ValueError, match="must be distinct"):
+        stratified_index(labels, 2, 0, keep_order=False, classes=[1, 1])

@@ -13,6 +13,7 @@ use it without one importing the other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -26,7 +27,9 @@ RealSampling = Literal["uniform", "group_balanced"]
 REAL_SAMPLINGS: tuple[str, ...] = ("uniform", "group_balanced")
 
 
-def stratified_index(labels: torch.Tensor, per_class: int, seed: int, *, keep_order: bool) -> torch.Tensor:
+def stratified_index(
+    labels: torch.Tensor, per_class: int, seed: int, *, keep_order: bool, classes: Sequence[int] | None = None
+) -> torch.Tensor:
     """Row indices of a class-stratified random draw of ``per_class`` rows per class.
 
     One generator, :func:`fairdd.seeding.generator` of ``seed``; per class, in class order, the
@@ -41,7 +44,8 @@ def stratified_index(labels: torch.Tensor, per_class: int, seed: int, *, keep_or
     seed : the draw's seed, an int in ``[0, 2**63 - 1]``.
     keep_order : ``True``: the drawn rows sorted, i.e. in the data set's row order
         (:func:`fairdd.data.stratified_subset`); ``False``: class by class, each class's rows
-        in draw order (:func:`fairdd.evaluate.random_subset`).
+        in draw order (:func:`fairdd.evaluate.random_subset`, :func:`fairdd.plots.sample_grid`).
+    classes : the classes drawn, in this order (distinct); default every class ``0 .. max label``.
 
     Returns
     -------
@@ -49,9 +53,13 @@ def stratified_index(labels: torch.Tensor, per_class: int, seed: int, *, keep_or
     """
     check_int("per_class", per_class, minimum=1)
     labels = labels.detach().cpu()
+    if classes is None:
+        classes = range(int(labels.max()) + 1 if labels.numel() else 0)
+    elif len(set(classes)) != len(classes):
+        raise ValueError(f"classes={list(classes)!r} must be distinct")
     generator = seeded_generator(seed)
     picks = [torch.empty(0, dtype=torch.long)]
-    for c in range(int(labels.max()) + 1 if labels.numel() else 0):
+    for c in classes:
         rows = (labels == c).nonzero().flatten()
         picks.append(rows[torch.randperm(rows.numel(), generator=generator)[:per_class]])
     index = torch.cat(picks)

@@ -225,7 +225,7 @@ def generate_trifeature(
     for field, idx in (("shapes", shapes), ("textures", textures), ("colours", colours)):
         if n and (int(idx.min()) < 0 or int(idx.max()) > 9):
             raise ValueError(f"{field} must hold indices in [0, 9]")
-    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    generator = generator if generator is not None else seeded_generator(0)
 
     # All per-image scalars first, in a fixed order, so the stream does not depend on chunking.
     deg = math.pi / 180.0
