@@ -1,5 +1,6 @@
 """What a training loop reports, shared by every trainer of the package, and the small device
-helpers every training loop uses (:func:`sync`, :func:`autocast`, :func:`to_device`).
+helpers every training loop uses (:func:`sync`, :func:`autocast`, :func:`to_device`) and the
+one place a study's device is chosen (:func:`default_device`).
 
 :func:`fairdd.evaluate.train_network` (one network), :func:`fairdd.batched.train_networks`
 (several side by side) and :func:`fairdd.kd.fit` (teachers and students) each return one
@@ -14,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["TrainLog", "autocast", "sync", "to_device"]
+__all__ = ["TrainLog", "autocast", "default_device", "sync", "to_device"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class TrainLog:
     epoch_lr: list[float]
     epoch_loss: list[float]
     train_time_s: float
+
+
+def default_device() -> str:
+    """Where a study computes: ``"cuda"`` when a GPU is available, else ``"cpu"`` — chosen here
+    once, at compute time (not a config or cell field: the device changes no result beyond float
+    tolerance, and a run's provenance records it)."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def sync(device: torch.device) -> None:

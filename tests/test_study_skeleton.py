@@ -1,4 +1,5 @@
-"""The shared study skeleton: cells through the run store, job grouping, cost order, synthetic sets."""
+"""The shared study skeleton: cells through the run store, job grouping, cost order, cells computed
+together; and the DD studies' synthetic-set helpers (:mod:`fairdd.studies._dd`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 
 from fairdd import results
 from fairdd.studies import Study, mean_std
+from fairdd.studies import _dd
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,15 @@ def test_bad_input_is_refused_before_work(tmp_path):
 def test_synthetic_sets_round_trip_and_a_missing_one_is_named(tmp_path):
     cell = ToyCell(2, 0)
     with pytest.raises(FileNotFoundError, match=results.run_id(cell)):
-        TOY.load_synthetic(cell, tmp_path)
+        _dd.load_synthetic(TOY, cell, tmp_path)
     images, labels = torch.randn(4, 1, 3, 3), torch.tensor([0, 0, 1, 1])
-    TOY.save_synthetic(cell, images, labels, tmp_path)
-    saved = TOY.load_synthetic(cell, tmp_path)
+    _dd.save_synthetic(TOY, cell, images, labels, tmp_path)
+    saved = _dd.load_synthetic(TOY, cell, tmp_path)
     assert torch.equal(saved["images"], images) and torch.equal(saved["labels"], labels)
-    assert TOY.synthetic_file(cell, tmp_path).parent == tmp_path / "toy_study" / "synthetic"
+    assert _dd.synthetic_file(TOY, cell, tmp_path).parent == tmp_path / "toy_study" / "synthetic"
+    torch.save({"images": images}, _dd.synthetic_file(TOY, cell, tmp_path))
+    with pytest.raises(ValueError, match="not a synthetic set"):
+        _dd.load_synthetic(TOY, cell, tmp_path)
 
 
 def test_mean_std_text():
@@ -105,33 +110,62 @@ def test_progress_goes_to_the_file_named_by_fairdd_progress(tmp_path, monkeypatc
     assert log.read_text().splitlines() == lines
 
 
-def toy_group(cells, root) -> list[list[dict]]:
-    CALLS.append(("group", tuple(cells)))
+def toy_together(cells, root, checkpoint) -> list[list[dict]]:
+    CALLS.append(("together", tuple(cells), checkpoint.is_dir()))
     return [[{"network": i, "value": c.size * 10 + c.seed + i / 10} for i in range(2)] for c in cells]
 
 
-def test_compute_group_gets_a_jobs_unfinished_cells_and_each_is_stored_as_its_run(tmp_path):
+def by_seed(cell: ToyCell):
+    """Cells of one seed may be computed together, except size 5 (alone)."""
+    return None if cell.size == 5 else ("seed", cell.seed)
+
+
+def test_together_cells_are_one_compute_together_call_and_each_is_stored_as_its_run(tmp_path):
     CALLS.clear()
     alone = dataclasses.replace(TOY, prepare=None).run(CELLS, processes=1, root=tmp_path / "a")
     CALLS.clear()
-    study = dataclasses.replace(TOY, prepare=None, compute_group=toy_group)
+    study = dataclasses.replace(TOY, prepare=None, together=by_seed, compute_together=toy_together)
     study.run_cell(CELLS[0], tmp_path / "b")  # one cell alone goes through compute
     assert CALLS == [CELLS[0]]
     CALLS.clear()
     grouped = study.run(CELLS, processes=1, root=tmp_path / "b")
-    # Seed 1's job has two unfinished cells (compute_group; costlier, so first); seed 0's job one
-    # left (compute).
-    assert CALLS == [("group", (CELLS[2], CELLS[3])), CELLS[1]]
+    # Seed 1's job has two unfinished cells (one compute_together call, given an existing
+    # checkpoint folder; costlier, so first); seed 0's key has one left (compute).
+    assert CALLS == [("together", (CELLS[2], CELLS[3]), True), CELLS[1]]
     skip = ["finished"]
     pd.testing.assert_frame_equal(alone.drop(columns=skip), grouped.drop(columns=skip))
     assert all(study.is_finished(c, tmp_path / "b") for c in CELLS)
+    assert not (tmp_path / "b" / "toy_study" / "checkpoints").exists() or not any(
+        (tmp_path / "b" / "toy_study" / "checkpoints").iterdir())  # removed on success
+    # A cell whose key is None is computed alone, beside the together ones of its job.
+    CALLS.clear()
+    extra = [ToyCell(5, 0), ToyCell(1, 0), ToyCell(3, 0)]
+    study.run(extra, processes=1, root=tmp_path / "c")
+    assert CALLS == [("together", (ToyCell(1, 0), ToyCell(3, 0)), True), ToyCell(5, 0)]
 
-    def short(cells, root):
-        return toy_group(cells, root)[:1]
 
+def test_compute_together_must_give_rows_for_every_cell_and_a_failure_keeps_its_checkpoint(tmp_path):
+    def short(cells, root, checkpoint):
+        (checkpoint / "state.pt").write_text("partial")
+        return toy_together(cells, root, checkpoint)[:1]
+
+    study = dataclasses.replace(TOY, prepare=None, together=by_seed, compute_together=short)
     with pytest.raises(RuntimeError, match="rows for 1 of 2 cells"):
-        dataclasses.replace(TOY, prepare=None, compute_group=short).run(CELLS[2:], processes=1, root=tmp_path / "c")
-    assert not any(TOY.is_finished(c, tmp_path / "c") for c in CELLS)
+        study.run(CELLS[2:], processes=1, root=tmp_path)
+    assert not any(TOY.is_finished(c, tmp_path) for c in CELLS)
+    with TOY.group_checkpoint(CELLS[2:], tmp_path) as folder:
+        assert (folder / "state.pt").is_file()  # kept for the next try to resume from
+
+
+def test_together_needs_its_function_pair_and_one_group_per_key(tmp_path):
+    with pytest.raises(ValueError, match="both together and compute_together"):
+        Study(name="toy", compute=toy_rows, together=by_seed)
+    # Group by size but together by seed: cells of one key in two jobs.
+    study = dataclasses.replace(TOY, prepare=None, group=lambda c: c.size, together=by_seed,
+                                compute_together=toy_together)
+    with pytest.raises(ValueError, match="fall into two worker jobs"):
+        study.run(CELLS, processes=1, root=tmp_path)
+    assert not (tmp_path / "toy_study").exists()
 
 
 def test_group_checkpoint_is_kept_when_the_group_fails_and_removed_when_it_finishes(tmp_path):

@@ -41,12 +41,15 @@ from fairdd.data._images import mnist_source  # noqa: E402
 from fairdd.data._load import DATASETS, LOADERS, load_dataset  # noqa: E402
 from fairdd.data._sampling import REAL_SAMPLINGS, RealSampler, RealSampling, stratified_index  # noqa: E402
 from fairdd.data._tabular import feature_names, load_table  # noqa: E402
+from fairdd.data._spec import BiasSpec, StudyData  # noqa: E402
 from fairdd.data._text import BIOS_PROFESSIONS, default_text_encoder, embed_texts, load_bios, load_moji  # noqa: E402
 from fairdd.data._transforms import channel_stats, denormalize, normalize, normalize_splits  # noqa: E402
 from fairdd.data._trifeature import generate_trifeature, split_combinations  # noqa: E402
 from fairdd.data._zca import ZCA, fit_zca  # noqa: E402
 
 __all__ += [
+    "BiasSpec",
+    "StudyData",
     "BIOS_PROFESSIONS",
     "default_text_encoder",
     "embed_texts",

@@ -7,15 +7,18 @@ A study declares four things and nothing else:
 * its **cells** — frozen dataclasses, one per independent run, that embed every config that
   changes a result (the cell *is* the run's identity: :func:`fairdd.results.run_id` hashes it);
 * how **one cell** is computed — ``compute(cell, root) -> list[dict]``, tidy rows, one per
-  trained model (and, optionally, how a job's cells are computed **together** —
-  ``compute_group(cells, root) -> rows per cell``, e.g. students trained side by side);
+  trained model (and, optionally, which cells may be computed **together** and how —
+  ``together(cell) -> key`` and ``compute_together(cells, root, checkpoint) -> rows per cell``,
+  e.g. students trained side by side);
 * how rows are **summarised** — functions of the rows in the study's module (or its
   ``*_report`` module), with :func:`mean_std` for the ``"mean ± std"`` cells of a table.
 
 :class:`Study` does the rest: it skips finished cells, runs the others through the run store
 (:func:`fairdd.results.run`) in one-thread worker processes (:func:`fairdd.parallel.map_processes`),
-most expensive first, and stores and loads the synthetic sets a page draws. A sweep command or a
-cluster scheduler runs exactly the same cells.
+most expensive first, and runs the cells that may be computed together through one call with a
+resumable checkpoint of their own. A sweep command or a cluster scheduler runs exactly the same
+cells. Helpers that only the dataset-distillation studies need (the training set of a cell, its
+distilled set kept for the page) are in :mod:`fairdd.studies._dd`.
 """
 
 from __future__ import annotations
@@ -24,26 +27,22 @@ import contextlib
 import functools
 import os
 import shutil
-import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 from fairdd import results
-from fairdd.data import Dataset
-from fairdd.distill import SyntheticSet, distill
-from fairdd.evaluate import random_subset
 from fairdd.parallel import Progress, map_processes
-from fairdd.paths import results_root
 
 __all__ = ["Study", "mean_std"]
 
 Root = str | Path | None
-Compute = Callable[[Any, Root], list[dict[str, Any]]]
+Rows = list[dict[str, Any]]
+Compute = Callable[[Any, Root], Rows]
+ComputeTogether = Callable[[list[Any], Root, Path], list[Rows]]
 
 
 @dataclass(frozen=True)
@@ -61,13 +60,19 @@ class Study:
         cells that share expensive set-up, e.g. one biased data set). ``None``: one job per cell.
     prepare : ``prepare(cells, root, processes)``, called once before the unfinished ``cells``
         run (shared work they all read, e.g. a probe or expert trajectories). ``None``: nothing.
-    compute_group : ``compute_group(cells, root) -> [rows of cells[0], rows of cells[1], ...]``,
-        a worker job's unfinished cells computed together (the cells of one ``group`` key); each
-        cell's rows are then stored as its own run, as :attr:`compute`'s would be. It must give
-        every cell the rows :attr:`compute` gives it alone, up to what the cell's own config
-        says may differ (e.g. a ``batched`` cell: float tolerance), and keep its own resumable
-        checkpoint (in :meth:`group_checkpoint`). ``None``: cell by cell. A single cell, :meth:`run_cell` and a Ray sweep
-        (one task per cell) use :attr:`compute`.
+    together : ``together(cell) -> key``: cells with one (non-``None``) key may be computed
+        together, by one :attr:`compute_together` call — e.g. students trained side by side;
+        ``None`` for a cell computed alone. Cells with one key must have one :attr:`group` key
+        (the skeleton checks it). ``None``: every cell alone.
+    compute_together : ``compute_together(cells, root, checkpoint) -> [rows of cells[0], ...]``,
+        the unfinished cells of one :attr:`together` key in one worker job, computed together;
+        each cell's rows are then stored as its own run, as :attr:`compute`'s would be. It must
+        give every cell the rows :attr:`compute` gives it alone, up to what the cell's own
+        config says may differ (a ``side_by_side`` cell: float tolerance), and keep its
+        resumable state under ``checkpoint`` (a folder named by the cells' run ids, removed when
+        the call returns, kept when it raises so the next try resumes: :meth:`group_checkpoint`).
+        A key with one unfinished cell, :meth:`run_cell` and a Ray sweep (one task per cell)
+        use :attr:`compute`.
     """
 
     name: str
@@ -75,11 +80,14 @@ class Study:
     cost: Callable[[Any], float] | None = None
     group: Callable[[Any], Hashable] | None = None
     prepare: Callable[[list[Any], Root, int | None], None] | None = None
-    compute_group: Callable[[list[Any], Root], list[list[dict[str, Any]]]] | None = None
+    together: Callable[[Any], Hashable | None] | None = None
+    compute_together: ComputeTogether | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ValueError(f"name={self.name!r} must be a non-empty folder name of letters, digits and '_'")
+        if (self.together is None) != (self.compute_together is None):
+            raise ValueError(f"study {self.name!r}: give both together and compute_together, or neither")
 
     # ------------------------------------------------------------------ running
     def run_cell(self, cell: Any, root: Root = None) -> pd.DataFrame:
@@ -142,10 +150,9 @@ class Study:
                     progress(finished[0], len(todo))
 
             # Workers get the name and the compute functions only (cost/group/prepare need not pickle).
-            map_processes(
-                functools.partial(_run_job, self.name, self.compute, root=root, compute_group=self.compute_group),
-                jobs, processes=processes, on_done=on_done,
-            )
+            job = functools.partial(_run_job, self.name, self.compute, root=root, together=self.together,
+                                    compute_together=self.compute_together)
+            map_processes(job, jobs, processes=processes, on_done=on_done)
 
     def _jobs(self, todo: list[Any]) -> list[list[Any]]:
         if self.group is None:
@@ -155,6 +162,16 @@ class Study:
             for c in todo:
                 by_key.setdefault(self.group(c), []).append(c)
             jobs = list(by_key.values())
+        if self.together is not None:
+            owner: dict[Hashable, int] = {}
+            for index, job in enumerate(jobs):
+                for c in job:
+                    key = self.together(c)
+                    if key is not None and owner.setdefault(key, index) != index:
+                        raise ValueError(
+                            f"study {self.name!r}: cells computed together (key {key!r}) fall into two worker "
+                            "jobs; their group keys must be equal"
+                        )
         if self.cost is not None:
             jobs.sort(key=lambda job: -sum(self.cost(c) for c in job))  # stable: ties keep their order
         return jobs
@@ -162,86 +179,40 @@ class Study:
     @contextlib.contextmanager
     def group_checkpoint(self, cells: Sequence[Any], root: Root = None) -> Iterator[Path]:
         """The resumable checkpoint folder of ``cells`` computed together (in
-        :attr:`compute_group`), named by their run ids so that another group has its own; removed
+        :attr:`compute_together`), named by their run ids so that another group has its own; removed
         when the ``with`` block finishes, kept when it raises (or the process is killed), so the
         next try resumes from it."""
         folder = results.checkpoint_dir(self.name, {"side_by_side": [results.run_id(c) for c in cells]}, root=root)
         yield folder
         shutil.rmtree(folder, ignore_errors=True)
 
-    # ----------------------------------------------------------- synthetic sets
-    def training_set(
-        self, cell: Any, train: Dataset, method: str, *, images_per_class: int | None, seed: int,
-        distill: Any = None, root: Root = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, SyntheticSet | None, float]:
-        """``(images, labels, synthetic, distill_seconds)`` a cell's networks train on: the whole
-        set (``method="whole"``), a class-stratified random real subset of ``images_per_class``
-        (``"random"``, :func:`fairdd.evaluate.random_subset`), or else the set ``distill`` makes
-        (:meth:`distill_cell`, saved for the page); ``synthetic`` is ``None`` for the first two."""
-        if method == "whole":
-            return train.inputs, train.labels, None, 0.0
-        if method == "random":
-            subset = random_subset(train, images_per_class, seed=seed)
-            return subset.inputs, subset.labels, None, 0.0
-        synthetic, seconds = self.distill_cell(cell, train, distill, images_per_class=images_per_class, seed=seed, root=root)
-        return synthetic.images, synthetic.labels, synthetic, seconds
-
-    def distill_cell(
-        self, cell: Any, train: Dataset, config: Any, *, images_per_class: int, seed: int, root: Root = None,
-        save: bool = True,
-    ) -> tuple[SyntheticSet, float]:
-        """Distil ``train`` for ``cell`` (:func:`fairdd.distill.distill` with ``config``), its
-        resumable checkpoints in the cell's run folder; the set and the seconds it took. With
-        ``save`` the set is kept for the page (:meth:`save_synthetic`)."""
-        start = time.perf_counter()
-        synthetic = distill(
-            train,
-            config,
-            images_per_class=images_per_class,
-            seed=seed,
-            checkpoint_dir=results.checkpoint_dir(self.name, cell, root=root),
-            progress=False,
-        )
-        seconds = time.perf_counter() - start
-        if save:
-            self.save_synthetic(cell, synthetic.images, synthetic.labels, root)
-        return synthetic, seconds
-
-    def synthetic_file(self, cell: Any, root: Root = None) -> Path:
-        """Where a cell's synthetic set is kept: ``<results>/<name>/synthetic/<run_id>.pt``."""
-        return (Path(root) if root is not None else results_root()) / self.name / "synthetic" / f"{results.run_id(cell)}.pt"
-
-    def save_synthetic(self, cell: Any, images: torch.Tensor, labels: torch.Tensor, root: Root = None) -> None:
-        results.save_checkpoint(self.synthetic_file(cell, root), {"images": images.cpu(), "labels": labels.cpu()})
-
-    def load_synthetic(self, cell: Any, root: Root = None) -> dict[str, torch.Tensor]:
-        """The ``{"images", "labels"}`` a cell saved; ``FileNotFoundError`` if it has not run."""
-        path = self.synthetic_file(cell, root)
-        saved = results.load_checkpoint(path)
-        if saved is None:
-            raise FileNotFoundError(
-                f"no synthetic set for run {results.run_id(cell)} of study {self.name!r} at {path}; run the study first"
-            )
-        if set(saved) != {"images", "labels"} or len(saved["images"]) != len(saved["labels"]):
-            raise ValueError(f"{path}: not a synthetic set (keys {sorted(saved)}); delete it and re-run the cell")
-        return saved
-
-
 def _run_job(
     name: str, compute: Compute, job: list[Any], *, root: Root,
-    compute_group: Callable[[list[Any], Root], list[list[dict[str, Any]]]] | None = None,
+    together: Callable[[Any], Hashable | None] | None = None, compute_together: ComputeTogether | None = None,
 ) -> None:
-    study = Study(name=name, compute=compute)
+    """One worker job: its unfinished cells, those of one :attr:`Study.together` key through
+    one :attr:`Study.compute_together` call (in their group checkpoint), the others alone."""
+    study = Study(name=name, compute=compute, together=together, compute_together=compute_together)
     todo = [c for c in job if not study.is_finished(c, root)]
-    if compute_group is not None and len(todo) > 1:
-        grouped = compute_group(todo, root)
-        if len(grouped) != len(todo):
-            raise RuntimeError(f"study {name!r}: compute_group gave rows for {len(grouped)} of {len(todo)} cells")
-        for cell, rows in zip(todo, grouped):
-            results.run(name, cell, functools.partial(_given, rows), root=root)
-        return
+    by_key: dict[Hashable, list[Any]] = {}
     for cell in todo:
-        study.run_cell(cell, root)
+        key = together(cell) if together is not None else None
+        if key is not None:
+            by_key.setdefault(key, []).append(cell)
+    grouped = {id(c) for cells in by_key.values() if len(cells) > 1 for c in cells}
+    for cells in by_key.values():
+        if len(cells) < 2:
+            continue
+        assert compute_together is not None  # Study.__post_init__: both or neither
+        with study.group_checkpoint(cells, root) as folder:
+            rows = compute_together(cells, root, folder)
+            if len(rows) != len(cells):
+                raise RuntimeError(f"study {name!r}: compute_together gave rows for {len(rows)} of {len(cells)} cells")
+            for cell, cell_rows in zip(cells, rows):
+                results.run(name, cell, functools.partial(_given, cell_rows), root=root)
+    for cell in todo:
+        if id(cell) not in grouped:
+            study.run_cell(cell, root)
 
 
 def _given(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

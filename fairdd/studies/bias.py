@@ -72,6 +72,7 @@ from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
 from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes
 from fairdd.probe import ProbeSpec, attribute_probe, set_measures
+from fairdd.studies._dd import load_synthetic, training_set
 from fairdd.studies._study import Root, Study
 
 __all__ = [
@@ -423,9 +424,9 @@ def cell_rows(cell: BiasCell, root: Root = None, *, device: str | None = None) -
         index = torch.cat([sampler.sample(c, cell.images_per_class, generator) for c in range(train.num_classes)])
         images, labels, distill_time = train.inputs[index], train.labels[index], 0.0
     else:
-        images, labels, _, distill_time = STUDY.training_set(
-            cell, train.to(device) if cell.distill is not None else train, cell.method,
-            images_per_class=cell.images_per_class, seed=cell.seed, distill=cell.distill, root=root,
+        images, labels, _, distill_time = training_set(
+            STUDY, cell, train.to(device) if cell.distill is not None else train, cell.method,
+            images_per_class=cell.images_per_class, seed=cell.seed, distill_config=cell.distill, root=root,
         )
     if cell.method == "whole":
         # The measures on the whole set: a random 100 per class (pairwise distances grow as n²).
@@ -488,6 +489,6 @@ def probe_table(config: BiasStudyConfig, *, root: Root = None) -> pd.DataFrame:
 def synthetic_images(cell: BiasCell, *, root: Root = None) -> torch.Tensor:
     """The synthetic images of a distillation cell mapped back to [0, 1] for display,
     ``(N, C, H, W)`` class-major; ``FileNotFoundError`` if the cell has not been run."""
-    saved = STUDY.load_synthetic(cell, root)
+    saved = load_synthetic(STUDY, cell, root)
     mean, std = normalization_stats(cell.data)
     return denormalize(saved["images"], mean, std).clamp(0, 1)

@@ -49,7 +49,9 @@ from fairdd.distill import DMConfig, MTTConfig, config_for, distill_side_by_side
 from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
 from fairdd.paths import data_root
+from fairdd.studies._dd import load_synthetic, save_synthetic, training_set
 from fairdd.studies._study import Root, Study
+from fairdd.training import default_device
 
 __all__ = [
     "ARCHITECTURES",
@@ -443,46 +445,42 @@ def describe_profile(config: ClasswiseStudyConfig) -> str:
 # ----------------------------------------------------------------------------- computing
 
 
-def cell_rows(cell: ClasswiseCell, root: Root = None, *, device: str | None = None) -> list[dict[str, Any]]:
+def cell_rows(cell: ClasswiseCell, root: Root = None) -> list[dict[str, Any]]:
     """Compute one cell: distil (or take the whole set), train every classifier, test it.
 
-    Returns one row per classifier (see the module notes).
+    Returns one row per classifier (see the module notes). A ``side_by_side`` cell computed
+    alone is distilled side by side with no other set (its own group checkpoint).
     """
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if cell.side_by_side:
-        return group_rows([cell], root, device=device)[0]
+        with STUDY.group_checkpoint([cell], root) as folder:
+            return compute_together([cell], root, folder)[0]
+    device = default_device()
     train, test = study_data(cell.data)
-    images, labels, synthetic, distill_time = STUDY.training_set(
-        cell, train.to(device), cell.method, images_per_class=cell.images_per_class, seed=cell.set_seed,
-        distill=cell.distill, root=root,
+    images, labels, synthetic, distill_time = training_set(
+        STUDY, cell, train.to(device), cell.method, images_per_class=cell.images_per_class, seed=cell.set_seed,
+        distill_config=cell.distill, root=root,
     )
     return _evaluated(cell, images, labels, synthetic, distill_time, test, device)
 
 
-def group_rows(cells: list[ClasswiseCell], root: Root = None, *, device: str | None = None) -> list[list[dict[str, Any]]]:
-    """:func:`cell_rows` of a worker job's cells: the ``side_by_side`` DM cells (one data set,
-    config and IPC; one set seed each) are distilled together by
-    :func:`fairdd.distill.distill_side_by_side`, with one resumable checkpoint for the group;
-    any other cell is computed alone. Rows per cell, in order."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    together = [c for c in cells if c.side_by_side]
-    out: dict[ClasswiseCell, list[dict[str, Any]]] = {}
-    if together:
-        first = together[0]
-        if len({(c.data, c.distill, c.images_per_class) for c in together}) != 1:
-            raise ValueError("side-by-side cells of one job must share data, DM config and images_per_class")
-        train, test = study_data(first.data)
-        start = time.perf_counter()
-        with STUDY.group_checkpoint(together, root) as folder:
-            sets = distill_side_by_side(
-                train.to(device), first.distill, images_per_class=first.images_per_class,
-                seeds=[c.set_seed for c in together], checkpoint_dir=folder,
-            )
-            seconds = (time.perf_counter() - start) / len(together)  # the group's time, shared equally
-            for cell, synthetic in zip(together, sets):
-                STUDY.save_synthetic(cell, synthetic.images, synthetic.labels, root)
-                out[cell] = _evaluated(cell, synthetic.images, synthetic.labels, synthetic, seconds, test, device)
-    return [out[c] if c in out else cell_rows(c, root, device=device) for c in cells]
+def compute_together(cells: list[ClasswiseCell], root: Root, checkpoint: Path) -> list[list[dict[str, Any]]]:
+    """The ``side_by_side`` DM cells of one :func:`_together` key (one data set, config and IPC;
+    one set seed each) distilled together by :func:`fairdd.distill.distill_side_by_side`, its
+    resumable state in ``checkpoint``; rows per cell, in order."""
+    device = default_device()
+    first = cells[0]
+    train, test = study_data(first.data)
+    start = time.perf_counter()
+    sets = distill_side_by_side(
+        train.to(device), first.distill, images_per_class=first.images_per_class,
+        seeds=[c.set_seed for c in cells], checkpoint_dir=checkpoint,
+    )
+    seconds = (time.perf_counter() - start) / len(cells)  # the group's time, shared equally
+    out = []
+    for cell, synthetic in zip(cells, sets):
+        save_synthetic(STUDY, cell, synthetic.images, synthetic.labels, root)
+        out.append(_evaluated(cell, synthetic.images, synthetic.labels, synthetic, seconds, test, device))
+    return out
 
 
 def _evaluated(
@@ -537,14 +535,18 @@ def _cost(cell: ClasswiseCell) -> float:
 #: (the 10-class task, then the 100-class task); ``fairdd.records`` verifies records against them.
 BOOK_VARIANTS: tuple[dict[str, Any], ...] = ({}, {"num_classes": 100})
 
+def _together(cell: ClasswiseCell) -> Any:
+    """Side-by-side DM cells of one data set, config and IPC are distilled together."""
+    return ("dm", cell.data, cell.distill, cell.images_per_class) if cell.side_by_side else None
+
+
 def _group(cell: ClasswiseCell) -> Any:
-    """Side-by-side DM cells of one data set, config and IPC share a worker job; every other
-    cell is a job of its own."""
-    return ("dm", cell.data, cell.distill, cell.images_per_class) if cell.side_by_side else cell
+    """Cells distilled together share a worker job; every other cell is a job of its own."""
+    return _together(cell) or cell
 
 
 STUDY = Study(name="classwise_dd", compute=cell_rows, cost=_cost, group=_group, prepare=_prepare_experts,
-              compute_group=group_rows)
+              together=_together, compute_together=compute_together)
 
 
 def run_study(config: ClasswiseStudyConfig, *, processes: int | None = None, root: Root = None) -> pd.DataFrame:
@@ -558,6 +560,6 @@ def run_study(config: ClasswiseStudyConfig, *, processes: int | None = None, roo
 
 def synthetic_images(cell: ClasswiseCell, *, root: Root = None) -> torch.Tensor:
     """A distillation cell's synthetic images in [0, 1] for display, ``(N, C, H, W)`` class-major."""
-    saved = STUDY.load_synthetic(cell, root)
+    saved = load_synthetic(STUDY, cell, root)
     return to_display(cell.data, saved["images"])
 

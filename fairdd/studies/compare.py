@@ -59,6 +59,7 @@ from fairdd.distill import DCConfig, DMConfig, config_for
 from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes
+from fairdd.studies._dd import training_set
 from fairdd.studies._study import Root, Study
 
 __all__ = [
@@ -389,9 +390,9 @@ def cell_rows(cell: CompareCell, root: Root = None) -> list[dict[str, Any]]:
             train_time = log.train_time_s
         return [_kd_row(cell, model, train_time, teacher_time, test, n_conf, n_aligned)]
     base = _base(cell)
-    images, labels, _, distill_time = STUDY.training_set(
-        cell, train, cell.compression, images_per_class=cell.images_per_class, seed=cell.seed, distill=cell.distill,
-        root=root,
+    images, labels, _, distill_time = training_set(
+        STUDY, cell, train, cell.compression, images_per_class=cell.images_per_class, seed=cell.seed,
+        distill_config=cell.distill, root=root,
     )
     rows = evaluate_synthetic(images, labels, test, cell.evaluation, seed=cell.seed, keep_predictions=True)
     return [

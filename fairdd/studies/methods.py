@@ -27,6 +27,7 @@ from fairdd.data import Dataset, denormalize, load_dataset, normalize_splits
 from fairdd.distill import config_for, evaluation_config
 from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
+from fairdd.studies._dd import load_synthetic, training_set
 from fairdd.studies._study import Root, Study
 
 __all__ = [
@@ -254,8 +255,8 @@ def cell_rows(cell: MethodsCell, root: Root = None) -> list[dict[str, Any]]:
     """Distil (or pick the baseline set), evaluate, and return one row per evaluation network."""
     train, test, _ = _data(cell)
     extra: dict[str, Any] = {"distill_time_s": 0.0, "learning_rate": None, "first_loss": None, "last_loss": None}
-    images, labels, synthetic, seconds = STUDY.training_set(
-        cell, train, cell.method, images_per_class=cell.images_per_class, seed=cell.seed, distill=cell.distill, root=root
+    images, labels, synthetic, seconds = training_set(
+        STUDY, cell, train, cell.method, images_per_class=cell.images_per_class, seed=cell.seed, distill_config=cell.distill, root=root
     )
     if synthetic is not None:
         extra.update(
@@ -288,7 +289,7 @@ def run_study(config: MethodsStudyConfig, *, processes: int | None = None, root:
 def synthetic_images(cell: MethodsCell, root: Root = None) -> torch.Tensor:
     """The synthetic images of a distillation cell mapped back to [0, 1] for display
     (``(N, C, H, W)``, class-major); ``FileNotFoundError`` if the cell has not been run."""
-    saved = STUDY.load_synthetic(cell, root)
+    saved = load_synthetic(STUDY, cell, root)
     _, _, (mean, std) = _data(cell)
     return denormalize(saved["images"], mean, std).clamp(0, 1)
 

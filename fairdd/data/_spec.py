@@ -1,0 +1,156 @@
+"""The data a study trains and tests on: one spec for every study (:class:`StudyData`).
+
+Every study names its data with a :class:`StudyData` embedded in its cells (so the data are part
+of each run's id), and loads it with :meth:`StudyData.load`: the two splits of one data set of
+:data:`fairdd.data.LOADERS`, each a class-stratified random subset
+(:func:`fairdd.data.stratified_subset`) whose seed is derived from ``data_seed`` in
+:mod:`fairdd.seeding`, and the protected attributes read on the test split. What a study then
+does with the splits (normalisation, ZCA whitening, colour or corruption bias) is its own step;
+the bias construction of Lu et al. reads the ``bias`` field (:func:`fairdd.data.study_data`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+
+import torch
+
+from fairdd.config import check_choice, check_int
+from fairdd.data._container import Dataset
+from fairdd.data._load import DATASETS, load_dataset
+from fairdd.seeding import subset_seeds
+
+__all__ = ["BiasSpec", "StudyData"]
+
+#: Sources generated with shape, texture and colour features (their size fields apply).
+_GENERATED = ("trifeature",)
+#: Sources whose loader stores one protected attribute of its own (sex, race, ...).
+_TABULAR = ("adult", "compas", "german")
+_TRIFEATURE_FEATURES = ("colour", "texture")
+
+
+@dataclass(frozen=True)
+class BiasSpec:
+    """A colour or corruption bias built into the data (Lu et al., "Exploring the Impact of
+    Dataset Bias on Dataset Distillation"; :mod:`fairdd.data._biased_splits`).
+
+    Attributes
+    ----------
+    kind : ``"colour"`` (CMNIST-DD construction, grey source images) or ``"corruption"``.
+    severity : colour jitter level 1–5 or CIFAR-10-C level 1–5.
+    """
+
+    kind: str
+    severity: int
+
+    def __post_init__(self) -> None:
+        from fairdd.data._biased_splits import BIAS_KINDS  # the construction's own table
+
+        check_choice("kind", self.kind, BIAS_KINDS)
+        check_int("severity", self.severity, minimum=1, maximum=5)
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Which data a study uses.
+
+    Attributes
+    ----------
+    source : a data set of :data:`fairdd.data.DATASETS`.
+    train_per_class, test_per_class : class-stratified random subsets of the splits
+        (``None``: every row).
+    data_seed : seeds the subsets (through :func:`fairdd.seeding.subset_seeds`), Trifeature's
+        generator and the bias construction.
+    attributes : the protected attributes read on the test split. Trifeature: ``"colour"``
+        and/or ``"texture"``; Adult, COMPAS, German: their loader's one attribute (name it, e.g.
+        ``"sex"``); empty: none.
+    samples_per_combination, image_size : Trifeature's size (800 / 200 combinations × this many
+        images per split; canvas side). ``None`` for every other source.
+    zca : ZCA-whiten the splits after normalisation (MTT's reference pipeline for CIFAR); a study
+        that whitens reads it.
+    bias : the colour or corruption bias of Lu et al. built into the splits (read by
+        :func:`fairdd.data.study_data`); ``None``: the data as they are.
+    """
+
+    source: str
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    data_seed: int = 0
+    attributes: tuple[str, ...] = ()
+    samples_per_combination: int | None = None
+    image_size: int | None = None
+    zca: bool = False
+    bias: BiasSpec | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("source", self.source, DATASETS)
+        for name in ("train_per_class", "test_per_class"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), minimum=1)
+        check_int("data_seed", self.data_seed, minimum=0)
+        if not isinstance(self.attributes, tuple) or len(set(self.attributes)) != len(self.attributes):
+            raise ValueError(f"attributes={self.attributes!r} must be a tuple of distinct attribute names")
+        if self.source == "trifeature":
+            for a in self.attributes:
+                check_choice("attributes", a, _TRIFEATURE_FEATURES)
+            check_int("samples_per_combination", self.samples_per_combination, minimum=1)
+            check_int("image_size", self.image_size, minimum=16)
+        else:
+            for name in ("samples_per_combination", "image_size"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}={getattr(self, name)!r} is for source 'trifeature' only (source={self.source!r})")
+            if self.attributes and self.source not in _TABULAR:
+                raise ValueError(
+                    f"attributes={self.attributes!r}: source {self.source!r} stores no protected attribute "
+                    f"(only {_GENERATED + _TABULAR} do)"
+                )
+            if len(self.attributes) > 1:
+                raise ValueError(f"attributes={self.attributes!r}: source {self.source!r} stores one attribute")
+        if not isinstance(self.zca, bool):
+            raise ValueError(f"zca={self.zca!r} must be True or False")
+        if self.bias is not None and not isinstance(self.bias, BiasSpec):
+            raise ValueError(f"bias={self.bias!r} must be a fairdd.data.BiasSpec or None")
+
+    def load(self) -> tuple[Dataset, Dataset, dict[str, torch.Tensor]]:
+        """``(train, test, {attribute: test attributes})``: the raw splits (images in [0, 1]),
+        each a class-stratified subset, and the attributes of :attr:`attributes` read on the
+        test rows. Cached per process. Not for a ``bias`` spec (its splits are built by
+        :func:`fairdd.data.study_data`)."""
+        if self.bias is not None:
+            raise ValueError(f"{self!r} has a bias: its splits come from fairdd.data.study_data(data, bias_ratio)")
+        return _load(self)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(data: StudyData) -> tuple[Dataset, Dataset, dict[str, torch.Tensor]]:
+    from fairdd.data._biased_splits import stratified_subset
+
+    options = {}
+    if data.source == "trifeature":
+        options = {"samples_per_combination": data.samples_per_combination, "image_size": data.image_size,
+                   "seed": data.data_seed}
+    first = data.attributes[0] if data.source == "trifeature" and data.attributes else None
+    if first is not None:
+        options["attribute"] = first
+    train, test = (load_dataset(data.source, split, **options) for split in ("train", "test"))
+    train_seed, test_seed = subset_seeds(data.data_seed)
+    train = stratified_subset(train, data.train_per_class, train_seed)
+    attributes: dict[str, torch.Tensor] = {}
+    for name in data.attributes:
+        if data.source == "trifeature" and name != first:
+            # The same images (same seed and combinations); only the stored attribute differs.
+            values = load_dataset("trifeature", "test", **{**options, "attribute": name}).attributes
+        else:
+            values = test.attributes
+        if values is None or (data.source != "trifeature" and test.attribute_name != name):
+            raise ValueError(
+                f"attributes={data.attributes!r}: source {data.source!r} stores "
+                f"{test.attribute_name!r} as its protected attribute"
+            )
+        # The test split's draw (same labels, same seed: the same rows), kept for this attribute.
+        attributes[name] = stratified_subset(dataclasses.replace(test, attributes=values), data.test_per_class,
+                                             test_seed).attributes
+    test = stratified_subset(test, data.test_per_class, test_seed)
+    return train, test, attributes
