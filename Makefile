@@ -38,6 +38,7 @@ data: venv
 	$(PY) -m fairdd.fetch
 
 unit: data
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q tests --ignore=tests/browser
 
 # Notebooks get their parameters injected (papermill --prepare-only), then nbval runs them.
