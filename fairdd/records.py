@@ -40,6 +40,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,97 @@ def _runs(study_dir: Path) -> list[Path]:
     return sorted(p for p in study_dir.iterdir() if p.is_dir() and _RUN.match(p.name) and (p / "DONE").is_file())
 
 
-def _check_run(path: Path) -> None:
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (what ``git checkout`` takes)."""
     try:
-        results._verify_run(path)
+        return str(Path(path).resolve().relative_to(REPO_ROOT.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _refusal(path: Path, why: str) -> ValueError:
+    """A record that cannot be used: what is wrong, and the advice for a record (not a run store's)."""
+    return ValueError(
+        f"record {path}: {why}. Nothing was written. A record is restored from git "
+        f"(git checkout -- {_shown(path)}) or re-recorded (make book FRESH=1 && make record)"
+    )
+
+
+def _check_run(path: Path) -> None:
+    """A run folder of a results root about to be recorded: whole, rows included."""
+    try:
+        results._read_run(path)
     except results.CorruptRunError as exc:
         raise ValueError(f"{exc}. A recorded run must be whole: re-record it (make book FRESH=1 && make record)") from exc
+
+
+def _check_record(path: Path) -> None:
+    """One record (``<study>/<run_id>``): a folder with its ``DONE`` manifest, files and rows matching it."""
+    if not path.is_dir():
+        raise _refusal(path, "not a folder (a record is a run folder)")
+    if not (path / "DONE").is_file():
+        raise _refusal(path, "no DONE manifest (an unfinished or damaged record)")
+    try:
+        results._read_run(path)
+    except results.CorruptRunError as exc:
+        raise _refusal(path, f"damaged: {exc.why}") from exc
+
+
+def _records(source: Path, *, index: bool) -> dict[str, list[Path]]:
+    """``{study: [record folders]}`` of a profile's records, every one checked
+    (:func:`_check_record`), and with ``index`` cross-checked against ``INDEX.json`` (every
+    study it lists is there with as many runs, and no other); a ``ValueError`` naming the first
+    record that fails, before anything is written."""
+    if not source.is_dir():
+        raise _refusal(source, "not a folder")
+    studies: dict[str, list[Path]] = {}
+    for entry in sorted(source.iterdir()):
+        if entry.name.startswith(".") or entry.name == "INDEX.json":
+            continue
+        if not entry.is_dir():
+            raise _refusal(entry, "not a folder (a study's records are a folder of run folders)")
+        found = []
+        for run in sorted(p for p in entry.iterdir() if _RUN.match(p.name)):
+            _check_record(run)
+            found.append(run)
+        studies[entry.name] = found
+    if index:
+        path = source / "INDEX.json"
+        try:
+            listed = json.loads(path.read_text())["studies"]
+            counts = {name: int(s["runs"]) for name, s in listed.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise _refusal(path, f"missing or unreadable ({type(exc).__name__}: {exc}); it lists what was recorded") from exc
+        for name, count in counts.items():
+            if name not in studies:
+                raise _refusal(source / name, f"INDEX.json lists study {name!r} with {count} runs; its folder is missing")
+            if len(studies[name]) != count:
+                raise _refusal(source / name, f"INDEX.json lists study {name!r} with {count} runs; "
+                                              f"its folder holds {len(studies[name])}")
+        for name in studies:
+            if name not in counts:
+                raise _refusal(source / name, f"study {name!r} is not in INDEX.json (not recorded by make record)")
+    return studies
+
+
+def _read_synthetic(path: Path, *, quantized: bool) -> dict[str, Any]:
+    """A synthetic set (``quantized``: a recorded one, 8-bit images) read and checked."""
+    keys = {"images_u8", "low", "high", "labels"} if quantized else {"images", "labels"}
+    try:
+        saved = results.load_checkpoint(path)
+    except (ValueError, RuntimeError) as exc:
+        if quantized:
+            raise _refusal(path, f"damaged ({str(exc)[:200]})") from exc
+        raise
+    if not isinstance(saved, dict) or set(saved) != keys:
+        found = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+        what = f"not a {'recorded synthetic set' if quantized else 'synthetic set'} (holds {found}, expected {sorted(keys)})"
+        if quantized:
+            raise _refusal(path, what)
+        raise ValueError(f"{path}: {what}")
+    if quantized and saved["images_u8"].dtype != torch.uint8:
+        raise _refusal(path, f"images_u8 of dtype {saved['images_u8'].dtype}, expected uint8")
+    return saved
 
 
 def _copy_synthetic(source: Path, target: Path, *, quantize: bool) -> None:
@@ -103,11 +190,7 @@ def _copy_synthetic(source: Path, target: Path, *, quantize: bool) -> None:
     ``images ≈ low + images_u8 / 255 · (high − low)``, within half a step (``(high − low) / 510``)
     of the original — ample for a page that draws the images, a quarter of float32's bytes.
     """
-    saved = results.load_checkpoint(source)
-    keys = {"images", "labels"} if quantize else {"images_u8", "low", "high", "labels"}
-    if not isinstance(saved, dict) or set(saved) != keys:
-        raise ValueError(f"{source}: not a {'synthetic set' if quantize else 'recorded synthetic set'} "
-                         f"(expected the keys {sorted(keys)})")
+    saved = _read_synthetic(source, quantized=not quantize)
     if quantize:
         images = saved["images"].float()
         low, high = float(images.min()), float(images.max())
@@ -116,27 +199,36 @@ def _copy_synthetic(source: Path, target: Path, *, quantize: bool) -> None:
         results.save_checkpoint(target, {"images_u8": q, "low": low, "high": high, "labels": saved["labels"]})
     else:
         q = saved["images_u8"]
-        if q.dtype != torch.uint8:
-            raise ValueError(f"{source}: images_u8 of dtype {q.dtype}, expected uint8")
         low, high = float(saved["low"]), float(saved["high"])
         images = low + q.float() / 255 * ((high - low) or 1.0)
         results.save_checkpoint(target, {"images": images, "labels": saved["labels"]})
 
 
-def _copy_artefacts(source: Path, target: Path, *, quantize: bool) -> int:
-    """Every file below the study folder ``source`` except run folders, skipped folders
-    (checkpoints, caches) and hidden files, into ``target``; synthetic sets quantised to 8 bits
-    (``quantize``, recording) or back to float32 (restoring). Files already in ``target`` are kept."""
-    copied = 0
-    for path in sorted(source.rglob("*")):
-        rel = path.relative_to(source)
+def _artefacts(study_dir: Path) -> list[Path]:
+    """Every file below a study folder except run folders, skipped folders (checkpoints,
+    caches) and hidden files, relative to it."""
+    out = []
+    for path in sorted(study_dir.rglob("*")):
+        rel = path.relative_to(study_dir)
         if not path.is_file() or rel.parts[0] in _SKIPPED or _RUN.match(rel.parts[0]) or any(
             part.startswith(".") for part in rel.parts
         ):
             continue
-        out = target / rel
+        out.append(rel)
+    return out
+
+
+def _copy_artefacts(source: Path, target: Path, *, quantize: bool, replace: bool = False) -> int:
+    """The artefacts of the study folder ``source`` (:func:`_artefacts`) into ``target``;
+    synthetic sets quantised to 8 bits (``quantize``, recording) or back to float32 (restoring).
+    Files already in ``target`` are kept unless ``replace``."""
+    copied = 0
+    for rel in _artefacts(source):
+        path, out = source / rel, target / rel
         if out.exists():
-            continue
+            if not replace:
+                continue
+            out.unlink()
         out.parent.mkdir(parents=True, exist_ok=True)
         if rel.parts[0] == "synthetic" and path.suffix == ".pt":
             _copy_synthetic(path, out, quantize=quantize)
@@ -150,37 +242,83 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def record(profile: str, *, source: str | Path | None = None, root: str | Path | None = None) -> dict[str, Any]:
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)  # records are never modified in place: a hard link is a copy
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def record(
+    profile: str, *, source: str | Path | None = None, root: str | Path | None = None, prune: bool = False
+) -> dict[str, Any]:
     """Record every finished run under ``source`` (default: the results root) as ``profile``'s records.
 
-    The profile's folder is rebuilt in a temporary folder and renamed into place, so an
-    interrupted call leaves the previous records. Synthetic sets are stored with 8-bit images
-    (:func:`_copy_synthetic`).
-    Returns the index written to ``<profile>/INDEX.json``.
+    The runs of ``source`` are added to the records (a record of the same run is replaced);
+    every record ``source`` does not hold is **kept** — a partial results root (a build that
+    stopped early) never deletes records — unless ``prune``, which removes them (and their
+    synthetic sets; a study ``source`` has no run of goes whole). The profile's folder is rebuilt
+    in a temporary folder and renamed into place, so an interrupted call leaves the previous
+    records. Synthetic sets are stored with 8-bit images (:func:`_copy_synthetic`).
+
+    Returns the index written to ``<profile>/INDEX.json``, with ``"added"``, ``"replaced"``,
+    ``"kept"`` and ``"pruned"`` (lists of ``"<study>/<run_id>"``) beside it.
     """
     source = Path(source if source is not None else results_root())
     if not source.is_dir():
         raise FileNotFoundError(f"source={str(source)!r}: no results folder there; build the book first (make book FRESH=1)")
+    if not isinstance(prune, bool):
+        raise ValueError(f"prune={prune!r} must be True or False")
     target = _profile_dir(profile, root)
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"the records folder {target} is not a folder; remove the file there or set FAIRDD_RECORDS")
+    given: dict[str, list[Path]] = {}
+    for study_dir in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        runs = _runs(study_dir)
+        for run in runs:
+            _check_run(run)
+        if runs:
+            given[study_dir.name] = runs
+    if not given:
+        raise ValueError(f"source={str(source)!r} holds no finished run; nothing to record")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{profile}-", dir=target.parent))
-    index: dict[str, Any] = {"profile": profile, "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                             "studies": {}}
+    changes: dict[str, list[str]] = {"added": [], "replaced": [], "kept": [], "pruned": []}
     try:
-        for study_dir in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            runs = _runs(study_dir)
-            if not runs:
-                continue
+        if target.is_dir():
+            for entry in sorted(target.iterdir()):
+                if entry.name.startswith(".") or entry.name == "INDEX.json" or not entry.is_dir():
+                    continue
+                shutil.copytree(entry, tmp / entry.name, copy_function=_link_or_copy)
+        for name, runs in given.items():
             for run in runs:
-                _check_run(run)
-                shutil.copytree(run, tmp / study_dir.name / run.name)
-            artefacts = _copy_artefacts(study_dir, tmp / study_dir.name, quantize=True)
+                out = tmp / name / run.name
+                changes["replaced" if out.exists() else "added"].append(f"{name}/{run.name}")
+                if out.exists():
+                    shutil.rmtree(out)
+                shutil.copytree(run, out)
+            _copy_artefacts(source / name, tmp / name, quantize=True, replace=True)
+        for study_dir in sorted(p for p in tmp.iterdir() if p.is_dir()):
+            names = {r.name for r in given.get(study_dir.name, [])}
+            for run in sorted(p for p in study_dir.iterdir() if _RUN.match(p.name) and p.name not in names):
+                if not prune:
+                    changes["kept"].append(f"{study_dir.name}/{run.name}")
+                    continue
+                changes["pruned"].append(f"{study_dir.name}/{run.name}")
+                shutil.rmtree(run) if run.is_dir() else run.unlink()
+                (study_dir / "synthetic" / f"{run.name}.pt").unlink(missing_ok=True)
+            if prune and study_dir.name not in given:
+                shutil.rmtree(study_dir)
+        index: dict[str, Any] = {
+            "profile": profile, "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "studies": {},
+        }
+        for study_dir in sorted(p for p in tmp.iterdir() if p.is_dir()):
+            runs = _runs(study_dir)
             commits = sorted({json.loads((r / "provenance.json").read_text()).get("commit") or "unknown" for r in runs})
             index["studies"][study_dir.name] = {
-                "runs": len(runs), "artefacts": artefacts, "bytes": _size(tmp / study_dir.name), "commits": commits,
+                "runs": len(runs), "artefacts": len(_artefacts(study_dir)), "bytes": _size(study_dir), "commits": commits,
             }
-        if not index["studies"]:
-            raise ValueError(f"source={str(source)!r} holds no finished run; nothing to record")
         index["bytes"] = sum(s["bytes"] for s in index["studies"].values())
         (tmp / "INDEX.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         aside = target.with_name(f".old-{profile}-{os.getpid()}")
@@ -188,43 +326,72 @@ def record(profile: str, *, source: str | Path | None = None, root: str | Path |
             os.rename(target, aside)
         os.rename(tmp, target)
         shutil.rmtree(aside, ignore_errors=True)
+    except OSError as exc:
+        full = results.disk_full(tmp, exc)
+        if full is not None:
+            raise full from exc
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return index
+    return {**index, **changes}
 
 
 def restore(profile: str, *, root: str | Path | None = None, records: str | Path | None = None) -> dict[str, int]:
-    """Copy ``profile``'s records into the results root ``root``; runs already there are kept.
+    """Copy ``profile``'s records into the results root ``root``; whole runs already there are kept.
 
-    Returns ``{study: runs copied}``; an empty dict when the profile has no records. Every
-    record is checked before anything is copied (a damaged one raises ``ValueError`` naming it,
-    and nothing is written).
+    Returns ``{study: runs copied}``; an empty dict when the profile has no records. Before
+    anything is written every record is checked (:func:`_records`: a folder with its ``DONE``
+    manifest, its files and row count matching it, as many runs per study as ``INDEX.json``
+    lists; every synthetic set readable) and the results root too (a writable folder); the first
+    that fails raises (``ValueError`` for a record, naming it with record advice;
+    ``NotADirectoryError`` / ``PermissionError`` for the results root) and nothing is written. A
+    run of the store that is corrupt is replaced by its record, with a ``RuntimeWarning`` naming it
+    (the damaged copy is kept aside as ``.corrupt-<run_id>-...``).
     """
     source = _profile_dir(profile, records)
-    if not source.is_dir():
+    if not source.exists():
         return {}
-    target = Path(root if root is not None else results_root())
-    studies = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for study_dir in studies:
-        for run in _runs(study_dir):
-            _check_run(run)
+    studies = _records(source, index=True)
+    for name in studies:
+        for rel in _artefacts(source / name):
+            if rel.parts[0] == "synthetic" and rel.suffix == ".pt":
+                _read_synthetic(source / name / rel, quantized=True)
+    target = results.check_root(root)
     copied: dict[str, int] = {}
-    for study_dir in studies:
-        out_dir = target / study_dir.name
-        out_dir.mkdir(parents=True, exist_ok=True)
-        n = 0
-        for run in _runs(study_dir):
-            final = out_dir / run.name
-            if (final / "DONE").is_file():
-                continue
-            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run.name}-{os.getpid()}-", dir=out_dir))
-            shutil.rmtree(tmp)
-            shutil.copytree(run, tmp)
-            results._publish(tmp, final, replace=False)
-            shutil.rmtree(tmp, ignore_errors=True)
-            n += 1
-        _copy_artefacts(study_dir, out_dir, quantize=False)
-        copied[study_dir.name] = n
+    try:
+        for name, runs in studies.items():
+            out_dir = target / name
+            if out_dir.exists() and not out_dir.is_dir():
+                raise NotADirectoryError(f"{out_dir} in the results folder is not a folder; move that file away")
+            out_dir.mkdir(parents=True, exist_ok=True)
+            n = 0
+            for run in runs:
+                final = out_dir / run.name
+                results._restore_replaced(out_dir, run.name)
+                if (final / "DONE").is_file():
+                    try:
+                        results._read_run(final)
+                        continue
+                    except results.CorruptRunError as exc:
+                        warnings.warn(f"{final} in the run store is corrupt ({exc.why}); replaced by the record {run}",
+                                      RuntimeWarning, stacklevel=2)
+                        aside = out_dir / f"{results._CORRUPT_PREFIX}{run.name}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+                        os.rename(final, aside)
+                tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run.name}-{os.getpid()}-", dir=out_dir))
+                shutil.rmtree(tmp)
+                try:
+                    shutil.copytree(run, tmp)
+                    results._publish(tmp, final, replace=False)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                n += 1
+            _copy_artefacts(source / name, out_dir, quantize=False)
+            copied[name] = n
+    except OSError as exc:
+        full = results.disk_full(target, exc)
+        if full is not None:
+            raise full from exc
+        raise
     return copied
 
 
@@ -295,10 +462,16 @@ def _candidates(study: str, profile: str, records: Path) -> tuple[list[tuple[str
     of the book's current config, and the run ids of those that are not."""
     cells = book_cells(study, profile)
     out, unknown = [], []
-    for run in _runs(records / study):
+    folder = records / study
+    if not folder.is_dir():
+        raise _refusal(folder, "not a folder (a study's records are a folder of run folders)")
+    for run in sorted(p for p in folder.iterdir() if _RUN.match(p.name)):
+        if not run.is_dir() or not (run / "DONE").is_file():
+            _check_record(run)  # raises: not a folder, or no DONE
         if run.name not in cells:
             unknown.append(run.name)
             continue
+        _check_record(run)  # before any recomputation
         cell = cells[run.name]
         wall = float(json.loads((run / "provenance.json").read_text()).get("wall_s") or 0.0)
         out.append((study, _method(cell), wall, cell))
@@ -347,9 +520,9 @@ def verify(
     source = _profile_dir(profile, records)
     if not source.is_dir():
         raise FileNotFoundError(f"profile={profile!r}: no records at {source}; record them first (make record)")
-    names = sorted(p.name for p in source.iterdir() if p.is_dir() and p.name in STUDIES) if studies is None else list(studies)
+    names = sorted(p.name for p in source.iterdir() if p.name in STUDIES) if studies is None else list(studies)
     for name in names:
-        if not (source / name).is_dir():
+        if not (source / name).exists():
             raise FileNotFoundError(f"study={name!r} has no records at {source / name}")
     mismatches: list[Mismatch] = []
     candidates: list[tuple[str, str, float, Any]] = []
@@ -360,6 +533,12 @@ def verify(
             mismatches.append(Mismatch(name, rid, "<config>", "the record is not a cell of the current config "
                                        f"for profile {profile!r}: its config changed since it was recorded; re-record"))
     sample = _sample(candidates, per_study=per_study)
+    if not sample and not mismatches:
+        raise ValueError(
+            f"verify compared nothing: {source} holds no record of {', '.join(names) or 'any study'}; "
+            "a check that compares nothing does not pass. Record them (make book FRESH=1 && make record), "
+            "or restore them from git (git checkout -- records/)"
+        )
     with tempfile.TemporaryDirectory(prefix="fairdd-verify-") as tmp:
         for name in names:
             cells = [c[3] for c in sample if c[0] == name]
@@ -386,34 +565,54 @@ def verify(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fairdd.records", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("record", help="record every finished run of a results root")
+    p = sub.add_parser("record", help="record every finished run of a results root (adds and replaces; --prune removes)")
     p.add_argument("--profile", required=True)
     p.add_argument("--from", dest="source", default=None, help="results root (default: $FAIRDD_RESULTS or results/)")
+    p.add_argument("--root", default=None, help="records folder (default: $FAIRDD_RECORDS or records/)")
+    p.add_argument("--prune", action="store_true", help="remove (and list) every record the results root does not hold")
     p = sub.add_parser("restore", help="copy a profile's records into the results root")
     p.add_argument("--profile", required=True)
+    p.add_argument("--root", default=None, help="results root (default: $FAIRDD_RESULTS or results/)")
+    p.add_argument("--records", default=None, help="records folder (default: $FAIRDD_RECORDS or records/)")
     p = sub.add_parser("verify", help="recompute a sample of the records and compare")
     p.add_argument("--profile", default="cpu")
     p.add_argument("--study", action="append", default=None, help="only this study (repeatable)")
     p.add_argument("--processes", type=int, default=None)
     p.add_argument("--atol", type=float, default=0.0)
     p.add_argument("--per-study", action="store_true", help="every study × method, not every method once")
+    p.add_argument("--records", default=None, help="records folder (default: $FAIRDD_RECORDS or records/)")
     args = parser.parse_args(argv)
+    try:
+        return _command(args)
+    except (ValueError, OSError) as exc:
+        print(f"python -m fairdd.records {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "record":
-        index = record(args.profile, source=args.source)
+        index = record(args.profile, source=args.source, root=args.root, prune=args.prune)
         for name, s in index["studies"].items():
             print(f"recorded {name}: {s['runs']} runs, {s['artefacts']} artefacts, {s['bytes'] / 1e6:.1f} MB")
+        print(f"{len(index['added'])} run(s) added, {len(index['replaced'])} replaced")
+        for name in index["pruned"]:
+            print(f"pruned {name}")
+        if index["kept"]:
+            print(f"kept {len(index['kept'])} record(s) the results root does not hold "
+                  f"({', '.join(index['kept'][:5])}{', ...' if len(index['kept']) > 5 else ''}); "
+                  "--prune removes them")
         print(f"records/{args.profile}: {index['bytes'] / 1e6:.1f} MB in all")
         return 0
     if args.command == "restore":
-        copied = restore(args.profile)
+        copied = restore(args.profile, root=args.root, records=args.records)
         if not copied:
             print(f"no records for profile {args.profile!r}: every run of the book is computed")
         for name, n in copied.items():
             print(f"restored {name}: {n} recorded run(s) copied into the run store")
         return 0
     start = time.perf_counter()
-    mismatches = verify(args.profile, studies=args.study, processes=args.processes, atol=args.atol,
-                        per_study=args.per_study)
+    mismatches = verify(args.profile, studies=args.study, records=args.records, processes=args.processes,
+                        atol=args.atol, per_study=args.per_study)
     for m in mismatches:
         print(f"MISMATCH {m.study}/{m.run_id} {m.column}: {m.detail}")
     verdict = "FAILED" if mismatches else "passed"

@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import enum
+import errno
 import hashlib
 import importlib.metadata
 import json
@@ -69,9 +70,11 @@ __all__ = [
     "RUN_ID_LENGTH",
     "CorruptRunError",
     "canonical_config",
+    "check_root",
     "checkpoint_dir",
     "claim_file",
     "claim_holder",
+    "disk_full",
     "is_finished",
     "load",
     "load_checkpoint",
@@ -195,16 +198,16 @@ def run_dir(study: str, config: Any, *, root: str | os.PathLike[str] | None = No
 def is_finished(study: str, config: Any, *, root: str | os.PathLike[str] | None = None) -> bool:
     """Whether the run of ``config`` in ``study`` is finished and whole.
 
-    Its ``DONE`` manifest exists and its files match it (a corrupt run is not finished:
-    :func:`run` recomputes it). A run replaced by an interrupted ``run(force=True)`` is put
-    back first.
+    Its ``DONE`` manifest exists and its files and rows match it, row count included (a corrupt
+    run is not finished: :func:`run` recomputes it). A run replaced by an interrupted
+    ``run(force=True)`` is put back first.
     """
     final = run_dir(study, config, root=root)
     _restore_replaced(final.parent, final.name)
     if not (final / "DONE").is_file():
         return False
     try:
-        _verify_run(final)
+        _read_run(final)
     except CorruptRunError:
         return False
     return True
@@ -219,6 +222,62 @@ def checkpoint_dir(study: str, config: Any, *, root: str | os.PathLike[str] | No
     """
     path = _study_dir(study, root) / "checkpoints" / run_id(config)
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+_DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def disk_full(path: str | os.PathLike[str], exc: BaseException) -> OSError | None:
+    """The one clear error for a write to ``path`` that failed for want of space (an ``OSError``
+    ENOSPC/EDQUOT, or torch's ``unexpected pos`` / ``file write failed`` from a short write);
+    ``None`` when ``exc`` is another failure."""
+    full = isinstance(exc, OSError) and exc.errno in _DISK_FULL
+    full = full or (isinstance(exc, RuntimeError) and any(
+        text in str(exc) for text in ("unexpected pos", "file write failed", "No space left")
+    ))
+    if not full:
+        return None
+    return OSError(
+        errno.ENOSPC,
+        f"the disk is full: writing {path} failed ({type(exc).__name__}: {str(exc)[:160]}). Nothing half-written "
+        "was kept and finished runs are intact; free space there (or point FAIRDD_RESULTS / --root at another "
+        "disk) and run the same command again to resume",
+    )
+
+
+def check_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The run store's root (``root``, else :func:`fairdd.paths.results_root`), checked before any
+    work: it exists or can be made, is a folder, and can be written. ``NotADirectoryError`` or
+    ``PermissionError`` naming the folder and what to do otherwise."""
+    path = Path(root if root is not None else results_root())
+    where = "root= / --root" if root is not None else "FAIRDD_RESULTS"
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            f"the results folder {path} is not a folder (a file is there); nothing was computed. Point {where} "
+            "at a folder"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise NotADirectoryError(
+            f"the results folder {path} cannot be made: a file is where one of its parent folders should be "
+            f"({exc}); nothing was computed. Point {where} at a folder"
+        ) from exc
+    except OSError as exc:
+        raise PermissionError(
+            f"the results folder {path} cannot be made ({type(exc).__name__}: {exc}); nothing was computed. "
+            f"Point {where} at a writable folder"
+        ) from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}probe-{os.getpid()}-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PermissionError(
+            f"the results folder {path} is not writable ({type(exc).__name__}: {exc}); nothing was computed. "
+            f"Fix its permissions, or point {where} at a writable folder"
+        ) from exc
     return path
 
 
@@ -244,8 +303,11 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        full = disk_full(path, exc)
+        if full is not None:
+            raise full from exc
         raise
 
 
@@ -380,7 +442,10 @@ def _table(rows: Any, rid: str, columns: dict[str, Any]) -> pd.DataFrame:
 
 
 class CorruptRunError(ValueError):
-    """A finished run whose files do not match its ``DONE`` manifest (or its run id)."""
+    """A finished run whose files do not match its ``DONE`` manifest (or its run id); ``why``
+    says what is wrong, without the advice (a recorded run needs other advice than a stored one)."""
+
+    why: str = ""
 
 
 _RUN_FILES = ("config.json", "rows.csv", "provenance.json")
@@ -418,10 +483,12 @@ def _manifest(folder: Path, table: pd.DataFrame, finished: str) -> str:
 
 
 def _corrupt(path: Path, why: str) -> CorruptRunError:
-    return CorruptRunError(
+    exc = CorruptRunError(
         f"run folder {path} is corrupt: {why}. Delete the folder (or call run(..., force=True)) "
         "to recompute it; results.run recomputes it by itself"
     )
+    exc.why = why
+    return exc
 
 
 def _verify_run(path: Path) -> dict[str, Any] | None:
@@ -509,10 +576,16 @@ def _read_rows(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
 
 
 def _write(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        full = disk_full(path, exc)
+        if full is not None:
+            raise full from exc
+        raise
 
 
 def pid_alive(pid: int) -> bool:
