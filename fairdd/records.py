@@ -12,13 +12,16 @@ Three operations (``python -m fairdd.records record|restore|verify``, and ``make
 ``make book``, ``make verify``):
 
 * :func:`record` copies every finished run of a results root (the one a fresh build of the book
-  computed into) to ``records/<profile>/``, replacing what was recorded for that profile. Resumable
+  computed into) to ``records/<profile>/``, adding runs and replacing the records of the same
+  runs; a record the results root does not hold is kept (a partial build never deletes records)
+  unless ``--prune`` is given, which removes and lists them. Resumable
   state (``checkpoints/``) and shared caches (``cache/``: MTT experts, KD teachers) are not recorded:
   a page needs the rows, not the means of recomputing them.
 * :func:`restore` copies the records of a profile into a results root, skipping runs that are there
-  already, so the notebooks read them instead of recomputing them. Every record is checked against
-  its manifest first (:func:`fairdd.results.is_finished`'s checks), and a run that fails them is
-  refused with an error that names it.
+  already (a corrupt copy there is replaced by the record), so the notebooks read them instead of
+  recomputing them. Every record is checked first — a folder with its ``DONE`` manifest, files
+  and rows matching it, as many runs per study as ``INDEX.json`` lists — and one that fails is
+  refused with an error that names it and says how to get it back; nothing is written then.
 * :func:`verify` recomputes a sample of the records from nothing in a temporary root — every
   method's cheapest recorded run (by recorded wall time), and every study at least once — and compares
   the rows with the records: bit-identical (``atol=0``) by default, which is what deterministic CPU
