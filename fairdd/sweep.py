@@ -1,7 +1,7 @@
 """A study's cells as a sweep: on the local worker pool, or on a Ray cluster, one task per run.
 
-:func:`run_local` is :meth:`fairdd.studies.Study.run` (the worker-process pool, one torch thread
-per worker) with a progress line; :func:`run_ray` sends the same unfinished cells to Ray
+On this machine a study's cells run on :meth:`fairdd.studies.Study.run` (the worker-process
+pool, one torch thread per worker); :func:`run_ray` sends the same unfinished cells to Ray
 (``ray.remote`` tasks: one per run, CPUs and GPUs declared per task, ``max_retries`` on worker
 failure). The ``fairdd`` command (:mod:`fairdd.cli`) calls them.
 
@@ -71,7 +71,6 @@ __all__ = [
     "lease_holder",
     "lease_path",
     "run_leased",
-    "run_local",
     "run_ray",
 ]
 
@@ -154,7 +153,6 @@ class Lease:
 
     def __init__(self, path: Path, token: str, heartbeat_s: float) -> None:
         self.path, self.token, self.heartbeat_s = path, token, heartbeat_s
-        self.lost = False  # set by the heartbeat when the lease was broken under us
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{path.name}", daemon=True)
         self._thread.start()
@@ -190,8 +188,7 @@ class Lease:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
-            if not self._ours():
-                self.lost = True
+            if not self._ours():  # broken under us: stop touching it
                 return
             try:
                 os.utime(self.path)
@@ -284,33 +281,6 @@ def cell_state(study: Study, cell: Any, root: Root = None) -> str:
     return "to do"
 
 
-# ---------------------------------------------------------------------------- progress
-
-
-# ------------------------------------------------------------------------------ local
-
-
-def _check_cells(study: Study, cells: Sequence[Any]) -> list[Any]:
-    cells = list(cells)
-    if not cells:
-        raise ValueError(f"study {study.name!r}: no cells to run")
-    if len(set(cells)) != len(cells):
-        raise ValueError(f"study {study.name!r}: the cells repeat a run")
-    return cells
-
-
-def run_local(
-    study: Study,
-    cells: Sequence[Any],
-    *,
-    processes: int | None = None,
-    root: Root = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> pd.DataFrame:
-    """The cells on this machine's worker pool (:meth:`Study.run`); all rows."""
-    return study.run(cells, processes=processes, root=root, progress=progress)
-
-
 # -------------------------------------------------------------------------------- Ray
 
 
@@ -389,7 +359,7 @@ def run_ray(
     summary : filled in with what the tasks did.
     """
     ray = import_ray()
-    cells = _check_cells(study, cells)
+    cells = study.check_cells(cells)
     root = Path(root if root is not None else results_root()).resolve()
     todo = [c for c in cells if not study.is_finished(c, root)]
     summary = summary if summary is not None else RaySummary()

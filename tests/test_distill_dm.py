@@ -54,10 +54,11 @@ def _dm_as_before(train, cfg: DMConfig, ipc: int, seed: int) -> tuple[torch.Tens
     import copy
 
     from fairdd.augment import siamese_dsa
-    from fairdd.distill._common import initial_images, make_sampler, new_generator, seeded_model
+    from fairdd.distill._common import initial_images, make_sampler, seeded_model
+    from fairdd.seeding import generator as seeded_generator
 
     k = train.num_classes
-    g = new_generator(seed)
+    g = seeded_generator(seed)
     sampler = make_sampler(train, cfg, None)
     syn = initial_images(train, sampler, cfg.init, ipc, g).requires_grad_(True)
     opt = torch.optim.SGD([syn], lr=cfg.lr_img, momentum=cfg.momentum_img)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from fairdd.distill import DCConfig, DMConfig, MTTConfig, distill
-from fairdd.distill._common import initial_images, make_sampler, new_generator
+from fairdd.distill._common import initial_images, make_sampler
+from fairdd.seeding import generator as seeded_generator
 from tests.test_distill_common import SMALL, toy_dataset
 
 LOOPS = {1: (1, 1), 2: (2, 2)}
@@ -48,7 +49,7 @@ def test_matching_loss_falls(method: str) -> None:
 def test_gradients_reach_every_synthetic_image(method: str) -> None:
     train = toy_dataset()
     cfg = dataclasses.replace(CONFIGS[method], iterations=1)
-    init = initial_images(train, make_sampler(train, cfg, None), cfg.init, 2, new_generator(3))
+    init = initial_images(train, make_sampler(train, cfg, None), cfg.init, 2, seeded_generator(3))
     out = distill(train, cfg, images_per_class=2, seed=3, progress=False)
     assert out.images.shape == init.shape == (8, 1, 8, 8)
     change = (out.images - init).flatten(1).abs().amax(1)

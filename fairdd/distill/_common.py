@@ -45,7 +45,7 @@ from fairdd.config import check_choice, check_int, check_number
 from fairdd.data import REAL_SAMPLINGS, Dataset, RealSampler, RealSampling
 from fairdd.models import IMAGE_MODELS, NetworkSpec
 from fairdd.results import canonical_config, load_checkpoint, save_checkpoint
-from fairdd.seeding import draw_seed, generator as seeded_generator
+from fairdd.seeding import draw_seed
 from fairdd.training import to_device
 
 __all__ = [
@@ -100,16 +100,6 @@ class SyntheticSet:
     def evaluation_config(self, **overrides: Any) -> Any:
         """:func:`evaluation_config` of the config that produced this set."""
         return evaluation_config(self.config, **overrides)
-
-    def as_dataset(self, like: Dataset) -> Dataset:
-        """The synthetic set as a :class:`Dataset` with ``like``'s classes (no attributes)."""
-        return Dataset(
-            name=f"{like.name}-{self.method}-ipc{self.images_per_class}",
-            split="train",
-            inputs=self.images,
-            labels=self.labels,
-            classes=like.classes,
-        )
 
 
 # --------------------------------------------------------------------------- validation
@@ -509,11 +499,6 @@ def optimise_runs(
                 if callback is not None:
                     callback(done, last)
     return losses
-
-
-def new_generator(seed: int) -> torch.Generator:
-    """The run's one CPU generator: :func:`fairdd.seeding.generator` ``(seed)``."""
-    return seeded_generator(seed)
 
 
 LoopTable = tuple[tuple[int, int, int], ...]

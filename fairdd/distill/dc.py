@@ -57,13 +57,13 @@ from fairdd.distill._common import (
     initial_images,
     loop_table,
     make_sampler,
-    new_generator,
     optimise,
     seeded_model,
     synthetic_labels,
 )
 from fairdd.distill.synchronized import check_matching, check_matching_data, synchronized_gradient_loss
 from fairdd.models import NetworkSpec
+from fairdd.seeding import generator as seeded_generator
 
 __all__ = ["DCConfig", "Distance", "REFERENCE_LOOPS", "dsa_config", "match_distance", "run"]
 
@@ -283,7 +283,7 @@ def run(
     synchronized = cfg.matching == "synchronized"
     attributes = train.attributes.to(device) if synchronized else None
     k = train.num_classes
-    generator = new_generator(seed)
+    generator = seeded_generator(seed)
     sampler = make_sampler(train, cfg, sample_weights)
     inputs = train.inputs.to(device)
     syn = initial_images(train, sampler, cfg.init, ipc, generator).to(device).requires_grad_(True)

@@ -70,7 +70,6 @@ from fairdd.distill._common import (
     has_batchnorm,
     initial_images,
     make_sampler,
-    new_generator,
     optimise,
     optimise_runs,
     runs_fingerprint,
@@ -80,6 +79,7 @@ from fairdd.distill._common import (
 )
 from fairdd.distill.synchronized import check_matching, check_matching_data, synchronized_mean_loss
 from fairdd.models import NetworkSpec
+from fairdd.seeding import generator as seeded_generator
 
 __all__ = ["DMConfig", "check_side_by_side", "run", "run_side_by_side"]
 
@@ -169,7 +169,7 @@ def run(
     check_matching_data(cfg.matching, train)
     ipc = images_per_class
     k = train.num_classes
-    generator = new_generator(seed)
+    generator = seeded_generator(seed)
     sampler = make_sampler(train, cfg, sample_weights)
     inputs = train.inputs.to(device)
     synchronized = cfg.matching == "synchronized"
@@ -359,7 +359,7 @@ def run_side_by_side(
     shape = tuple(train.inputs.shape[1:])
     image_size = tuple(shape[-2:])
     cpu = torch.device("cpu")
-    generators = [new_generator(seed) for seed in seeds]
+    generators = [seeded_generator(seed) for seed in seeds]
     sampler = make_sampler(train, cfg, sample_weights)
     inputs = train.inputs.to(device)
     syn = torch.stack([initial_images(train, sampler, cfg.init, ipc, g) for g in generators])

@@ -59,7 +59,6 @@ from fairdd.distill._common import (
     fingerprint,
     initial_images,
     make_sampler,
-    new_generator,
     optimise,
     seeded_model,
     synthetic_labels,
@@ -368,7 +367,7 @@ def _train_expert_once(
     """Train and save expert ``i`` unless it exists or another live process claimed it;
     whether this call trained it."""
     path = _expert_file(Path(directory), i)
-    if path.is_file() or not _claim(path):
+    if path.is_file() or not claim_file(path):
         return False
     try:
         if path.is_file():  # finished between the check and the claim
@@ -377,11 +376,6 @@ def _train_expert_once(
         return True
     finally:
         path.with_suffix(".claim").unlink(missing_ok=True)
-
-
-def _claim(path: Path) -> bool:
-    """Create ``<path>.claim`` holding our pid, atomically; ``False`` if a live process holds it."""
-    return claim_file(path)
 
 
 def load_trajectory(path: str | Path) -> torch.Tensor:
@@ -419,7 +413,7 @@ def run(
     expert_paths = train_experts(train, cfg, progress=progress, device=device)
     trajectories = [load_trajectory(p) for p in expert_paths]
 
-    generator = new_generator(seed)
+    generator = seeded_generator(seed)
     syn = initial_images(train, sampler, cfg.init, ipc, generator).to(device).requires_grad_(True)
     labels = synthetic_labels(k, ipc).to(device)
     syn_lr = torch.tensor(cfg.lr_init, device=device).requires_grad_(True)

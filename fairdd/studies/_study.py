@@ -97,6 +97,16 @@ class Study:
     def is_finished(self, cell: Any, root: Root = None) -> bool:
         return results.is_finished(self.name, cell, root=root)
 
+    def check_cells(self, cells: Sequence[Any]) -> list[Any]:
+        """``cells`` as a list, checked before any work (by :meth:`run` and
+        :func:`fairdd.sweep.run_ray`): at least one, none repeated."""
+        cells = list(cells)
+        if not cells:
+            raise ValueError(f"study {self.name!r}: no cells to run")
+        if len(set(cells)) != len(cells):
+            raise ValueError(f"study {self.name!r}: the cells repeat a run")
+        return cells
+
     def run(
         self,
         cells: Sequence[Any],
@@ -115,11 +125,7 @@ class Study:
         total, elapsed, time left) is appended to it per finished job: ``make book`` shows that
         file in its terminal while the notebooks run.
         """
-        cells = list(cells)
-        if not cells:
-            raise ValueError(f"study {self.name!r}: no cells to run")
-        if len(set(cells)) != len(cells):
-            raise ValueError(f"study {self.name!r}: the cells repeat a run")
+        cells = self.check_cells(cells)
         todo = [c for c in cells if not self.is_finished(c, root)]
         progress_file = None
         if progress is None and todo and os.environ.get("FAIRDD_PROGRESS"):
