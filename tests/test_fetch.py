@@ -1,6 +1,7 @@
 """The fetch step: checksums are recorded for every asset and verified; bad names fail."""
 
 import hashlib
+import json
 import zipfile
 
 import pytest
@@ -91,3 +92,30 @@ def test_the_fetched_data_on_disk_verifies() -> None:
     for name in fetch_mod.ASSETS:
         root = fetch_mod.ASSETS[name][0]()
         assert fetch_mod._verified(name, root), f"{name} under {root} fails its checksums; run `make data`"
+
+
+def test_an_asset_without_checksums_is_refused_before_any_work(tmp_path, monkeypatch) -> None:
+    calls = []
+    monkeypatch.setitem(fetch_mod.ASSETS, "toy", (lambda: tmp_path, lambda dest, work: calls.append(dest)))
+    with pytest.raises(RuntimeError) as err:
+        fetch_mod.fetch("toy")
+    assert "asset 'toy' has no entry in" in str(err.value) and "_checksums.json" in str(err.value)
+    assert "`python -m fairdd.fetch --write-checksums toy`" in str(err.value)
+    assert calls == []
+
+
+def test_write_checksums_fetches_afresh_and_records_every_file(tmp_path, monkeypatch) -> None:
+    def fetcher(dest, work):
+        fetch_mod._atomic_write(dest / "a.bin", b"new")
+        fetch_mod._atomic_write(dest / "sub" / "b.bin", b"sub")
+
+    table = tmp_path / "checksums.json"
+    monkeypatch.setattr(fetch_mod, "_CHECKSUM_FILE", table)
+    monkeypatch.setattr(fetch_mod, "CHECKSUMS", {"other": {"x": "0" * 64}})
+    monkeypatch.setitem(fetch_mod.ASSETS, "toy", (lambda: tmp_path / "root", fetcher))
+    assert fetch_mod.main(["toy", "--write-checksums"]) == 0
+    recorded = {"a.bin": hashlib.sha256(b"new").hexdigest(), "sub/b.bin": hashlib.sha256(b"sub").hexdigest()}
+    assert json.loads(table.read_text()) == {"other": {"x": "0" * 64}, "toy": recorded}
+    # From now on the asset is checked, and a later fetch finds it verified.
+    assert fetch_mod._verified("toy", tmp_path / "root")
+    assert fetch_mod.main(["toy"]) == 0

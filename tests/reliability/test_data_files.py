@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import shutil
@@ -164,6 +165,7 @@ def test_a_later_fetch_cleans_what_a_killed_fetch_left(tmp_path, monkeypatch) ->
         fetch._atomic_write(dest / "x.json", b"{}")
 
     monkeypatch.setitem(fetch.ASSETS, "toy", (lambda: root, fetcher))
+    monkeypatch.setitem(fetch.CHECKSUMS, "toy", {"x.json": hashlib.sha256(b"{}").hexdigest()})
     fetch.fetch("toy")
     assert (root / "x.json").read_bytes() == b"{}"
     assert not leftover.exists() and not work.exists() and ours.exists()
