@@ -49,7 +49,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
+import sys
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +181,8 @@ class KDConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
         check_number("temperature", self.temperature, minimum=0.0, strict_minimum=True)
+        for name in ("temperature", "lr", "weight_decay", "max_grad_norm"):
+            _check_finite(name, getattr(self, name))
         check_number("alpha", self.alpha, minimum=0.0, maximum=1.0)
         check_int("epochs", self.epochs, minimum=1)
         check_number("lr", self.lr, minimum=0.0, strict_minimum=True)
@@ -281,6 +287,7 @@ def kd_loss(
     t_squared : scale the soft term by T².
     """
     check_number("temperature", temperature, minimum=0.0, strict_minimum=True)
+    _check_finite("temperature", temperature)
     check_number("alpha", alpha, minimum=0.0, maximum=1.0)
     hard = F.cross_entropy(student_logits, labels) if alpha < 1 else student_logits.new_zeros(())
     if alpha == 0:
@@ -371,12 +378,33 @@ def _epoch_order(n: int, generator: torch.Generator, balance: _Balance | None, d
     return to_device(pool[torch.randperm(pool.numel(), generator=generator, device=generator.device).cpu()], device)
 
 
+def _check_finite(name: str, value: Any) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be a finite number")
+
+
+def _check_train(train: Dataset) -> None:
+    """What every training and teacher call refuses before any work (as distillation does): an
+    empty training set, and inputs that are not finite (NaN or infinite)."""
+    inputs = train.inputs
+    if inputs.shape[0] == 0:
+        raise ValueError(f"the training set {train.name!r} ({train.split}) is empty: nothing to train on")
+    if inputs.is_floating_point() and not bool(torch.isfinite(inputs).all()):
+        bad = int((~torch.isfinite(inputs)).flatten(1).any(1).sum())
+        raise ValueError(
+            f"the training set {train.name!r} ({train.split}) has inputs that are not finite (NaN or inf) in {bad} "
+            f"of {inputs.shape[0]} rows; clean or drop them before training"
+        )
+
+
 def _check_targets(
-    config: KDConfig, alpha: float, inputs: torch.Tensor, teacher: nn.Module | None, cached_logits: torch.Tensor | None
+    config: KDConfig, alpha: float, inputs: torch.Tensor, teacher: nn.Module | None, cached_logits: torch.Tensor | None,
+    num_classes: int | None = None,
 ) -> None:
     """What :func:`fit` and :func:`fit_many` refuse before any training: augmentation of
     non-images, a distilled student (``alpha`` > 0) with no teacher or cached logits, and cached
-    logits with augmentation or of another length than the training set."""
+    logits with augmentation, of another length than the training set, of another class count
+    (``num_classes``) or not finite."""
     if config.augment and inputs.dim() != 4:
         raise ValueError(f"augment=True needs images (N, C, H, W); got inputs of shape {tuple(inputs.shape)}")
     if alpha > 0 and teacher is None and cached_logits is None:
@@ -386,6 +414,59 @@ def _check_targets(
             raise ValueError("cached teacher logits are for un-augmented training only; pass the teacher")
         if cached_logits.shape[0] != inputs.shape[0]:
             raise ValueError(f"cached_logits has {cached_logits.shape[0]} rows; the training set {inputs.shape[0]}")
+        if num_classes is not None and (cached_logits.dim() != 2 or cached_logits.shape[1] != num_classes):
+            raise ValueError(
+                f"cached_logits of shape {tuple(cached_logits.shape)} hold {cached_logits.shape[-1]} classes; the "
+                f"training set has {num_classes}"
+            )
+        if not bool(torch.isfinite(cached_logits).all()):
+            raise ValueError("cached_logits are not finite (NaN or inf); recompute the teacher's logits")
+
+
+def _resume_state(
+    checkpoint: Path, fingerprint: dict[str, Any], keys: tuple[str, ...], other: str = "the training of another config or data set"
+) -> dict[str, Any] | None:
+    """The state saved at ``checkpoint`` to resume from, or ``None`` to start from the beginning
+    (none there; or damaged: moved aside with a warning naming it, :func:`fairdd.results.load_cache`).
+    A checkpoint of another training (another config, network or training-set size) is refused
+    naming the file and what differs; one without its fingerprint or ``keys`` (written before they
+    were saved, or by something else) is ignored with a warning, training starts over and
+    overwrites it."""
+    state = results.load_cache(checkpoint)
+    if state is None:
+        return None
+    if not isinstance(state, dict) or any(k not in state for k in keys) or "fingerprint" not in state:
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        warnings.warn(
+            f"checkpoint {checkpoint} holds {found}, not a resumable state of this training (keys {sorted(keys)} and "
+            "its config); training starts from the beginning", RuntimeWarning, stacklevel=3,
+        )
+        return None
+    if state["fingerprint"] != fingerprint:
+        raise ValueError(
+            f"checkpoint {checkpoint} holds {other} "
+            f"({_differences(state['fingerprint'], fingerprint)}); it is not resumed. Delete it, or give this "
+            "training a checkpoint path of its own"
+        )
+    return state
+
+
+def _differences(saved: Any, wanted: Any, where: str = "") -> str:
+    """What differs between a saved canonical config and the wanted one (the first four fields)."""
+    out: list[str] = []
+
+    def walk(a: Any, b: Any, at: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                walk(a.get(key), b.get(key), f"{at}.{key}" if at else key)
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            for i, (x, y) in enumerate(zip(a, b)):
+                walk(x, y, f"{at}[{i}]")
+        elif a != b:
+            out.append(f"{at}: {a!r} there, {b!r} here")
+
+    walk(saved, wanted, where)
+    return "; ".join(out[:4]) + ("; ..." if len(out) > 4 else "") if out else "unknown difference"
 
 
 def fit(
@@ -408,7 +489,8 @@ def fit(
     """
     inputs, labels = train.inputs, train.labels
     distil = config.alpha > 0
-    _check_targets(config, config.alpha, inputs, teacher, cached_logits)
+    _check_train(train)
+    _check_targets(config, config.alpha, inputs, teacher, cached_logits, train.num_classes)
     balance = _Balance.of(train, config, generator)
     if teacher is not None:
         teacher.eval()
@@ -418,7 +500,13 @@ def fit(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
     start_epoch, epoch_lr, epoch_loss, elapsed = 0, [], [], 0.0
-    state = results.load_checkpoint(Path(checkpoint)) if checkpoint is not None else None
+    # What a checkpoint must match (as fit_many's): the config, its epoch count aside (a run may be
+    # continued for more epochs), and the training set's size.
+    fingerprint = {
+        "config": results.canonical_config(dataclasses.replace(config, epochs=1)), "num_train": int(inputs.shape[0]),
+    }
+    keys = ("model", "optimizer", "generator", "epoch", "epoch_lr", "epoch_loss", "time")
+    state = _resume_state(Path(checkpoint), fingerprint, keys) if checkpoint is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -460,6 +548,7 @@ def fit(
         elapsed += time.perf_counter() - begin
         if checkpoint is not None:
             results.save_checkpoint(Path(checkpoint), {
+                "fingerprint": fingerprint,
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                 "balance_generator": balance.generator.get_state() if balance is not None else None,
                 "epoch": epoch + 1, "epoch_lr": epoch_lr, "epoch_loss": epoch_loss, "time": elapsed,
@@ -540,7 +629,8 @@ def fit_many(
     config = configs[0]
     inputs, labels = train.inputs, train.labels
     distil = any(c.alpha > 0 for c in configs)
-    _check_targets(config, max(c.alpha for c in configs), inputs, teacher, cached_logits)
+    _check_train(train)
+    _check_targets(config, max(c.alpha for c in configs), inputs, teacher, cached_logits, train.num_classes)
     balances = [_Balance.of(train, config, g) for g in generators]
     if teacher is not None:
         teacher.eval()
@@ -562,12 +652,10 @@ def fit_many(
     }
 
     start_epoch, epoch_lr, epoch_loss, elapsed = 0, [], [[] for _ in range(num)], 0.0
-    state = results.load_checkpoint(Path(checkpoint)) if checkpoint is not None else None
+    keys = ("stack", "generators", "balance_generators", "epoch", "epoch_lr", "epoch_loss", "time")
+    other = "another batch of networks (other configs or data)"
+    state = _resume_state(Path(checkpoint), fingerprint, keys, other) if checkpoint is not None else None
     if state is not None:
-        if state.get("fingerprint") != fingerprint:
-            raise ValueError(
-                f"checkpoint={str(checkpoint)!r} holds another batch of networks (other configs or data); delete it"
-            )
         stack.load_state_dict(state["stack"])
         for g, saved in zip(generators, state["generators"]):
             g.set_state(saved)
@@ -633,16 +721,54 @@ def teacher_dir(spec: TeacherSpec, train: Dataset, *, root: str | Path | None = 
 
 
 _POLL_S = 1.0
+_CLAIM_TIMEOUT_S = 6 * 3600.0  # as MTT's experts: $FAIRDD_CLAIM_TIMEOUT_S overrides
 
 
-def teacher(spec: TeacherSpec, train: Dataset, *, root: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def _teacher_meta(spec: TeacherSpec, train: Dataset) -> dict[str, Any]:
+    """What a cached teacher must be: its spec, and the shape of what it was trained on."""
+    return {"spec": results.canonical_config(spec), "inputs": list(train.inputs.shape[1:]), "classes": train.num_classes}
+
+
+def _wait_for_claim(path: Path, waited: list[float], timeout_s: float) -> None:
+    """One poll of a wait for ``path``, claimed by another process: the first time, say who holds
+    it and how to clear a stale claim; past ``timeout_s``, ``TimeoutError`` saying the same."""
+    claim = path.with_suffix(".claim")
+    holder = results.claim_holder(path)
+    who = f"pid {holder}" if holder is not None else "a process that is starting"
+    advice = (f"if no process is training it, delete {claim}; a claim whose process is gone is taken over by "
+              "itself. $FAIRDD_CLAIM_TIMEOUT_S sets how long to wait")
+    now = time.monotonic()
+    if not waited:
+        waited.append(now)
+        print(f"KD: waiting for {path}, claimed by {who} ({claim}); {advice}", file=sys.stderr, flush=True)
+    elif now - waited[0] > timeout_s:
+        raise TimeoutError(f"{path} did not appear within {timeout_s:.0f} s; {claim} is held by {who}; {advice}")
+    time.sleep(_POLL_S)
+
+
+def teacher(
+    spec: TeacherSpec, train: Dataset, *, root: str | Path | None = None, wait_timeout_s: float | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
     """The trained teacher of ``spec`` on ``train`` (in eval mode) and its training record
     (``train_time_s``, ``epoch_loss``): loaded if cached, else trained here — or, when another
-    live process has claimed it, waited for."""
+    live process has claimed it, waited for (saying who holds the claim; ``TimeoutError`` after
+    ``wait_timeout_s``, default ``$FAIRDD_CLAIM_TIMEOUT_S`` or 6 hours).
+
+    Before any work the training set (non-empty, finite) and the store (:func:`fairdd.results.check_root`)
+    are checked. The cache (``teacher.pt``, with its SHA-256) is checked on read: a damaged one is
+    retrained with a ``RuntimeWarning`` naming it; one of another spec or data shape (or without
+    its keys) is refused naming the file and what it holds."""
+    _check_train(train)
+    if wait_timeout_s is None:
+        wait_timeout_s = float(os.environ.get("FAIRDD_CLAIM_TIMEOUT_S", _CLAIM_TIMEOUT_S))
+    check_number("wait_timeout_s", wait_timeout_s, minimum=0.0)
+    results.check_root(root)
     directory = teacher_dir(spec, train, root=root)
     path = directory / "teacher.pt"
+    meta = _teacher_meta(spec, train)
+    waited: list[float] = []
     while True:
-        saved = results.load_checkpoint(path) if path.is_file() else None
+        saved = results.load_cache(path) if path.is_file() else None
         if saved is not None:
             break
         if results.claim_file(path):
@@ -654,15 +780,32 @@ def teacher(spec: TeacherSpec, train: Dataset, *, root: str | Path | None = None
                               checkpoint=directory / "partial.pt")
                     record = {"train_time_s": log.train_time_s, "epoch_loss": log.epoch_loss}
                     results.save_checkpoint(path, {"state": {k: v.cpu() for k, v in model.state_dict().items()},
-                                                   "record": record})
+                                                   "record": record, **meta})
                     (directory / "partial.pt").unlink(missing_ok=True)
+                    results.digest_file(directory / "partial.pt").unlink(missing_ok=True)
             finally:
                 path.with_suffix(".claim").unlink(missing_ok=True)
         else:
-            time.sleep(_POLL_S)  # another process is training it
+            _wait_for_claim(path, waited, wait_timeout_s)  # another process is training it
+    if not isinstance(saved, dict) or "state" not in saved or "record" not in saved:
+        found = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+        raise ValueError(f"{path} holds {found}, not a cached teacher (keys 'state' and 'record'); delete it to "
+                         "train the teacher again")
+    for key, value in meta.items():
+        if key in saved and saved[key] != value:  # a teacher cached before these were saved has none
+            raise ValueError(
+                f"{path} holds the teacher of another {'spec' if key == 'spec' else 'data shape'} "
+                f"({_differences(saved[key], value, key)}); a file copied or moved there? Delete it to train this one"
+            )
     init_seed, _ = kd_seeds(spec.seed, TEACHER)
     model = _build(spec.network, train, init_seed).to(train.inputs.device)
-    model.load_state_dict(saved["state"])
+    try:
+        model.load_state_dict(saved["state"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{path} holds the weights of another network than {spec.network!r} ({str(exc).splitlines()[0][:200]}); "
+            "delete it to train the teacher again"
+        ) from exc
     model.eval()
     return model, saved["record"]
 
@@ -671,11 +814,27 @@ def teacher_logits(
     spec: TeacherSpec, train: Dataset, model: nn.Module, *, root: str | Path | None = None, batch_size: int = 1024
 ) -> torch.Tensor:
     """The teacher's logits on the un-augmented training set ``(N, K)``, computed once in
-    eval and inference mode and cached beside the teacher (``logits.pt``)."""
+    eval and inference mode and cached beside the teacher (``logits.pt``, with its SHA-256).
+
+    A damaged cache is recomputed with a ``RuntimeWarning`` naming it; one without its key, of
+    another shape or not finite is refused naming the file and what it holds."""
+    _check_train(train)
     path = teacher_dir(spec, train, root=root) / "logits.pt"
-    saved = results.load_checkpoint(path) if path.is_file() else None
-    if saved is not None and saved["logits"].shape[0] == len(train):
-        return saved["logits"].to(train.inputs.device)
+    saved = results.load_cache(path) if path.is_file() else None
+    expected = (len(train), train.num_classes)
+    if saved is not None:
+        logits = saved.get("logits") if isinstance(saved, dict) else None
+        if not isinstance(logits, torch.Tensor):
+            found = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+            raise ValueError(f"{path} holds {found}, not cached teacher logits (key 'logits'); delete it to recompute them")
+        if tuple(logits.shape) != expected:
+            raise ValueError(
+                f"{path} holds logits of shape {tuple(logits.shape)}; this teacher on {train.name!r} gives {expected} "
+                "(rows, classes): the cache of another teacher or data set. Delete it to recompute them"
+            )
+        if not bool(torch.isfinite(logits).all()):
+            raise ValueError(f"{path} holds logits that are not finite (NaN or inf); delete it to recompute them")
+        return logits.to(train.inputs.device)
     logits = _logits(model, train.inputs, batch_size)
     results.save_checkpoint(path, {"logits": logits.cpu()})
     return logits

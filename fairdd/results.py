@@ -69,14 +69,18 @@ from fairdd.paths import REPO_ROOT, results_root
 __all__ = [
     "RUN_ID_LENGTH",
     "CorruptRunError",
+    "DamagedFileError",
     "canonical_config",
+    "check_digest",
     "check_root",
     "checkpoint_dir",
     "claim_file",
     "claim_holder",
+    "digest_file",
     "disk_full",
     "is_finished",
     "load",
+    "load_cache",
     "load_checkpoint",
     "pid_alive",
     "run",
@@ -281,10 +285,62 @@ def check_root(root: str | os.PathLike[str] | None = None) -> Path:
     return path
 
 
-def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """Write ``state`` with ``torch.save`` atomically: a temporary file, then ``os.replace``.
+class DamagedFileError(ValueError):
+    """A file this project wrote (a checkpoint, a cache) that does not match the SHA-256 written
+    with it, or cannot be read back; ``path`` names it and ``why`` says what is wrong."""
 
-    A kill mid-write leaves the previous checkpoint (or none) in place, never a torn one.
+    path: Path | None = None
+    why: str = ""
+
+
+def digest_file(path: str | os.PathLike[str]) -> Path:
+    """``<folder>/.<name>.sha256``: the SHA-256 :func:`save_checkpoint` writes beside ``path``
+    (hidden, so that listings of artefacts, which skip hidden files, do not see it)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.sha256")
+
+
+def _damaged(path: Path, why: str) -> DamagedFileError:
+    exc = DamagedFileError(f"checkpoint {path} is damaged: {why}; delete it to restart that computation from the beginning")
+    exc.path, exc.why = path, why
+    return exc
+
+
+def check_digest(path: str | os.PathLike[str]) -> None:
+    """Check ``path`` against the SHA-256 :func:`save_checkpoint` wrote with it;
+    :class:`DamagedFileError` when they differ. A file without one (written before digests, or by
+    another program) passes: its content is checked by whoever reads it."""
+    path = Path(path)
+    try:
+        expected = digest_file(path).read_text().strip()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _damaged(path, f"its SHA-256 file {digest_file(path)} cannot be read ({exc})") from exc
+    if _sha256_file(path) != expected:
+        raise _damaged(path, f"it does not match the SHA-256 written with it ({digest_file(path)})")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """Write ``state`` with ``torch.save`` atomically: a temporary file, then ``os.replace``; and
+    its SHA-256 beside it (:func:`digest_file`), which :func:`load_checkpoint` checks.
+
+    A kill mid-write leaves the previous checkpoint (or none) in place, never a torn one (a kill
+    between the file and its digest leaves a file without one, which is read as written before
+    digests). A full disk is one ``OSError`` (ENOSPC) naming the file (:func:`disk_full`).
 
     Parameters
     ----------
@@ -302,7 +358,10 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
             torch.save(state, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        digest = _sha256_file(Path(tmp))
+        digest_file(path).unlink(missing_ok=True)
         os.replace(tmp, path)
+        _write_atomic(digest_file(path), digest + "\n")
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         full = disk_full(path, exc)
@@ -316,22 +375,46 @@ def load_checkpoint(
 ) -> dict[str, Any] | None:
     """Read a checkpoint written by :func:`save_checkpoint`; ``None`` if there is none.
 
-    ``weights_only=True`` (torch's safe loader) accepts tensors, numbers, strings and
-    containers; pass ``False`` only for a file this project wrote itself.
+    The file is checked against its SHA-256 first (:func:`check_digest`). ``weights_only=True``
+    (torch's safe loader) accepts tensors, numbers, strings and containers; pass ``False`` only
+    for a file this project wrote itself. A file that fails its digest, cannot be read, or holds
+    what the safe loader refuses raises :class:`DamagedFileError` (a ``ValueError``) naming it;
+    :func:`load_cache` recomputes instead.
     """
     path = Path(path)
     if not path.is_file():
         return None
+    check_digest(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
     except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
         if "Weights only load failed" in str(exc):
-            raise  # torch's safe loader refusing a type: not damage; keep torch's explanation
-        raise ValueError(
-            f"checkpoint {path} is damaged or not a torch checkpoint ({path.stat().st_size} bytes; "
-            f"{type(exc).__name__}: {str(exc)[:200] or 'no message'}); delete it to restart that "
-            "computation from the beginning"
-        ) from exc
+            first = next((line for line in str(exc).splitlines() if "WeightsUnpickler error" in line), "")
+            why = f"it holds objects torch's safe loader refuses, not a checkpoint fairdd wrote ({first.strip()[:200]})"
+        else:
+            why = (f"it is not a torch checkpoint ({path.stat().st_size} bytes; "
+                   f"{type(exc).__name__}: {str(exc)[:200] or 'no message'})")
+        raise _damaged(path, why) from exc
+
+
+def load_cache(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+    """:func:`load_checkpoint` for a file that can be recomputed (a cache, a resumable checkpoint):
+    ``None`` when there is none *or it is damaged* — then it is moved aside (as
+    ``.damaged-<name>-<time>-<pid>``) with a ``RuntimeWarning`` naming it, and the caller
+    recomputes it. What the file holds is the caller's to check."""
+    path = Path(path)
+    try:
+        return load_checkpoint(path, map_location=map_location)
+    except DamagedFileError as exc:
+        aside = path.with_name(f".damaged-{path.name}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        try:
+            os.rename(path, aside)
+        except OSError:
+            aside = path  # moved or replaced meanwhile by another process
+        digest_file(path).unlink(missing_ok=True)
+        warnings.warn(f"{path} is damaged ({exc.why}); it is recomputed (the damaged file is kept as {aside.name})",
+                      RuntimeWarning, stacklevel=2)
+        return None
 
 
 # -------------------------------------------------------------------------- provenance
@@ -452,7 +535,11 @@ _RUN_FILES = ("config.json", "rows.csv", "provenance.json")
 
 
 def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _column_specs(frame: pd.DataFrame) -> dict[str, Any]:

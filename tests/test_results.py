@@ -195,7 +195,7 @@ def test_checkpoints_are_atomic_and_removed_when_the_run_finishes(tmp_path):
     back = results.load_checkpoint(path)
     assert back["epoch"] == 3 and torch.equal(back["weights"], state["weights"])
     assert torch.equal(back["rng"], state["rng"])
-    assert [p.name for p in ckpt.iterdir()] == ["seed0.pt"]  # no temp file left
+    assert sorted(p.name for p in ckpt.iterdir()) == [".seed0.pt.sha256", "seed0.pt"]  # its digest, no temp file
 
     def failing_save(obj, fh):
         fh.write(b"partial")
@@ -206,7 +206,7 @@ def test_checkpoints_are_atomic_and_removed_when_the_run_finishes(tmp_path):
         with pytest.raises(OSError, match="disk full"):
             results.save_checkpoint(path, {"epoch": 4})
     assert results.load_checkpoint(path)["epoch"] == 3  # the old checkpoint survives
-    assert [p.name for p in ckpt.iterdir()] == ["seed0.pt"]
+    assert sorted(p.name for p in ckpt.iterdir()) == [".seed0.pt.sha256", "seed0.pt"]
     results.run("study", Config(), Counter(), root=tmp_path)
     assert not ckpt.exists()
 
