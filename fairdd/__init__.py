@@ -11,9 +11,12 @@ stays cheap for spawned worker processes):
 - :mod:`fairdd.evaluate` — the field's evaluation protocol
 - :mod:`fairdd.batched` — N independent networks trained side by side in one vmapped step
 - :mod:`fairdd.metrics` — accuracy, class-wise and group fairness metrics, measures of a set
+- :mod:`fairdd.kd` — knowledge distillation: teachers, students, the KD loss (a sibling of
+  :mod:`fairdd.distill`: neither imports the other)
 - :mod:`fairdd.probe` — the attribute probe that reads a set's bias attribute
 - :mod:`fairdd.seeding` — every derived seed and random stream
 - :mod:`fairdd.results` — the run store (config, tidy rows, provenance)
+- :mod:`fairdd.records` — the runs recorded in ``records/`` that the book builds from
 - :mod:`fairdd.parallel` — independent jobs as one-thread worker processes
 - :mod:`fairdd.studies` — the few functions only one chapter needs
 - :mod:`fairdd.sweep`, :mod:`fairdd.cli` — the ``fairdd`` command: a study's runs on the local pool or Ray
@@ -36,12 +39,14 @@ _SUBMODULES = (
     "distill",
     "evaluate",
     "fetch",
+    "kd",
     "metrics",
     "models",
     "parallel",
     "paths",
     "plots",
     "probe",
+    "records",
     "results",
     "seeding",
     "studies",

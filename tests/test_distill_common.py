@@ -249,7 +249,7 @@ def test_optimise_reads_losses_back_at_checkpoint_boundaries_only(monkeypatch) -
 
 
 def test_to_device_on_the_cpu_is_the_tensor() -> None:
-    from fairdd.distill._common import to_device
+    from fairdd.training import to_device
 
     t = torch.arange(5)
     assert to_device(t, torch.device("cpu")) is t.to("cpu")

@@ -13,9 +13,7 @@ into a :class:`SyntheticSet`. The pieces every method needs live here:
 * :func:`optimise` runs the iteration loop with tqdm progress and atomic checkpoints from which
   a killed run resumes to bit-identical results on CPU; it keeps the losses on the device and
   reads them back only at checkpoint boundaries (no host sync per iteration);
-  :func:`optimise_runs` is the same loop for several runs computed side by side (DM's seeds);
-* :func:`~fairdd.training.to_device` (re-exported here) moves the CPU-drawn index tensors to a GPU
-  without a host sync.
+  :func:`optimise_runs` is the same loop for several runs computed side by side (DM's seeds).
 
 Randomness: every draw (initial images, real batches, network inits, augmentation, expert
 choice) goes through one ``torch.Generator`` on the CPU seeded with ``seed``
@@ -56,7 +54,6 @@ __all__ = [
     "optimise",
     "optimise_runs",
     "seeded_model",
-    "to_device",
 ]
 
 Init = Literal["real", "noise"]

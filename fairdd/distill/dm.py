@@ -20,7 +20,7 @@ Departure from the reference: it loops ``Iteration + 1`` times; we do ``iteratio
 
 The loss is returned to :func:`~fairdd.distill._common.optimise` as a device tensor and read
 back at checkpoint boundaries only; the real-batch indices, drawn on the CPU generator, reach a
-GPU through pinned memory (:func:`~fairdd.distill._common.to_device`): no host sync of ours per
+GPU through pinned memory (:func:`fairdd.training.to_device`): no host sync of ours per
 iteration, identical values.
 
 **Several seeds side by side** (:func:`run_side_by_side`, behind
@@ -75,11 +75,11 @@ from fairdd.distill._common import (
     runs_fingerprint,
     seeded_model,
     synthetic_labels,
-    to_device,
 )
 from fairdd.distill.synchronized import check_matching, check_matching_data, synchronized_mean_loss
 from fairdd.models import NetworkSpec
 from fairdd.seeding import generator as seeded_generator
+from fairdd.training import to_device
 
 __all__ = ["DMConfig", "check_side_by_side", "run", "run_side_by_side"]
 
