@@ -47,7 +47,7 @@ and weight decay, DSA when the group has it) or, for KD's crop augmentation,
 :func:`fairdd.kd.fit`; ``"forward"`` steps as a no-grad loop. Groups whose items can take a
 batched path a study offers — an evaluation's networks (:func:`fairdd.evaluate.evaluate_synthetic`
 ``batched=True``: :func:`fairdd.batched.train_networks`, which says why when it refuses a
-network), the KD study's students of one data set and seed (its ``batched`` option:
+network), the KD study's students of one data set and seed (its ``side_by_side`` option:
 :func:`fairdd.kd.fit_many`) — are also timed batched, N networks side by side
 (``--batched-networks``, default the items' own N, at most 4 on a CPU); the per-network seconds
 of that are the batched rate. A batched KD step runs the teacher once over every student's
@@ -235,7 +235,7 @@ class WorkItem:
     networks : networks the batched path stacks (an evaluation's networks; a KD data set and seed's
         students); for a batched teacher forward, the distilled students that share it.
     batchable : whether these steps can take a batched path the study offers
-        (``evaluate_synthetic(batched=True)``, the KD study's ``batched``).
+        (``evaluate_synthetic(batched=True)``, the KD study's ``side_by_side``).
     batched_batch : the batch of this forward step on the batched path (the teacher runs once over
         every student's batch); 0: ``batch``.
     batched_note : why not, when not (``fairdd.batched``'s refusal, or "one network").
@@ -562,11 +562,9 @@ def _classwise_dd(config: Any, c: _Collector) -> None:
 
 
 def _kd_fairness(config: Any, c: _Collector) -> None:
-    from fairdd.studies import kd as kd_study
-
     cells = config.cells()
-    # The study trains a data set and seed's students side by side when its cells say `batched`.
-    offers = bool(cells) and "batched" in {f.name for f in dataclasses.fields(cells[0])}
+    # The study trains a data set and seed's students side by side when its cells say `side_by_side`.
+    offers = bool(cells) and "side_by_side" in {f.name for f in dataclasses.fields(cells[0])}
     groups: dict[tuple, list[int]] = {}
     for cell in cells:
         if cell.role != "teacher":
@@ -574,7 +572,7 @@ def _kd_fairness(config: Any, c: _Collector) -> None:
             g[0] += 1
             g[1] += cell.kd.alpha > 0
     for cell in cells:
-        train, _, _ = kd_study.study_data(cell.data)
+        train, _, _ = cell.data.load()
         n, shape, k = len(train), tuple(train.inputs.shape[1:]), train.num_classes
         group = tuple(groups[(cell.data, cell.seed)]) if offers and cell.role != "teacher" else None
         _kd(c, cell.role, cell.kd, cell.seed, n=n, shape=shape, classes=k, data_key=cell.data, side_by_side=group)

@@ -202,17 +202,17 @@ class KDConfig:
 
     @classmethod
     def for_profile(cls, profile: str, **overrides: Any) -> KDConfig:
-        """``"paper"``: Appendix C (ResNet-56 → ResNet-20, 100 epochs, crop + flip, batch 128).
-        ``"cpu"`` and ``"smoke"``: the same protocol with a ConvNet-32 teacher, a LeNet-5
-        student and 12 / 2 epochs (milestones scaled); the studies reduce further per data set.
-        ``overrides`` replace fields."""
+        """``"paper"``: Appendix C (ResNet-56 → ResNet-20, 100 epochs, crop + flip, batch 128),
+        the defaults. ``"smoke"``: the same protocol with a tiny ConvNet teacher, a LeNet-5
+        student and 2 epochs, for unit tests. The studies state their own reductions per data
+        set (:mod:`fairdd.studies.kd`, :mod:`fairdd.studies.compare`); ``"cpu"`` is theirs, not
+        this config's. ``overrides`` replace fields."""
         check_profile(profile)
+        if profile == "cpu":
+            raise ValueError("profile='cpu': KDConfig keeps the paper's protocol ('paper') and a unit-test size "
+                             "('smoke'); a study states its cpu protocol (see fairdd.studies.kd)")
         if profile == "paper":
             base = cls()
-        elif profile == "cpu":
-            base = cls(
-                teacher=NetworkSpec(width=32), student=NetworkSpec(model="lenet"), epochs=12, milestones=(6, 9),
-            )
         else:
             base = cls(
                 teacher=NetworkSpec(width=8, depth=2), student=NetworkSpec(model="lenet"), epochs=2, milestones=(1,),

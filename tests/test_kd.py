@@ -95,6 +95,14 @@ def test_lr_schedule_is_the_papers() -> None:
     assert log.epoch_lr == pytest.approx([0.05, 0.005, 0.0005])
 
 
+def test_kd_config_profiles_are_the_papers_and_a_unit_test_size() -> None:
+    """The studies state their cpu protocols; KDConfig has none (a cpu request names where it is)."""
+    assert kd.KDConfig.for_profile("paper") == kd.KDConfig()
+    assert kd.KDConfig.for_profile("smoke").epochs == 2
+    with pytest.raises(ValueError, match="fairdd.studies.kd"):
+        kd.KDConfig.for_profile("cpu")
+
+
 # ------------------------------------------------------------------------------ students
 
 

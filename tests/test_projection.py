@@ -60,7 +60,7 @@ def test_shared_work_is_counted_once(paper_items) -> None:
     kd = config_class("kd_fairness").for_profile("paper")
     teachers = [i for i in paper_items["kd_fairness"] if i.component == "kd:teacher"]
     assert len(teachers) == len({(c.data, c.kd.teacher_spec(c.seed)) for c in kd.cells()}) == len(kd.data) * len(kd.seeds)
-    # the KD study's students of one data set and seed can train side by side (its `batched` option)
+    # the KD study's students of one data set and seed can train side by side (its `side_by_side` option)
     students = [i for i in paper_items["kd_fairness"] if i.component == "kd:student"]
     per_group = {}
     for c in kd.cells():

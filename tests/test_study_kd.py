@@ -45,9 +45,18 @@ def test_profiles() -> None:
     assert (tri.teacher.model, tri.student.model, tri.batch_size) == ("resnet20", "lenet", 64)
     assert paper.protocol("mnist").flip is False and paper.protocol("adult").augment is False
     cpu = kd.KDStudyConfig.for_profile("cpu")
-    text = kd.describe_profile(cpu)
-    assert "stand-in for CIFAR-10" in text and f"{len(cpu.seeds)} seeds" in text
-    assert "T = 1, 2, 4, 6, 8, 10, 20" in text
+    table = kd.describe_profile(cpu).set_index("setting")
+    assert list(table.columns) == ["this build", "paper"]
+    assert table.loc["seeds"].tolist() == [str(len(cpu.seeds)), "5"]
+    assert table.loc["temperatures at α = 0.8", "this build"] == "1, 2, 4, 6, 8, 10, 20"
+    assert table.loc["Fashion-MNIST: data"].tolist() == ["300 training images per class, 100 test images per class",
+                                                         "CIFAR-10, all images"]
+    assert table.loc["Fashion-MNIST: teacher → student"].tolist() == ["ConvNet-32×3 → LeNet-5", "ResNet-56 → ResNet-20"]
+    assert table.loc["Trifeature (shape): students' gradient norm clipped at"].tolist() == ["1", "no clipping"]
+    # The data: StudyData with the loaders' attributes; the cpu profile's numbers as stated.
+    assert [(d.source, d.attributes) for d in cpu.data] == [
+        ("fashion_mnist", ()), ("trifeature", ("colour", "texture")), ("adult", ("sex",)), ("compas", ("race",))]
+    assert cpu.protocol("adult").epochs == 8 and cpu.protocol("compas").epochs == 12
 
 
 def test_bad_study_configs() -> None:
@@ -138,9 +147,9 @@ def test_paper_tables_and_disagreement() -> None:
         kd_report.paper_table("table99") if hasattr(kd_report, "paper_table") else kd_report.paper_comparison(rows, "table99")
 
 
-def test_batched_students_go_through_the_group_path_and_match_the_sequential_study(tmp_path, monkeypatch) -> None:
-    """batched=True: the students of a data set and seed are one fit_many call in one worker
-    job (the skeleton's compute_group), their rows equal the sequential study's within float
+def test_side_by_side_students_are_computed_together_and_match_the_sequential_study(tmp_path, monkeypatch) -> None:
+    """side_by_side=True: the students of a data set and seed are one fit_many call (the
+    skeleton's together/compute_together), their rows equal the sequential study's within float
     tolerance, their run ids are their own, and the teacher runs are shared."""
     from fairdd import kd as kd_training
 
@@ -155,18 +164,23 @@ def test_batched_students_go_through_the_group_path_and_match_the_sequential_stu
 
     monkeypatch.setattr(kd_training, "fit_many", spy)
     seq = kd.run_study(small, processes=1, root=tmp_path)
-    bat = kd.run_study(dataclasses.replace(small, batched=True), processes=1, root=tmp_path)
+    bat = kd.run_study(dataclasses.replace(small, side_by_side=True), processes=1, root=tmp_path)
     assert calls == [3, 3]  # per seed: the NDS and the two DS, side by side
-    assert "batched" not in seq.columns and set(bat.loc[bat.role != "teacher", "batched"]) == {True}
+    assert "side_by_side" not in seq.columns and set(bat.loc[bat.role != "teacher", "side_by_side"]) == {True}
     students = bat.role != "teacher"
     assert not set(seq.loc[students, "run_id"]) & set(bat.loc[students, "run_id"])
     assert (seq.loc[~students, "run_id"].tolist() == bat.loc[~students, "run_id"].tolist())
     for column in ("accuracy", "dpd_sex", "eod_sex", "teacher_agreement"):
         np.testing.assert_allclose(bat[column], seq[column], atol=0.02)  # a prediction or two may flip
-    # A single batched cell is computed alone (N = 1) and a finished group is only read.
-    cell = dataclasses.replace(small, batched=True).cells()[1]
+    # A finished group is only read; no group checkpoint is left behind.
+    cell = dataclasses.replace(small, side_by_side=True).cells()[1]
     assert kd.STUDY.is_finished(cell, tmp_path)
-    again = kd.run_study(dataclasses.replace(small, batched=True), processes=1, root=tmp_path)
+    again = kd.run_study(dataclasses.replace(small, side_by_side=True), processes=1, root=tmp_path)
     assert calls == [3, 3] and again["accuracy"].tolist() == bat["accuracy"].tolist()
+    assert not any((tmp_path / "kd_fairness" / "checkpoints").glob("*/students.pt"))
+    # A single side-by-side student is computed alone, through cell_rows (no fit_many).
+    one = dataclasses.replace(small, side_by_side=True, seeds=(2, 3), temperatures=(4.0,))
+    kd.STUDY.run([c for c in one.cells() if c.seed == 2 and c.role != "ds"], processes=1, root=tmp_path)
+    assert calls == [3, 3]
     with pytest.raises(ValueError, match="for students"):
-        dataclasses.replace(small.cells()[0], batched=True)
+        dataclasses.replace(small.cells()[0], side_by_side=True)
