@@ -129,3 +129,99 @@ def test_text_student_resumes_bit_for_bit(tiny_source, tmp_path) -> None:
     resumed, log2 = kd.student(cfg, data, seed=4, cached_logits=logits, checkpoint=ckpt)
     assert all(torch.equal(a, b) for a, b in zip(_params(straight), _params(resumed)))
     assert log2.epoch_loss == log.epoch_loss
+
+
+# ------------------------------------------------------------------ the study and its report
+
+
+def test_study_configs_and_cells() -> None:
+    from fairdd.studies import kd_text
+
+    for profile in ("smoke", "cpu", "paper"):
+        config = kd_text.KDTextStudyConfig.for_profile(profile)
+        cells = config.cells()
+        assert len(cells) == len(config.seeds) * (2 + len(config.temperatures)) and len(set(cells)) == len(cells)
+        assert {c.role for c in cells} == {"teacher", "nds", "ds"}
+        # One teacher per seed: every cell of a seed names the same teacher spec.
+        for s in config.seeds:
+            assert len({c.kd.teacher_spec(s) for c in cells if c.seed == s}) == 1
+    paper = kd_text.KDTextStudyConfig.for_profile("paper")
+    assert paper.data.source == "hatexplain" and paper.temperatures == tuple(float(t) for t in range(1, 11))
+    assert (paper.protocol.teacher.source, paper.protocol.student.source) == ("bert-base-uncased", "distilbert-base-uncased")
+    assert paper.alpha == 0.8 and len(paper.seeds) == 5
+    assert "offline stand-in" in kd_text.describe_profile(kd_text.KDTextStudyConfig.for_profile("cpu"))
+    with pytest.raises(ValueError, match="augment must be False"):
+        kd_text.KDTextStudyConfig.for_profile("cpu", protocol=dataclasses.replace(paper.protocol, augment=True))
+    with pytest.raises(ValueError, match="> 0 exactly for role 'ds'"):
+        kd_text.KDTextCell(paper.data, "nds", 0, dataclasses.replace(paper.protocol, alpha=0.8))
+    with pytest.raises(ValueError, match="TextNetworkSpec"):
+        kd_text.KDTextCell(paper.data, "teacher", 0, kd.KDConfig(alpha=0.0))
+
+
+def test_paper_table3_is_the_transcription() -> None:
+    from fairdd.studies.kd_text_report import paper_table3
+
+    table = paper_table3()
+    assert list(table["model"]) == ["teacher", "nds"] + ["ds"] * 10
+    assert table["temperature"].dropna().tolist() == list(range(1, 11))
+    teacher, t10 = table.iloc[0], table.iloc[-1]
+    assert (teacher["acc"], teacher["eod_gender"], teacher["dpd_gender"], teacher["eod_race"], teacher["dpd_race"]) == (
+        75.79, 1.63, 1.10, 1.13, 1.64)
+    assert (t10["acc"], t10["eod_gender"], t10["dpd_gender"], t10["eod_race"], t10["dpd_race"]) == (74.27, 1.13, 0.64, 2.64, 1.04)
+
+
+def test_minimum_detectable_effect_has_the_stated_power() -> None:
+    from scipy import stats
+
+    from fairdd.studies.kd_text_report import minimum_detectable_effect
+
+    n, sd = 4, 2.0
+    mde = minimum_detectable_effect(n, n, sd, level=0.05)
+    # Monte Carlo: one-sided pooled t-tests with the means mde apart reject ≈ 80 % of the time.
+    rng = __import__("numpy").random.default_rng(0)
+    a = rng.normal(0.0, sd, (20000, n))
+    b = rng.normal(mde, sd, (20000, n))
+    rate = (stats.ttest_ind(a, b, axis=1, alternative="less").pvalue <= 0.05).mean()
+    assert abs(rate - 0.8) < 0.015
+    assert minimum_detectable_effect(n, n, sd, level=0.01) > mde > minimum_detectable_effect(8, 8, sd, level=0.05)
+
+
+def _rows(teacher: list[float], ds: dict[float, list[float]]) -> "pd.DataFrame":
+    import pandas as pd
+
+    out = []
+    for seed, value in enumerate(teacher):
+        out.append({"role": "teacher", "seed": seed, "temperature": float("nan"), "value": value})
+        out.append({"role": "nds", "seed": seed, "temperature": float("nan"), "value": value + 0.05})
+    for t, values in ds.items():
+        out += [{"role": "ds", "seed": s, "temperature": t, "value": v} for s, v in enumerate(values)]
+    rows = pd.DataFrame(out)
+    rows["eod_gender"] = rows["dpd_gender"] = rows.pop("value")
+    rows["accuracy"] = 0.7
+    rows["source"], rows["dataset"] = "template_bios", "template biographies (offline stand-in)"
+    return rows
+
+
+def test_claims_supported_not_supported_and_untestable() -> None:
+    from fairdd.studies import kd_text_report as report
+
+    clear = _rows([0.30, 0.31, 0.29, 0.30], {1.0: [0.30, 0.31, 0.30, 0.29], 10.0: [0.10, 0.11, 0.09, 0.10]})
+    verdicts = report.claims(clear).set_index("claim")
+    assert verdicts.loc["T", "verdict"] == "supported" and verdicts.loc["teacher", "verdict"] == "supported"
+    # No change, tight spread: a drop like the paper's would have been seen.
+    flat = _rows([0.30, 0.301, 0.299, 0.30], {1.0: [0.30, 0.301, 0.299, 0.30], 10.0: [0.30, 0.302, 0.298, 0.30]})
+    verdicts = report.claims(flat).set_index("claim")
+    assert (verdicts["verdict"] == "not supported").all() and (verdicts["reason"] == "").all()
+    # No clear change, a spread far wider than the paper's drop: untestable, with the reason.
+    noisy = _rows([0.30, 0.05, 0.55, 0.30], {1.0: [0.30, 0.02, 0.60, 0.25], 10.0: [0.28, 0.05, 0.58, 0.30]})
+    verdicts = report.claims(noisy).set_index("claim")
+    assert (verdicts["verdict"] == "untestable here").all()
+    assert "smallest drop detectable at 80% power" in verdicts.loc["T", "reason"]
+    text = report.findings(noisy)
+    assert "**untestable here**" in text and "teacher reaches 70.0%" in text
+    caption, table = report.table3(clear)
+    assert "paper" in caption and list(table["model"])[:2] == ["Teacher", "NDS"] and len(table) == 12
+    row10 = table[table["T"] == "10"].iloc[0]
+    assert row10["EOD gender (paper)"] == "1.13 ± 0.11" and row10["EOD race (ours)"] == "–"
+    assert row10["EOD gender (ours)"] == "10.00 ± 0.82"
+    report.plot_figure5(clear)

@@ -30,6 +30,7 @@ STUDIES: dict[str, str] = {
     "bias_dd": "fairdd.studies.bias",
     "classwise_dd": "fairdd.studies.classwise",
     "kd_fairness": "fairdd.studies.kd",
+    "kd_text": "fairdd.studies.kd_text",
     "compare_dd_kd": "fairdd.studies.compare",
 }
 
