@@ -30,7 +30,9 @@ import dataclasses
 import difflib
 import inspect
 import math
+import signal
 import sys
+import threading
 import time
 import types
 import typing
@@ -380,6 +382,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except ImportError as exc:
             raise CLIError(str(exc)) from exc
     root = Path(args.root) if args.root else None
+    from fairdd import results
+
+    try:
+        results.check_root(root)  # before any work, teachers and experts included
+    except (NotADirectoryError, PermissionError) as exc:
+        raise CLIError(str(exc)) from None
     finished = sum(study.is_finished(c, root) for c in cells)
     print(f"{key} --profile {args.profile}: {len(cells)} runs, {finished} finished", file=sys.stderr)
     progress = sweep.Progress(key)
@@ -388,7 +396,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         processes = args.processes
         if getattr(config, "device", "cpu") != "cpu":
             processes = 1  # one process per GPU
-        rows = study.run(cells, processes=processes, root=root, progress=progress)
+        rows = sweep.run_local(study, cells, processes=processes, root=root, progress=progress)
         computed = len(cells) - finished
     else:
         summary = sweep.RaySummary()
@@ -445,17 +453,51 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SIGNALLED: list[int] = []
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """SIGTERM (and SIGINT, as Python's default) raise ``KeyboardInterrupt`` in this process, so
+    that a sweep stops its workers at once (:func:`fairdd.parallel.map_processes`) and releases
+    its leases; finished runs are stored already, unfinished ones resume from their checkpoints.
+    Returns the handlers it replaced."""
+    return {signum: signal.signal(signum, _raise_interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); the exit status."""
+    from fairdd.results import _DISK_FULL
+
     args = _parser().parse_args(argv)
+    replaced: dict[int, Any] = {}
+    if args.command == "run" and threading.current_thread() is threading.main_thread():
+        replaced = _stop_on_signals()
     try:
         return args.handler(args)
     except CLIError as exc:
         print(f"fairdd {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        signum = _SIGNALLED[-1] if _SIGNALLED else signal.SIGINT
+        print(f"fairdd {args.command}: stopped by {signal.Signals(signum).name}; the workers were stopped, finished "
+              "runs are kept: run the same command again to resume", file=sys.stderr)
+        return 128 + int(signum)
     except BrokenPipeError:  # `fairdd status ... | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL:
+            raise
+        print(f"fairdd {args.command}: error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    finally:
+        for signum, handler in replaced.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

@@ -113,7 +113,10 @@ def map_processes(
     Exception
         The first failing job's exception (in ``args_list`` order), re-raised here with
         the worker's traceback attached as its ``__cause__``; the jobs not yet started
-        are cancelled.
+        are cancelled (the running ones finish).
+    KeyboardInterrupt, SystemExit
+        Ctrl-C (or SIGTERM to the ``fairdd`` command, which raises ``KeyboardInterrupt``):
+        the worker processes are terminated at once, not left to finish their jobs.
     """
     jobs: Sequence[T] = list(args_list)
     if isinstance(threads_per_process, bool) or not isinstance(threads_per_process, int) or threads_per_process < 1:
@@ -149,11 +152,32 @@ def map_processes(
                     break  # raised below, in args_list order
                 on_done(index[f], f.result())
         results = [f.result() for f in futures]
+    except Exception:
+        executor.shutdown(wait=True, cancel_futures=True)  # a failed job: the running ones finish
+        raise
     except BaseException:
-        executor.shutdown(wait=True, cancel_futures=True)
+        # KeyboardInterrupt (Ctrl-C; SIGTERM to the `fairdd` command) or SystemExit: stop the
+        # workers now rather than after their jobs. What they finished is stored; what they were
+        # computing resumes from its checkpoints next time.
+        _stop_workers(executor)
+        executor.shutdown(wait=False, cancel_futures=True)
         raise
     executor.shutdown(wait=True)
     return results
+
+
+def _stop_workers(executor: ProcessPoolExecutor, grace_s: float = 5.0) -> None:
+    """Terminate the pool's worker processes (SIGTERM, then SIGKILL after ``grace_s``)."""
+    workers = list((getattr(executor, "_processes", None) or {}).values())
+    for process in workers:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in workers:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
 
 
 def _clock(seconds: float) -> str:

@@ -28,8 +28,11 @@ lease is broken by renaming it aside and checking it was the one seen stale. Sho
 computations of one run ever both finish (a lease broken under a live but frozen holder), the
 run store keeps the first one published and discards the other: nothing is written twice.
 
-The local pool takes no leases (it is exactly what the notebooks run): within one call no cell
-goes to two workers; run one local command per run store at a time, or use Ray.
+The local pool of the ``fairdd`` command (:func:`run_local`) takes the same leases, on the
+driver, for every job it sends to its workers: two ``fairdd run`` of one study into one store (or
+one beside a Ray sweep) never compute one run twice — the second computes what the first has not
+leased and then waits for the rest (taking over a lease whose holder died). The notebooks'
+:meth:`Study.run` takes none: within one call no cell goes to two workers.
 
 A killed sweep resumes by running the command again: finished runs are skipped, a run that
 was half done resumes from its checkpoints, its stale lease is taken over.
@@ -46,6 +49,7 @@ import functools
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -71,6 +75,7 @@ __all__ = [
     "lease_holder",
     "lease_path",
     "run_leased",
+    "run_local",
     "run_ray",
 ]
 
@@ -279,6 +284,76 @@ def cell_state(study: Study, cell: Any, root: Root = None) -> str:
     if checkpoints.is_dir() and any(checkpoints.iterdir()):
         return "started"
     return "to do"
+
+
+# ------------------------------------------------------------------------------ local
+
+
+def _take(path: Path) -> Lease | None:
+    """The lease at ``path``, taken over at once when its holder is known dead; ``None`` when a
+    live process (or one on another machine) holds it."""
+    lease = Lease.acquire(path)
+    if lease is None:
+        read = _read_lease(path)
+        if read is not None and _dead_here(read[0]):
+            _break(path, read[0].get("token"))
+            lease = Lease.acquire(path)
+    return lease
+
+
+def run_local(
+    study: Study,
+    cells: Sequence[Any],
+    *,
+    processes: int | None = None,
+    root: Root = None,
+    progress: Callable[[int, int], None] | None = None,
+    log: Any = None,
+) -> pd.DataFrame:
+    """Every cell through the run store, the unfinished ones on this machine's worker pool
+    (:meth:`Study.run`'s), each job under its runs' leases; all rows, in the order of ``cells``.
+
+    The driver takes the lease of every cell of a job before sending it (a job whose cells are
+    not all free is left to their holders), holds them while the pool runs and releases them at
+    the end, however it ends; then it waits for the runs another process holds
+    (:func:`run_leased`: computed here if that process dies). So two local sweeps into one store
+    never compute one run twice. ``log`` (default stderr) gets a line when runs are left to
+    another process.
+    """
+    cells = study.check_cells(cells)
+    todo = [c for c in cells if not study.is_finished(c, root)]
+    leases: list[Lease] = []
+    mine: list[Any] = []
+    theirs: list[Any] = []
+    try:
+        for job in study._jobs(todo) if todo else []:
+            taken: list[Lease] = []
+            for cell in job:
+                lease = _take(lease_path(study.name, cell, root))
+                if lease is None:
+                    break
+                taken.append(lease)
+            if len(taken) == len(job):
+                leases += taken
+                mine += job
+            else:
+                for lease in taken:
+                    lease.release()
+                theirs += job
+        mine = [c for c in mine if not study.is_finished(c, root)]  # finished by another meanwhile
+        if theirs:
+            holders = sorted({str(h.get("pid", "?")) for c in theirs
+                              if (h := lease_holder(lease_path(study.name, c, root))) is not None})
+            print(f"{study.name}: {len(theirs)} run(s) are being computed by another process (pid "
+                  f"{', '.join(holders) or '?'}); computing the other {len(mine)}, then waiting for them",
+                  file=log if log is not None else sys.stderr, flush=True)
+        study._run_todo(mine, processes=processes, root=root, progress=progress)
+    finally:
+        for lease in leases:
+            lease.release()
+    for cell in theirs:
+        run_leased(study.name, study.compute, cell, root)
+    return pd.concat([study.run_cell(c, root) for c in cells], ignore_index=True)
 
 
 # -------------------------------------------------------------------------------- Ray

@@ -65,7 +65,7 @@ from fairdd.distill._common import (
 )
 from fairdd.models import NetworkSpec
 from fairdd.paths import results_root
-from fairdd.results import canonical_config, claim_file, claim_holder, save_checkpoint
+from fairdd.results import canonical_config, check_root, claim_file, claim_holder, save_checkpoint
 from fairdd.seeding import expert_seed as _expert_seed
 from fairdd.seeding import generator as seeded_generator
 
@@ -317,6 +317,7 @@ def train_experts(
         (:func:`fairdd.results.claim_holder`).
     """
     device = torch.device(device) if device is not None else train.inputs.device
+    check_root(root)  # before any work: a folder that can be written
     directory = expert_cache_dir(train, cfg, root=root)
     paths = [_expert_file(directory, i) for i in range(cfg.num_experts)]
     missing = [i for i, p in enumerate(paths) if not p.is_file()]
@@ -343,6 +344,9 @@ def train_experts(
                 tqdm.write(
                     f"MTT: waiting for {len(still)} expert(s) being trained by other processes: "
                     + ", ".join(f"{c} (pid {h or '?'})" for c, h in holders.items())
+                    + f". If no process is training them, delete those .claim files (a claim whose process is "
+                    f"gone is taken over by itself); giving up after {wait_timeout_s:.0f} s without progress "
+                    "($FAIRDD_CLAIM_TIMEOUT_S)"
                 )
             elif time.monotonic() - waiting_since > wait_timeout_s:
                 holders = {str(paths[i].with_suffix(".claim")): claim_holder(paths[i]) for i in still}
