@@ -10,6 +10,8 @@ which is what distribution matching compares and what an adversary or a probe re
   padded by 3 so every data set ends in the same 128·4·4 = 2048 features; the reference applies
   that only to 1-channel input (``networks.py``, ``ConvNet._make_layers``: ``padding=3 if
   channel == 1 and im_size[0] == 28``), we apply it to any channel count.
+  With ``fast_kernels=True`` its 2×2 average pooling runs as a depthwise stride-2 convolution
+  with fixed weights ¼ (:class:`AvgPool2x2`): the same function, a faster CPU kernel.
 - :class:`AlexNet` is the reference's small "AlexNet" (no norm, no dropout); the first conv is
   padded by 4 for 28×28 input (reference: for 1-channel input) so both sizes end in 192·4·4.
 - :class:`LeNet` is the reference's LeNet-5 (ReLU and max-pooling, as in the DC code, not the
@@ -32,7 +34,7 @@ arguments): the distillation configs and :class:`fairdd.evaluate.EvalConfig` hol
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import torch
@@ -41,6 +43,7 @@ from torch.nn import functional as F
 
 from fairdd.config import check_choice, check_int
 from fairdd.seeding import torch_seeded
+from fairdd.training import keep_freed_memory
 
 __all__ = [
     "IMAGE_MODELS",
@@ -49,6 +52,7 @@ __all__ = [
     "NORMS",
     "SMALL_MLP_HIDDEN",
     "AlexNet",
+    "AvgPool2x2",
     "ConvNet",
     "LeNet",
     "ModelName",
@@ -93,6 +97,25 @@ def _norm_layer(norm: str, channels: int, shape: tuple[int, int, int]) -> nn.Mod
     raise ValueError(f"norm={norm!r} is not allowed; choose one of ['batchnorm', 'groupnorm', 'instancenorm', 'layernorm', 'none']")
 
 
+class AvgPool2x2(nn.Module):
+    """``nn.AvgPool2d(2, 2)`` as a depthwise convolution: kernel 2×2 of ¼, stride 2, one group per
+    channel. The same function (¼ is a power of two, so each product is exact and only the
+    summation order may differ); on the CPU the convolution kernel is faster than PyTorch's
+    channels-first average pooling, forward and backward (``benchmarks/bench_profile.py``
+    measures both). Channels-last input is pooled by ``F.avg_pool2d`` itself, whose
+    channels-last kernel is already the fast one. The weight is made per call (tiny), so the module has no parameters or
+    buffers and follows the input's device and dtype; autograd, double backward (DC, MTT) and
+    ``vmap`` go through ``F.conv2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            return F.avg_pool2d(x, 2, 2)  # channels-last pooling is vectorised over channels already
+        c = x.shape[-3]
+        weight = torch.full((c, 1, 2, 2), 0.25, dtype=x.dtype, device=x.device)
+        return F.conv2d(x, weight, stride=2, groups=c)
+
+
 class ConvNet(nn.Module):
     """The DC/DSA/DM/MTT ConvNet.
 
@@ -104,6 +127,8 @@ class ConvNet(nn.Module):
     width : feature maps per conv layer (reference 128).
     depth : number of conv blocks (reference 3).
     norm, activation, pooling : per-block choices (reference instancenorm, relu, avgpooling).
+    fast_kernels : average pooling by :class:`AvgPool2x2` instead of ``nn.AvgPool2d`` (the same
+        function; see :attr:`NetworkSpec.fast_kernels`). The parameters are the same either way.
     """
 
     def __init__(
@@ -117,6 +142,7 @@ class ConvNet(nn.Module):
         norm: Norm = "instancenorm",
         activation: Activation = "relu",
         pooling: Pooling = "avgpooling",
+        fast_kernels: bool = False,
     ) -> None:
         super().__init__()
         if activation not in ("relu", "leakyrelu", "sigmoid"):
@@ -135,7 +161,10 @@ class ConvNet(nn.Module):
             layers.append(_norm_layer(norm, width, (width, size, size)))
             layers.append({"relu": nn.ReLU(inplace=True), "leakyrelu": nn.LeakyReLU(0.01), "sigmoid": nn.Sigmoid()}[activation])
             if pooling != "none":
-                layers.append(nn.AvgPool2d(2, 2) if pooling == "avgpooling" else nn.MaxPool2d(2, 2))
+                if pooling == "maxpooling":
+                    layers.append(nn.MaxPool2d(2, 2))
+                else:
+                    layers.append(AvgPool2x2() if fast_kernels else nn.AvgPool2d(2, 2))
                 size //= 2
             in_ch = width
         self.features = nn.Sequential(*layers)
@@ -468,6 +497,16 @@ class NetworkSpec:
     activation : ConvNet activation (reference ``"relu"``).
     pooling : ConvNet pooling (reference ``"avgpooling"``).
 
+    fast_kernels : the faster CPU path of every loop that trains or runs this network
+        (evaluation, DC/DSA, DM, MTT, KD): :meth:`build` makes the process's allocator keep
+        freed memory for reuse (:func:`fairdd.training.keep_freed_memory`: no page faults on
+        every step's fresh activations), and the ConvNet pools with :class:`AvgPool2x2`. The
+        same functions and parameters; results equal the default path's within float tolerance
+        (summation order), not necessarily bit for bit, so the field is part of the run id when
+        on and left out at its default (recorded runs keep their ids). Default off.
+        ``benchmarks/bench_flops.py`` measures the ratio, ``benchmarks/bench_profile.py`` where
+        the time goes; ``tests/test_fast_kernels.py`` holds the tolerances.
+
     ``width``, ``depth``, ``norm``, ``activation`` and ``pooling`` apply to ``"convnet"``
     only; the other networks have fixed shapes (the MLP is Han et al.'s 300-300 tanh one).
     Defaults are the DC/DSA/DM/MTT references' ConvNet-128-3, instance norm, ReLU, average
@@ -480,9 +519,12 @@ class NetworkSpec:
     norm: Norm = "instancenorm"
     activation: Activation = "relu"
     pooling: Pooling = "avgpooling"
+    fast_kernels: bool = field(default=False, metadata={"run_id": "unless_default"})
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, MODEL_NAMES)
+        if not isinstance(self.fast_kernels, bool):
+            raise ValueError(f"fast_kernels={self.fast_kernels!r} must be True or False")
         check_int("width", self.width, minimum=1)
         check_int("depth", self.depth, minimum=1)
         check_choice("norm", self.norm, NORMS)
@@ -491,20 +533,26 @@ class NetworkSpec:
 
     def kwargs(self) -> dict[str, Any]:
         """The constructor arguments :func:`build_model` gets besides the shapes (``{}`` for
-        every network but the ConvNet)."""
+        every network but the ConvNet; ``fast_kernels`` only when on)."""
         if self.model == "convnet":
-            return {
+            kwargs: dict[str, Any] = {
                 "width": self.width,
                 "depth": self.depth,
                 "norm": self.norm,
                 "activation": self.activation,
                 "pooling": self.pooling,
             }
+            if self.fast_kernels:
+                kwargs["fast_kernels"] = True
+            return kwargs
         return {}
 
     def build(self, channels: int, num_classes: int, image_size: int | None, *, seed: int | None = None) -> nn.Module:
         """``build_model(self.model, channels=..., num_classes=..., image_size=..., seed=seed,
-        **self.kwargs())``: the network on the CPU, in training mode."""
+        **self.kwargs())``: the network on the CPU, in training mode. With ``fast_kernels``
+        it also calls :func:`fairdd.training.keep_freed_memory` (process-wide)."""
+        if self.fast_kernels:
+            keep_freed_memory()
         return build_model(
             self.model, channels=channels, num_classes=num_classes, image_size=image_size, seed=seed, **self.kwargs()
         )
