@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_sweep.py [--study embedding_dd] [--profile smoke]
         [--set key=value ...] [--cpus 2] [--repeat 1]
 
-The grid (default: the embedding study's whole smoke profile, 42 short runs, so that the
+The grid (default: the embedding study's whole smoke profile, 48 short runs, so that the
 overhead shows) is computed into fresh temporary run stores, three ways:
 
 (a) ``local``: :meth:`fairdd.studies.Study.run`, ``--cpus`` one-thread worker processes (the wall

