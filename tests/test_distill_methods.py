@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from fairdd.distill import DCConfig, DMConfig, MTTConfig, distill
+from fairdd.distill import METHODS, DCConfig, DMConfig, MTTConfig, distill
 from fairdd.distill._common import initial_images, make_sampler
 from fairdd.seeding import generator as seeded_generator
 from tests.test_distill_common import SMALL, toy_dataset
@@ -30,6 +30,11 @@ CONFIGS = {
         **SMALL,
     ),
 }
+
+
+def test_every_method_of_the_table_is_tested_here() -> None:
+    """A new row of fairdd.distill.METHODS gets a small config in CONFIGS (CONTRIBUTING.md)."""
+    assert set(CONFIGS) == set(METHODS), f"add the methods {sorted(set(METHODS) - set(CONFIGS))} to CONFIGS"
 
 
 @pytest.fixture(autouse=True)
