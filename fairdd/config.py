@@ -6,6 +6,7 @@ a bad value raises ``ValueError`` naming the field, the value and what is allowe
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Literal, get_args
@@ -63,11 +64,12 @@ def check_number(
     maximum: float | None = None,
     strict_minimum: bool = False,
 ) -> None:
-    """Raise ``ValueError`` unless ``value`` is a real number within the bounds.
+    """Raise ``ValueError`` unless ``value`` is a real number within the bounds (a Python or
+    numpy number; not a bool).
 
     ``strict_minimum`` makes the lower bound exclusive (e.g. a learning rate > 0).
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy numbers are Real; numpy bools not
         raise ValueError(f"{field}={value!r} must be a number")
     if value != value:  # NaN
         raise ValueError(f"{field}={value!r} must not be NaN")

@@ -191,6 +191,20 @@ def _verified(name: str, root: Path) -> bool:
     return all((root / rel).is_file() and _sha256(root / rel) == digest for rel, digest in expected.items())
 
 
+def _check_writable(name: str, root: Path) -> None:
+    """Fail before any download when the asset's folder cannot be made or written."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=root)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PermissionError(
+            f"asset {name!r}: its folder {root} cannot be made or written ({type(exc).__name__}: {exc}); nothing was "
+            "downloaded. Fix its permissions, or set FAIRDD_DATA to a writable folder"
+        ) from exc
+
+
 def write_checksums_command(name: str) -> str:
     """The command that records asset ``name``'s checksums."""
     return f"python -m fairdd.fetch --write-checksums {name}"
@@ -216,6 +230,7 @@ def fetch(name: str, *, force: bool = False, record: bool = False) -> Path:
     _remove_leftovers(name, root)
     if not force and not record and _verified(name, root):
         return root
+    _check_writable(name, root)  # before downloading anything
     with tempfile.TemporaryDirectory(prefix=f"fairdd-{name}-{os.getpid()}-") as tmp:
         fetcher(root, Path(tmp))
     if record:

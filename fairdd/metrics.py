@@ -619,13 +619,24 @@ def _seed_by_class(name: str, x: ArrayLike) -> np.ndarray:
     a = np.asarray(_as_numpy(x), dtype=np.float64)
     if a.ndim != 2 or a.shape[0] < 2:
         raise ValueError(f"{name} must have shape (seeds >= 2, classes), got {a.shape}")
+    _check_finite_accuracy(name, a)
     return a
+
+
+def _check_finite_accuracy(name: str, a: np.ndarray) -> None:
+    if not np.isfinite(a).all():
+        where = [tuple(int(i) for i in idx) for idx in np.argwhere(~np.isfinite(a))[:5]]
+        raise ValueError(
+            f"{name} holds NaN or inf at {where} (seed, class); an accuracy is a number in [0, 1] (a class "
+            "without test samples has none: leave that class out of both models)"
+        )
 
 
 def _per_seed(name: str, x: ArrayLike, seeds: int) -> np.ndarray:
     a = np.asarray(_as_numpy(x), dtype=np.float64)
     if a.shape != (seeds,):
         raise ValueError(f"{name} must have shape ({seeds},), got {a.shape}")
+    _check_finite_accuracy(name, a)
     if np.any(a <= 0):
         raise ValueError(f"{name} must be > 0 to normalise by it, got {a}")
     return a

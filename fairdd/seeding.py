@@ -123,6 +123,7 @@ def torch_seeded(seed: int | None) -> Iterator[None]:
 def network_seeds(seed: int, num_networks: int) -> list[tuple[int, int]]:
     """``(init_seed, data_seed)`` of each network of an evaluation: ``SeedSequence([seed, i])``."""
     check_seed("seed", seed)
+    check_int("num_networks", num_networks, minimum=1)
     return [tuple(int(s) for s in np.random.SeedSequence([seed, i]).generate_state(2)) for i in range(num_networks)]
 
 

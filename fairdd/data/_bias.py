@@ -92,6 +92,9 @@ def _check_labels(labels: torch.Tensor, n: int | None = None) -> torch.Tensor:
 def _check_images(images: torch.Tensor) -> None:
     if not torch.is_floating_point(images):
         raise ValueError(f"images must be a float tensor in [0, 1]; got {images.dtype}")
+    if not bool(torch.isfinite(images).all()):
+        bad = int((~torch.isfinite(images)).flatten(1).any(1).sum()) if images.ndim > 1 else "some"
+        raise ValueError(f"images hold NaN or inf values ({bad} image(s)); they must lie in [0, 1]")
     if images.numel() and (float(images.min()) < 0 or float(images.max()) > 1):
         raise ValueError("images must lie in [0, 1]")
 
@@ -111,6 +114,7 @@ def assign_attributes(labels: torch.Tensor, *, bias_ratio: float, seed: int = 0)
 
 def _assign(labels: torch.Tensor, bias_ratio: float, generator: torch.Generator) -> torch.Tensor:
     check_number("bias_ratio", bias_ratio, minimum=0.0, maximum=1.0)
+    bias_ratio = float(bias_ratio)  # a numpy number computes as the Python float it equals
     k = N_ATTRIBUTES
     eye = np.eye(k)
     ratios = bias_ratio * eye + (1 - bias_ratio) / (k - 1) * (1 - eye)  # (class, attribute)

@@ -19,6 +19,9 @@ __all__ = ["channel_stats", "denormalize", "normalize", "normalize_splits"]
 def _check_images(images: torch.Tensor) -> None:
     if images.ndim != 4:
         raise ValueError(f"images has shape {tuple(images.shape)}; expected (N, C, H, W)")
+    if images.is_floating_point() and not bool(torch.isfinite(images).all()):
+        bad = int((~torch.isfinite(images)).flatten(1).any(1).sum())
+        raise ValueError(f"images hold NaN or inf values in {bad} of {images.shape[0]} image(s); clean or drop them first")
 
 
 def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,6 +38,8 @@ def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     _check_images(images)
     n, c, h, w = images.shape
+    if n * h * w == 0:
+        raise ValueError(f"images of shape {tuple(images.shape)} is empty: no statistics of nothing")
     count = n * h * w
     # Per-image sums in the input dtype (H·W terms), then the N of them in float64: as
     # accurate as a float64 pass for image-sized data, without a float64 copy of the set.
@@ -48,6 +53,8 @@ def _per_channel(values: torch.Tensor | tuple[float, ...] | list[float], images:
     v = torch.as_tensor(values, dtype=images.dtype, device=images.device).reshape(-1)
     if v.numel() != images.shape[1]:
         raise ValueError(f"got {v.numel()} per-channel values for {images.shape[1]} channels")
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError(f"per-channel mean/std values {values!r} must be finite numbers")
     return v.view(1, -1, 1, 1)
 
 
