@@ -77,6 +77,7 @@ __all__ = [
     "claim_file",
     "claim_holder",
     "digest_file",
+    "discard_damaged",
     "disk_full",
     "is_finished",
     "load",
@@ -406,15 +407,32 @@ def load_cache(path: str | os.PathLike[str], *, map_location: str | torch.device
     try:
         return load_checkpoint(path, map_location=map_location)
     except DamagedFileError as exc:
-        aside = path.with_name(f".damaged-{path.name}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
-        try:
-            os.rename(path, aside)
-        except OSError:
-            aside = path  # moved or replaced meanwhile by another process
-        digest_file(path).unlink(missing_ok=True)
-        warnings.warn(f"{path} is damaged ({exc.why}); it is recomputed (the damaged file is kept as {aside.name})",
-                      RuntimeWarning, stacklevel=2)
+        _set_aside(path, exc, stacklevel=4)
         return None
+
+
+def discard_damaged(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at ``path`` failed its SHA-256 (:func:`check_digest`) and was moved aside,
+    with a ``RuntimeWarning`` naming it, for its writer to recompute it (a file too large to load
+    just to check it: MTT's expert trajectories, read memory-mapped)."""
+    path = Path(path)
+    try:
+        check_digest(path)
+    except DamagedFileError as exc:
+        _set_aside(path, exc, stacklevel=4)
+        return True
+    return False
+
+
+def _set_aside(path: Path, exc: DamagedFileError, *, stacklevel: int) -> None:
+    aside = path.with_name(f".damaged-{path.name}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    try:
+        os.rename(path, aside)
+    except OSError:
+        aside = path  # moved or replaced meanwhile by another process
+    digest_file(path).unlink(missing_ok=True)
+    warnings.warn(f"{path} is damaged ({exc.why}); it is recomputed (the damaged file is kept as {aside.name})",
+                  RuntimeWarning, stacklevel=stacklevel)
 
 
 # -------------------------------------------------------------------------- provenance

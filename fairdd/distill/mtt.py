@@ -65,7 +65,7 @@ from fairdd.distill._common import (
 )
 from fairdd.models import NetworkSpec
 from fairdd.paths import results_root
-from fairdd.results import canonical_config, check_root, claim_file, claim_holder, save_checkpoint
+from fairdd.results import canonical_config, check_root, claim_file, claim_holder, discard_damaged, save_checkpoint
 from fairdd.seeding import expert_seed as _expert_seed
 from fairdd.seeding import generator as seeded_generator
 
@@ -320,6 +320,9 @@ def train_experts(
     check_root(root)  # before any work: a folder that can be written
     directory = expert_cache_dir(train, cfg, root=root)
     paths = [_expert_file(directory, i) for i in range(cfg.num_experts)]
+    for p in paths:
+        if p.is_file():
+            discard_damaged(p)  # its SHA-256: a damaged expert is trained again, with a warning
     missing = [i for i, p in enumerate(paths) if not p.is_file()]
     if missing and processes is not None:
         from fairdd.parallel import map_processes

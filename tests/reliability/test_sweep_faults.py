@@ -145,3 +145,22 @@ def test_waiting_for_a_claimed_expert_says_how_to_clear_a_stale_claim_at_once(tm
     captured = capsys.readouterr()
     first = next(line for line in (captured.out + captured.err).splitlines() if "waiting" in line)
     assert "delete" in first and ".claim" in first and "FAIRDD_CLAIM_TIMEOUT_S" in first
+
+
+def test_a_damaged_expert_is_trained_again_with_a_warning_naming_it(tmp_path: Path) -> None:
+    import torch
+
+    from fairdd.distill import train_experts
+    from fairdd.distill.mtt import load_trajectory
+    from tests.test_distill_common import toy_dataset
+    from tests.test_distill_mtt import CFG
+
+    train = toy_dataset()
+    paths = train_experts(train, CFG, progress=False, root=tmp_path)
+    before = load_trajectory(paths[0]).clone()
+    raw = bytearray(paths[0].read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    paths[0].write_bytes(bytes(raw))
+    with pytest.warns(RuntimeWarning, match=f"{paths[0]}.*damaged"):
+        again = train_experts(train, CFG, progress=False, root=tmp_path)
+    assert torch.equal(load_trajectory(again[0]), before)
