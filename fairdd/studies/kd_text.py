@@ -216,8 +216,8 @@ class KDTextStudyConfig:
                 data=TextData("template_bios", max_length=16, train_per_profession=80, test_per_profession=100),
                 protocol=kd.KDConfig(
                     teacher=kd.TextNetworkSpec(kd.MINILM, frozen_embeddings=True, frozen_layers=4),
-                    student=kd.TextNetworkSpec(kd.MINILM, layers=(0,), frozen_embeddings=True),
-                    epochs=3, milestones=(2,), lr=0.02, batch_size=16, eval_batch_size=256, **text),
+                    student=kd.TextNetworkSpec(kd.MINILM, layers=(0, 2, 4), frozen_embeddings=True),
+                    epochs=3, milestones=(2,), lr=0.05, batch_size=16, eval_batch_size=256, **text),
                 temperatures=(1.0, 2.0, 4.0, 7.0, 10.0),
                 seeds=(0, 1, 2),
             )
