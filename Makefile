@@ -5,7 +5,8 @@
 #   make test   unit tests, then every notebook at PROFILE=smoke under nbval
 # and three for contributors:
 #   make verify   recompute a sample of the recorded runs and fail unless each matches its record
-#   make record   record the runs of the last `make book FRESH=1` (or FROM=<results root>) as records/$(PROFILE)/
+#   make record   record the runs of the last `make book FRESH=1` (or FROM=<results root>) into records/$(PROFILE)/
+#                 (adds and replaces; PRUNE=1 also removes, and lists, the records that root does not hold)
 #   make browser  open the built book in headless Chromium (tests/browser)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -74,7 +75,7 @@ verify: data
 	$(PY) -m fairdd.records verify --profile $(PROFILE)
 
 record: venv
-	$(PY) -m fairdd.records record --profile $(PROFILE) --from $(or $(FROM),$(FRESH_RESULTS))
+	$(PY) -m fairdd.records record --profile $(PROFILE) --from $(or $(FROM),$(FRESH_RESULTS))$(if $(PRUNE), --prune)
 
 browser: venv
 	FAIRDD_BROWSER_REQUIRED=1 $(PY) -m pytest -q -p no:cacheprovider tests/browser

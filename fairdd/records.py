@@ -539,7 +539,8 @@ def verify(
         candidates += found
         for rid in unknown:
             mismatches.append(Mismatch(name, rid, "<config>", "the record is not a cell of the current config "
-                                       f"for profile {profile!r}: its config changed since it was recorded; re-record"))
+                                       f"for profile {profile!r}: its config changed since it was recorded; re-record "
+                                       "(make book FRESH=1 && make record PRUNE=1 removes it)"))
     sample = _sample(candidates, per_study=per_study)
     if not sample and not mismatches:
         raise ValueError(
