@@ -84,8 +84,11 @@ def test_synthetic_sets_round_trip_and_a_missing_one_is_named(tmp_path):
     saved = _dd.load_synthetic(TOY, cell, tmp_path)
     assert torch.equal(saved["images"], images) and torch.equal(saved["labels"], labels)
     assert _dd.synthetic_file(TOY, cell, tmp_path).parent == tmp_path / "toy_study" / "synthetic"
-    torch.save({"images": images}, _dd.synthetic_file(TOY, cell, tmp_path))
+    results.save_checkpoint(_dd.synthetic_file(TOY, cell, tmp_path), {"images": images})  # whole, but not a set
     with pytest.raises(ValueError, match="not a synthetic set"):
+        _dd.load_synthetic(TOY, cell, tmp_path)
+    torch.save({"images": images, "labels": labels}, _dd.synthetic_file(TOY, cell, tmp_path))  # not what was saved
+    with pytest.raises(ValueError, match="damaged.*SHA-256"):
         _dd.load_synthetic(TOY, cell, tmp_path)
 
 
