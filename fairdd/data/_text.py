@@ -402,8 +402,12 @@ def _read_json(path: Path) -> object:
 
 @functools.lru_cache(maxsize=4)
 def _tokenizer(name: str):  # noqa: ANN202  (transformers types are optional imports)
-    from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
+    import warnings
+
+    with warnings.catch_warnings():  # tqdm's notebook check on transformers' first import, not ours to show
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     resolved = str(default_text_encoder()) if name == "minilm" else name

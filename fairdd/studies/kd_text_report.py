@@ -215,9 +215,11 @@ def claims(rows: pd.DataFrame, *, level: float = LEVEL) -> pd.DataFrame:
                 verdict = "untestable here"
                 n = rows["seed"].nunique()
                 reason = "; ".join(
-                    f"{m.upper()} {g}: with {n} seeds and our spread the smallest drop detectable at {POWER:.0%} power "
-                    f"(level {level:g}/{m_tests}) is {100 * r['mde']:.0f}% of the reference, the paper's is "
-                    f"{100 * r['paper']:.0f}%" for g, m, r in weak)
+                    (f"{m.upper()} {g}: with {n} seeds and our spread the smallest drop detectable at {POWER:.0%} power "
+                     f"(level {level:g}/{m_tests}) is {100 * r['mde']:.0f}% of the reference, the paper's is "
+                     f"{100 * r['paper']:.0f}%") if np.isfinite(r["mde"]) else
+                    f"{m.upper()} {g}: no drop is measurable (the reference is {100 * r['ref']:.2f}%)"
+                    for g, m, r in weak)
             else:
                 verdict = "not supported"
         out.append({"claim": claim, "statement": CLAIMS[claim], "dataset": rows["dataset"].iloc[0], "verdict": verdict,
