@@ -69,10 +69,21 @@ def _data():
     return dataclasses.replace(train, inputs=normalize(train.inputs, mean, std))
 
 
-def _distill_config(method: str, width: int, iterations: int, fast: bool):
-    from fairdd.distill import config_for
+def cpu_config(method: str):
+    """The ``cpu`` profile's config of ``method``: the methods study's (which states the reduced
+    protocol), or the method's own ``for_profile("cpu")`` where a version still has one."""
+    try:
+        from fairdd.studies.methods import MethodsStudyConfig
 
-    cfg = config_for(method, "cpu")
+        return getattr(MethodsStudyConfig.for_profile("cpu"), method)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        from fairdd.distill import config_for
+
+        return config_for(method, "cpu")
+
+
+def _distill_config(method: str, width: int, iterations: int, fast: bool):
+    cfg = cpu_config(method)
     network = dataclasses.replace(cfg.network, width=width, fast_kernels=fast)
     cfg = dataclasses.replace(cfg, network=network, iterations=iterations, checkpoint_every=max(iterations, 1))
     if method == "mtt":
@@ -112,11 +123,11 @@ def make_runner(args: argparse.Namespace) -> tuple[Callable[[int, Callable[[int]
 
         return run, 1
     if args.workload == "eval_step":
-        from fairdd.distill import config_for, evaluation_config
+        from fairdd.distill import evaluation_config
         from fairdd.evaluate import train_network
         from fairdd.seeding import generator
 
-        cfg = evaluation_config(config_for("dm", "cpu"), epochs=2, num_networks=1)
+        cfg = evaluation_config(cpu_config("dm"), epochs=2, num_networks=1)
         cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, width=args.width, fast_kernels=fast),
                                   precision=args.precision)
         images, labels = train.inputs[:1024].clone(), train.labels[:1024].clone()
@@ -152,9 +163,16 @@ def buckets(prof, wall_s: float) -> dict[str, float]:
     for ev in prof.events():
         self_s = ev.self_cpu_time_total / 1e6
         total += self_s
-        out[_bucket(ev)] += self_s
+        bucket = _bucket(ev)
+        out[bucket] += self_s
+        if bucket == "other ops":
+            OTHER_OPS[ev.name] = OTHER_OPS.get(ev.name, 0.0) + self_s
     out["Python/autograd overhead"] += max(wall_s - total, 0.0)
     return out
+
+
+#: Seconds per operation name of the "other ops" bucket, filled by :func:`buckets`.
+OTHER_OPS: dict[str, float] = {}
 
 
 def _ancestors(ev):
@@ -266,6 +284,14 @@ def worker(argv: Sequence[str] | None = None) -> dict:
     warm, units = 1, args.units
 
     def tick(i: int) -> None:
+        if args.count_flops and i in (0, warm):  # the warm-up unit (MTT's experts: trained beforehand)
+            if i == 0:
+                from torch.utils.flop_counter import FlopCounterMode
+
+                prof_box["counter"] = FlopCounterMode(display=False)
+                prof_box["counter"].__enter__()
+            else:
+                prof_box["counter"].__exit__(None, None, None)
         now = time.perf_counter()
         if args.profile and i == warm + units:
             prof_box["p"] = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True)
@@ -282,9 +308,13 @@ def worker(argv: Sequence[str] | None = None) -> dict:
     run(warm + units + (1 if args.profile else 0), tick)
     times = [(b - a) / per_unit for a, b in zip(stamps[warm:], stamps[warm + 1 :])]
     out: dict = {"seconds": times}
+    if args.count_flops:
+        out["flops"] = prof_box["counter"].get_total_flops() / per_unit
     if args.profile:
         out["buckets"] = {k: v / per_unit for k, v in buckets(prof_box["p"], prof_box["wall"]).items()}
         out["profiled_wall_s"] = prof_box["wall"] / per_unit
+        top = sorted(OTHER_OPS.items(), key=lambda kv: -kv[1])[:6]
+        out["other_ops"] = ", ".join(f"{k[6:] if k.startswith('aten::') else k} {v / per_unit * 1e3:.0f} ms" for k, v in top)
     return out
 
 
@@ -299,7 +329,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--units", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--profile", action="store_true")
-    p.add_argument("--flops", action="store_true")
+    p.add_argument("--flops", action="store_true", help="only count one unit's FLOPs")
+    p.add_argument("--count-flops", action="store_true", help="also count the warm-up unit's FLOPs")
     return p
 
 
