@@ -224,14 +224,15 @@ def _artefacts(study_dir: Path) -> list[Path]:
 def _copy_artefacts(source: Path, target: Path, *, quantize: bool, replace: bool = False) -> int:
     """The artefacts of the study folder ``source`` (:func:`_artefacts`) into ``target``;
     synthetic sets quantised to 8 bits (``quantize``, recording) or back to float32 (restoring).
-    Files already in ``target`` are kept unless ``replace``."""
+    Files already in ``target`` are kept unless ``replace`` or they fail their SHA-256 (then they
+    are replaced, with a warning naming them)."""
     copied = 0
     for rel in _artefacts(source):
         path, out = source / rel, target / rel
         if out.exists():
-            if not replace:
+            if not replace and not results.discard_damaged(out):  # a damaged copy is replaced
                 continue
-            out.unlink()
+            out.unlink(missing_ok=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         if rel.parts[0] == "synthetic" and path.suffix == ".pt":
             _copy_synthetic(path, out, quantize=quantize)

@@ -203,3 +203,16 @@ def test_verify_checks_the_records_before_recomputing(tmp_path: Path, monkeypatc
     with pytest.raises(ValueError, match=f"{run}.*git checkout") as info:
         records.verify(PROFILE, records=store, processes=1)
     assert "force=True" not in str(info.value)
+
+
+def test_restore_replaces_a_damaged_synthetic_set_of_the_store(store: Path, tmp_path: Path) -> None:
+    target = tmp_path / "results"
+    records.restore(PROFILE, root=target, records=store)
+    path = target / "s1" / "synthetic" / f"{results.run_id({'a': 0})}.pt"
+    good = results.load_checkpoint(path)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.warns(RuntimeWarning, match=f"{path}.*damaged"):
+        records.restore(PROFILE, root=target, records=store)
+    assert torch.equal(results.load_checkpoint(path)["images"], good["images"])
