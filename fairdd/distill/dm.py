@@ -111,7 +111,9 @@ class DMConfig(DistillConfig):
         weights; float rounding differs from contiguous). Only the no-grad real forward uses it;
         the synthetic forward/backward stays contiguous. To measure it on a machine:
         ``python benchmarks/bench_distill.py --methods dm`` with and without
-        ``--no-channels-last`` (results in ``benchmarks/results/bench_distill.json``).
+        ``--no-channels-last`` (results in ``benchmarks/results/bench_distill.json``). Ignored
+        when ``network.fast_kernels`` is on: with those kernels the channels-first real forward
+        is the faster one on the CPU (``benchmarks/bench_flops.py`` times DM with the switch off and on).
     checkpoint_every : iterations between checkpoints.
     """
 
@@ -195,7 +197,7 @@ def run(
             syns.append(syn_c)
         with torch.no_grad():
             real_net, fmt = net, torch.contiguous_format
-            if cfg.channels_last:
+            if cfg.channels_last and not cfg.network.fast_kernels:  # fast_kernels: channels-first is faster
                 real_net, fmt = copy.deepcopy(net).to(memory_format=torch.channels_last), torch.channels_last
             if synchronized:
                 # Every image's embedding is needed (per-group means), not only the class mean.
