@@ -500,7 +500,8 @@ class NetworkSpec:
     fast_kernels : the faster CPU path of every loop that trains or runs this network
         (evaluation, DC/DSA, DM, MTT, KD): :meth:`build` makes the process's allocator keep
         freed memory for reuse (:func:`fairdd.training.keep_freed_memory`: no page faults on
-        every step's fresh activations), and the ConvNet pools with :class:`AvgPool2x2`. The
+        every step's fresh activations), the ConvNet pools with :class:`AvgPool2x2`, and DM
+        embeds its real batches channels-first (its ``channels_last`` is ignored). The
         same functions and parameters; results equal the default path's within float tolerance
         (summation order), not necessarily bit for bit, so the field is part of the run id when
         on and left out at its default (recorded runs keep their ids). Default off.
