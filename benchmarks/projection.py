@@ -7,7 +7,9 @@ inputs when no GPU was at hand, to be kept in ``benchmarks/``. This script compu
 **1. Work inputs, derived from the code.** For every study in :data:`fairdd.studies.STUDIES` it
 builds the config (``config_class(name).for_profile(profile, **variant)`` for each of the
 module's ``BOOK_VARIANTS``, as :mod:`fairdd.records` does: the class-wise study runs its 10- and
-its 100-class task), enumerates ``config.cells()`` and turns every cell into work items
+its 100-class task), enumerates ``config.cells()`` and reads the work every cell declares
+(``STUDY.work(cell)``: :class:`fairdd.studies._work.Work` items, built by the counting rules of
+:mod:`fairdd.studies._work` — the same items the study skeleton orders the cells by) as work items
 (:class:`WorkItem`): which network (:class:`Network`, a :class:`fairdd.models.NetworkSpec` or one
 of the embedding study's own MLPs), which input shape, which minibatch, how many optimisation
 steps, of which kind (``"train"``: forward, backward and optimiser step of a minibatch;
@@ -99,7 +101,7 @@ import functools
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,7 @@ import torch
 
 from fairdd.models import NetworkSpec
 from fairdd.studies import STUDIES, config_class, study_module
+from fairdd.studies import _work
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py
 from _results import add_arguments, save_from_args  # noqa: E402
@@ -169,53 +172,9 @@ APPROXIMATIONS: tuple[str, ...] = (
 # ------------------------------------------------------------------------------- networks
 
 
-@dataclass(frozen=True)
-class Network:
-    """A network as the rates are keyed: a :class:`fairdd.models.NetworkSpec`, or the embedding
-    study's MLP (``hidden`` widths, :class:`fairdd.models.MLP`), or its adversary
-    (``discriminator_units``, :class:`fairdd.debias.Discriminator`)."""
-
-    spec: NetworkSpec | None = None
-    hidden: tuple[int, ...] | None = None
-    discriminator_units: int | None = None
-    text: Any = None  # a fairdd.kd.TextNetworkSpec (the text KD study's transformers)
-
-    def __post_init__(self) -> None:
-        if sum(x is not None for x in (self.spec, self.hidden, self.discriminator_units, self.text)) != 1:
-            raise ValueError("a Network is exactly one of spec=, hidden=, discriminator_units= or text=")
-
-    @property
-    def label(self) -> str:
-        if self.text is not None:
-            layers = "all" if self.text.layers is None else "-".join(map(str, self.text.layers))
-            return f"text-{Path(self.text.source).name}-layers-{layers}"
-        if self.spec is not None:
-            s = self.spec
-            if s.model != "convnet":
-                return s.model
-            extra = "".join(f"-{v}" for v, d in ((s.activation, "relu"), (s.pooling, "avgpooling")) if v != d)
-            return f"convnet-{s.width}x{s.depth}-{s.norm}{extra}"
-        if self.hidden is not None:
-            return "mlp-" + "-".join(map(str, self.hidden)) + "-tanh"
-        return f"discriminator-{self.discriminator_units}"
-
-    def build(self, input_shape: Sequence[int], num_classes: int, *, seed: int = 0) -> torch.nn.Module:
-        """A fresh network for ``input_shape`` (``(C, H, W)`` or ``(D,)``) and ``num_classes`` outputs."""
-        if self.text is not None:  # reads int64 token ids: the float toy batches fail, so it stays unmeasured
-            return self.text.build(int(input_shape[0]), num_classes, seed=seed)
-        if self.spec is not None:
-            if len(input_shape) == 3:
-                return self.spec.build(input_shape[0], num_classes, input_shape[-1], seed=seed)
-            return self.spec.build(int(math.prod(input_shape)), num_classes, None, seed=seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            if self.hidden is not None:
-                from fairdd.models import MLP
-
-                return MLP(int(math.prod(input_shape)), num_classes, hidden=self.hidden)
-            from fairdd.debias import Discriminator
-
-            return Discriminator(int(math.prod(input_shape)), num_classes, units=self.discriminator_units)
+#: A network as the rates are keyed: the studies' work vocabulary's (a NetworkSpec, the embedding
+#: study's MLP or adversary, or a text network), so that what a study declares is what is measured.
+Network = _work.Network
 
 
 def _shape_text(shape: Sequence[int]) -> str:
@@ -286,49 +245,6 @@ def _passes(kind: str, steps: int, batch: int) -> float:
     return steps * batch * (FORWARD_WEIGHT if kind == "forward" else 1.0)
 
 
-class _Collector:
-    """Items of one study; shared work (experts, teachers, probes) is added once per key."""
-
-    def __init__(self, study: str) -> None:
-        self.study = study
-        self.items: list[WorkItem] = []
-        self._shared: dict[Any, list[WorkItem]] = {}
-        self._sizes: dict[Any, int] = {}
-
-    def add(self, component: str, network: Network, shape: Sequence[int], classes: int, *, kind: str = "train",
-            aug: str = "none", batch: int, steps: int, sample_passes: float | None = None, networks: int = 1,
-            batchable: bool = False, batched_note: str = "", note: str = "", shared: Any = None,
-            batched_batch: int = 0) -> None:
-        batch = max(1, int(batch))
-        item = WorkItem(
-            study=self.study, component=component, network=network, input_shape=tuple(int(v) for v in shape),
-            num_classes=int(classes), kind=kind, aug=aug, batch=batch, steps=int(steps),
-            sample_passes=float(_passes(kind, steps, batch) if sample_passes is None else sample_passes),
-            networks=int(networks), batchable=batchable,
-            batched_note=batched_note or ("" if batchable else "one network at a time (no batched path)"),
-            note=note, batched_batch=int(batched_batch),
-        )
-        if shared is None:
-            self.items.append(item)
-        else:
-            self._shared.setdefault(shared, []).append(item)
-
-    def replace_shared(self, key: Any, size: int) -> bool:
-        """Whether the shared work ``key`` must be (re)built for ``size`` (e.g. experts): true when
-        absent or smaller; its old items are dropped then."""
-        if key in self._shared and self._sizes.get(key, 0) >= size:
-            return False
-        self._shared.pop(key, None)
-        self._sizes[key] = size
-        return True
-
-    def has_shared(self, key: Any) -> bool:
-        return key in self._shared
-
-    def result(self) -> list[WorkItem]:
-        return self.items + [i for items in self._shared.values() for i in items]
-
-
 def aggregate(items: Iterable[WorkItem]) -> list[WorkItem]:
     """Items that differ only in their counts merged: steps, sample-passes and cells summed."""
     merged: dict[tuple, WorkItem] = {}
@@ -344,7 +260,7 @@ def aggregate(items: Iterable[WorkItem]) -> list[WorkItem]:
     return list(merged.values())
 
 
-# ----------------------------------------------------------------------- shared item rules
+# --------------------------------------------------------------------------- batched path
 
 
 @functools.lru_cache(maxsize=256)
@@ -361,345 +277,6 @@ def _batchability(network: Network, shape: tuple[int, ...], classes: int, compil
     except ValueError as exc:
         return str(exc)
     return ""
-
-
-def _evaluation(c: _Collector, component: str, evaluation: Any, n: int, shape: Sequence[int], classes: int, *,
-                networks: int | None = None, note: str = "") -> None:
-    """``num_networks`` (or ``networks``) fresh networks trained on a set of ``n`` by ``evaluation``."""
-    networks = evaluation.num_networks if networks is None else networks
-    bs = evaluation.batch_size
-    network = Network(spec=evaluation.network)
-    reason = "one network" if networks < 2 else _batchability(
-        network, tuple(shape), classes, evaluation.compile, evaluation.channels_last, evaluation.precision)
-    c.add(component, network, shape, classes, aug="dsa" if evaluation.dsa else "none", batch=min(bs, n),
-          steps=networks * evaluation.epochs * math.ceil(n / bs), sample_passes=networks * evaluation.epochs * n,
-          networks=networks, batchable=not reason, batched_note=reason,
-          note=note or "num_networks × epochs × ⌈n / batch_size⌉")
-
-
-def _distillation(c: _Collector, method: str, cfg: Any, *, n: int, shape: Sequence[int], classes: int, ipc: int,
-                  data_key: Any, groups: int | None = None) -> None:
-    """One distillation of ``ipc`` images per class with ``cfg`` (DC/DSA, DM or MTT; see the docstring)."""
-    from fairdd.distill import DCConfig, DMConfig, MTTConfig
-
-    k, it = classes, cfg.iterations
-    net = Network(spec=cfg.network)
-    aug = "dsa" if cfg.augment else "none"
-    real = min(getattr(cfg, "batch_real", 1), max(1, n // k))
-    component = f"distillation:{method}"
-    if isinstance(cfg, DCConfig):
-        outer, inner = cfg.loops_for(ipc)
-        per_group = groups if cfg.matching == "synchronized" else 1
-        c.add(component, net, shape, classes, aug=aug, batch=real, steps=it * outer * k * per_group,
-              note="real gradients: iterations × outer_loop × K"
-              + (" × attribute groups (synchronized)" if per_group > 1 else ""))
-        c.add(component, net, shape, classes, aug=aug, batch=ipc, steps=2 * it * outer * k,
-              note="synthetic gradients (create_graph) and the image backward: 2 × iterations × outer_loop × K")
-        inner_steps = it * (outer - 1) * inner * math.ceil(k * ipc / cfg.batch_train)
-        if inner_steps:
-            c.add(component, net, shape, classes, aug=aug, batch=min(cfg.batch_train, k * ipc), steps=inner_steps,
-                  sample_passes=it * (outer - 1) * inner * k * ipc,
-                  note="inner loop: iterations × (outer_loop − 1) × inner_loop × ⌈K·ipc / batch_train⌉")
-        if cfg.network.norm == "batchnorm":
-            c.add(component, net, shape, classes, kind="forward", batch=k * cfg.bn_images_per_class,
-                  steps=it * outer, note="BatchNorm statistics: iterations × outer_loop")
-    elif isinstance(cfg, DMConfig):
-        c.add(component, net, shape, classes, kind="forward", aug=aug, batch=real, steps=it * k,
-              note="real embeddings: iterations × K")
-        c.add(component, net, shape, classes, aug=aug, batch=k * ipc, steps=it,
-              note="synthetic embeddings and the image backward: iterations")
-    elif isinstance(cfg, MTTConfig):
-        batch_syn = k * ipc if cfg.batch_syn is None else min(cfg.batch_syn, k * ipc)
-        c.add(component, net, shape, classes, aug=aug, batch=batch_syn, steps=2 * it * cfg.syn_steps,
-              note="unrolled student: 2 × iterations × syn_steps")
-        _experts(c, cfg, n=n, shape=shape, classes=classes, data_key=data_key)
-    else:
-        raise TypeError(f"no work rule for distillation config {type(cfg).__name__}")
-
-
-def _experts(c: _Collector, cfg: Any, *, n: int, shape: Sequence[int], classes: int, data_key: Any) -> None:
-    """MTT's expert trajectories, once per data set and expert settings (the most experts asked for)."""
-    from fairdd.distill import mtt
-
-    fields = getattr(mtt, "_EXPERT_FIELDS", ("network", "expert_train_epochs", "expert_lr", "expert_batch",
-                                             "expert_epoch_size", "expert_augment", "expert_seed"))
-    key = ("mtt:experts", data_key, tuple(getattr(cfg, f) for f in fields))
-    count = cfg.num_experts
-    if not c.replace_shared(key, count):
-        return
-    per_epoch = n if cfg.expert_epoch_size is None else min(n, cfg.expert_epoch_size)
-    c.add("mtt:experts", Network(spec=cfg.network), shape, classes, aug="dsa" if cfg.expert_augment else "none",
-          batch=min(cfg.expert_batch, per_epoch),
-          steps=count * cfg.expert_train_epochs * math.ceil(per_epoch / cfg.expert_batch),
-          sample_passes=count * cfg.expert_train_epochs * per_epoch, shared=key,
-          note="num_experts × expert_train_epochs × ⌈epoch size / expert_batch⌉, once per expert set")
-
-
-def _kd_fit_steps(cfg: Any, n: int) -> tuple[int, int]:
-    """``(steps, batch)`` of one :func:`fairdd.kd.fit` on ``n`` samples."""
-    return cfg.epochs * math.ceil(n / cfg.batch_size), min(cfg.batch_size, n)
-
-
-def _kd(c: _Collector, role: str, cfg: Any, seed: int, *, n: int, shape: Sequence[int], classes: int,
-        data_key: Any, side_by_side: tuple[int, int] | None = None) -> None:
-    """One KD cell's training: the shared teacher, the student, and the teacher's outputs it reads.
-
-    ``side_by_side``: ``(students, distilled students)`` of the cell's data set and seed, when the
-    study can train them side by side (:func:`fairdd.kd.fit_many`: one stacked step for all, and
-    one teacher pass over all their augmented batches)."""
-    images = len(shape) == 3
-    aug = "crop" if (cfg.augment and images) else "none"
-    steps, batch = _kd_fit_steps(cfg, n)
-    spec = cfg.teacher_spec(seed)
-    teacher = _kd_network(cfg.teacher)
-    key = ("kd:teacher", data_key, spec)
-    if not c.has_shared(key):
-        c.add("kd:teacher", teacher, shape, classes, aug=aug, batch=batch, steps=steps, sample_passes=cfg.epochs * n,
-              shared=key, note="epochs × ⌈n / batch_size⌉, once per teacher")
-    if role == "teacher":
-        return
-    student = _kd_network(cfg.student)
-    reason = "one network at a time (the study has no batched option)"
-    if side_by_side is not None:
-        reason = _batchability(student, tuple(shape), classes, False, False, "fp32")
-    c.add("kd:student", student, shape, classes, aug=aug, batch=batch, steps=steps,
-          sample_passes=cfg.epochs * n, networks=side_by_side[0] if side_by_side else 1, batchable=not reason,
-          batched_note=reason, note=f"{'distilled' if cfg.alpha > 0 else 'hard-label'} student: epochs × ⌈n / batch_size⌉")
-    if cfg.alpha > 0 and cfg.augment and images:
-        c.add("kd:teacher-forward", teacher, shape, classes, kind="forward", batch=batch, steps=steps,
-              networks=side_by_side[1] if side_by_side else 1, batchable=side_by_side is not None and not reason,
-              batched_batch=side_by_side[0] * batch if side_by_side else 0, batched_note=reason,
-              note="the teacher on each augmented student batch: the student's steps; side by side one pass "
-                   "over all students' batches")
-    elif cfg.alpha > 0:
-        logits_key = ("kd:teacher-logits", data_key, spec)
-        if not c.has_shared(logits_key):
-            eb = cfg.eval_batch_size
-            c.add("kd:teacher-logits", teacher, shape, classes, kind="forward", batch=min(eb, n),
-                  steps=math.ceil(n / eb), shared=logits_key,
-                  note="the teacher's logits on the training set: ⌈n / eval_batch_size⌉, once per teacher")
-
-
-# --------------------------------------------------------------------------------- data
-
-
-@functools.lru_cache(maxsize=32)
-def _loaded(name: str, split: str = "train", **options: Any) -> tuple[int, tuple[int, ...], int]:
-    """``(n, per-sample shape, classes)`` of a data set as :func:`fairdd.data.load_dataset` reads it."""
-    from fairdd.data import load_dataset
-
-    d = load_dataset(name, split, **options)
-    return len(d), tuple(d.inputs.shape[1:]), d.num_classes
-
-
-@functools.lru_cache(maxsize=16)
-def _biased(data: Any) -> tuple[int, tuple[int, ...], int]:
-    """``(n, shape, classes)`` of a biased training set (:class:`fairdd.data.DataSpec`): the
-    source's (subset) size, the shape :func:`fairdd.data.make_biased` gives (built on 20 images)."""
-    from fairdd.data import make_biased, source_images
-
-    train, _ = source_images(data)
-    few = train.subset(torch.arange(min(20, len(train))))
-    shape = tuple(make_biased(few, kind=data.kind, bias_ratio=0.5, severity=data.severity, seed=0).inputs.shape[1:])
-    return len(train), shape, train.num_classes
-
-
-def _groups() -> int:
-    from fairdd.data import NUM_ATTRIBUTES
-
-    return int(NUM_ATTRIBUTES)
-
-
-# ------------------------------------------------------------------------------ studies
-
-
-def _dd_methods(config: Any, c: _Collector) -> None:
-    for cell in config.cells():
-        n, shape, k = _loaded(cell.dataset)
-        if cell.train_limit is not None:
-            n = min(n, cell.train_limit)
-        if cell.method == "whole":
-            _evaluation(c, "whole-set", cell.evaluation, n, shape, k)
-            continue
-        if cell.distill is not None:
-            _distillation(c, cell.method, cell.distill, n=n, shape=shape, classes=k, ipc=cell.images_per_class,
-                          data_key=(cell.dataset, cell.train_limit))
-        _evaluation(c, "evaluation", cell.evaluation, k * cell.images_per_class, shape, k)
-
-
-def _bias_dd(config: Any, c: _Collector) -> None:
-    for cell in config.cells():
-        n, shape, k = _biased(cell.data)
-        key = ("probe", cell.probe)
-        if not c.has_shared(key):
-            t = cell.probe.training
-            c.add("probe", Network(spec=t.network), shape, k, aug="dsa" if t.dsa else "none", batch=min(t.batch_size, n),
-                  steps=t.epochs * math.ceil(n / t.batch_size), sample_passes=t.epochs * n, shared=key,
-                  note="attribute probe: 1 network × epochs × ⌈n / batch_size⌉, once per probe")
-        if cell.method == "whole":
-            _evaluation(c, "whole-set", cell.evaluation, n, shape, k)
-            continue
-        if cell.distill is not None:
-            _distillation(c, cell.method, cell.distill, n=n, shape=shape, classes=k,
-                          ipc=cell.images_per_class, data_key=(cell.data, cell.bias_ratio), groups=_groups())
-        _evaluation(c, "evaluation", cell.evaluation, k * cell.images_per_class, shape, k)
-
-
-def _classwise_data(data: Any) -> tuple[int, tuple[int, ...], int]:
-    """``(n, shape, classes)`` of the class-wise study's training split (ZCA keeps the shape)."""
-    n, shape, k = _loaded(data.source)
-    if data.train_per_class is not None:
-        from fairdd.data import load_dataset, stratified_subset
-
-        n = len(stratified_subset(load_dataset(data.source, "train"), data.train_per_class, data.data_seed))
-    return n, shape, k
-
-
-def _classwise_dd(config: Any, c: _Collector) -> None:
-    for cell in config.cells():
-        n, shape, k = _classwise_data(cell.data)
-        whole = cell.method == "whole"
-        if not whole:
-            _distillation(c, cell.method, cell.distill, n=n, shape=shape, classes=k, ipc=cell.images_per_class,
-                          data_key=cell.data)
-        for evaluation in cell.evaluations:
-            _evaluation(c, "whole-set" if whole else "evaluation", evaluation,
-                        n if whole else k * cell.images_per_class, shape, k)
-
-
-def _kd_fairness(config: Any, c: _Collector) -> None:
-    cells = config.cells()
-    # The study trains a data set and seed's students side by side when its cells say `side_by_side`.
-    offers = bool(cells) and "side_by_side" in {f.name for f in dataclasses.fields(cells[0])}
-    groups: dict[tuple, list[int]] = {}
-    for cell in cells:
-        if cell.role != "teacher":
-            g = groups.setdefault((cell.data, cell.seed), [0, 0])
-            g[0] += 1
-            g[1] += cell.kd.alpha > 0
-    for cell in cells:
-        train, _, _ = cell.data.load()
-        n, shape, k = len(train), tuple(train.inputs.shape[1:]), train.num_classes
-        group = tuple(groups[(cell.data, cell.seed)]) if offers and cell.role != "teacher" else None
-        _kd(c, cell.role, cell.kd, cell.seed, n=n, shape=shape, classes=k, data_key=cell.data, side_by_side=group)
-
-
-def _kd_network(spec: Any) -> Network:
-    """A KD teacher or student: a :class:`fairdd.models.NetworkSpec` or a text network."""
-    return Network(spec=spec) if isinstance(spec, NetworkSpec) else Network(text=spec)
-
-
-#: HateXplain's training posts with a majority label when its files are absent here: 80 % of the
-#: 19,229 of its 20,148 posts that have one (Mathew et al. 2021, 8:1:1 split; an approximation for
-#: the projection only — with the files, their count is used).
-HATEXPLAIN_TRAIN_POSTS = 15_383
-
-
-def _kd_text(config: Any, c: _Collector) -> None:
-    from fairdd.studies.kd_text import study_data
-
-    for cell in config.cells():
-        try:
-            train, _, _ = study_data(cell.data)
-            n, k = len(train), train.num_classes
-        except FileNotFoundError:
-            if cell.data.source != "hatexplain":
-                raise
-            n, k = HATEXPLAIN_TRAIN_POSTS, 2
-        _kd(c, cell.role, cell.kd, cell.seed, n=n, shape=(cell.data.max_length,), classes=k, data_key=cell.data)
-
-
-def _compare_dd_kd(config: Any, c: _Collector) -> None:
-    cells = config.cells()
-    # The study trains a ratio and seed's students side by side, one call per protocol (plain,
-    # group-balanced), when its cells say `batched` (kd_batched).
-    offers = bool(cells) and "batched" in {f.name for f in dataclasses.fields(cells[0])}
-    groups: dict[tuple, list[int]] = {}
-    for cell in cells:
-        if cell.kd is not None and cell.compression != "teacher":
-            g = groups.setdefault((cell.data, cell.bias_ratio, cell.seed, cell.kd.balanced_batches), [0, 0])
-            g[0] += 1
-            g[1] += cell.kd.alpha > 0
-    for cell in cells:
-        n, shape, k = _biased(cell.data)
-        if cell.kd is not None:
-            role = "teacher" if cell.compression == "teacher" else "student"
-            group = (tuple(groups[(cell.data, cell.bias_ratio, cell.seed, cell.kd.balanced_batches)])
-                     if offers and role == "student" else None)
-            _kd(c, role, cell.kd, cell.seed, n=n, shape=shape, classes=k, data_key=(cell.data, cell.bias_ratio),
-                side_by_side=group)
-        elif cell.compression == "whole":
-            _evaluation(c, "whole-set", cell.evaluation, n, shape, k)
-        else:
-            if cell.distill is not None:
-                _distillation(c, cell.compression, cell.distill, n=n, shape=shape, classes=k, ipc=cell.images_per_class,
-                              data_key=(cell.data, cell.bias_ratio), groups=_groups())
-            _evaluation(c, "evaluation", cell.evaluation, k * cell.images_per_class, shape, k)
-
-
-def _embedding_dd(config: Any, c: _Collector) -> None:
-    from fairdd.debias import balanced_indices
-    from fairdd.seeding import BALANCE, stream_generator
-    from fairdd.studies import embedding as emb
-
-    @functools.lru_cache(maxsize=8)
-    def data(spec: Any, protected: bool) -> tuple[int, tuple[int, ...], int, int, float]:
-        d = emb._splits(spec, protected)[0]  # the cell's training split, as the study loads it
-        groups = int(d.attributes.max()) + 1
-        kept = len(balanced_indices(d.labels, d.attributes, generator=stream_generator(0, BALANCE)))
-        return len(d), tuple(d.inputs.shape[1:]), d.num_classes, groups, kept / len(d)
-
-    for cell in config.cells():
-        n, shape, k, groups, bteo_share = data(cell.data, cell.include_protected)
-        cfg = cell.inner
-        mlp = Network(hidden=tuple(cfg.hidden))
-        disc = Network(discriminator_units=cfg.adv_units)
-        hidden_shape = (cfg.hidden[-1],)
-        if cell.method == "dd":
-            t = cfg.unrolled_steps
-            real = min(cfg.batch_size, int(n * bteo_share) if cfg.debias == "bteo" else n)
-            c.add("distillation:embedding", mlp, shape, k, batch=k, steps=2 * t * cfg.iterations,
-                  note="unroll: 2 × iterations × size·distill_epochs, one vector per class")
-            c.add("distillation:embedding", mlp, shape, k, batch=real, steps=cfg.iterations,
-                  note="outer loss on the real minibatch: iterations")
-            if cfg.debias == "adv":
-                c.add("distillation:embedding", disc, hidden_shape, groups, batch=real, steps=cfg.iterations,
-                      note="ADV discriminator step: iterations")
-                c.add("distillation:embedding", disc, hidden_shape, groups, kind="forward", batch=real,
-                      steps=cfg.iterations, note="ADV discriminator in the outer loss: iterations")
-            c.add("retrain", mlp, shape, k, batch=k, steps=t, note="replay: size·distill_epochs")
-        else:
-            fit = n
-            val = 0
-            if cfg.patience is not None:
-                val = max(1, int(round(cfg.validation_fraction * n)))
-                fit = n - val
-            if cfg.debias == "bteo":
-                fit = max(1, int(fit * bteo_share))
-            steps = cfg.epochs * math.ceil(fit / cfg.batch_size)
-            batch = min(cfg.batch_size, fit)
-            c.add("standard", mlp, shape, k, batch=batch, steps=steps, sample_passes=cfg.epochs * fit,
-                  note="at most epochs × ⌈n_fit / batch_size⌉")
-            if val:
-                c.add("standard", mlp, shape, k, kind="forward", batch=val, steps=cfg.epochs,
-                      note="validation loss: one per epoch")
-            if cfg.debias == "adv":
-                c.add("standard", disc, hidden_shape, groups, batch=batch, steps=steps, sample_passes=cfg.epochs * fit,
-                      note="ADV discriminator step: one per minibatch")
-                c.add("standard", disc, hidden_shape, groups, kind="forward", batch=batch, steps=steps,
-                      note="ADV discriminator in the classifier's loss: one per minibatch")
-
-
-#: Study name → how its cells become work items. A study missing here fails :func:`work_items`.
-RULES: dict[str, Callable[[Any, _Collector], None]] = {
-    "dd_methods": _dd_methods,
-    "embedding_dd": _embedding_dd,
-    "bias_dd": _bias_dd,
-    "classwise_dd": _classwise_dd,
-    "kd_fairness": _kd_fairness,
-    "kd_text": _kd_text,
-    "compare_dd_kd": _compare_dd_kd,
-}
 
 
 def study_configs(name: str, profile: str = "paper") -> list[Any]:
@@ -722,17 +299,72 @@ class _Dedup:
 
 def work_items(name: str, configs: Any = None, *, profile: str = "paper") -> list[WorkItem]:
     """The work items of study ``name``: of ``configs`` (one config or a list), by default the
-    book's configs at ``profile`` (:func:`study_configs`). Not aggregated (see :func:`aggregate`)."""
-    if name not in RULES:
-        raise KeyError(f"study {name!r} has no work rule in benchmarks/projection.py RULES; add one "
-                       f"(known: {sorted(RULES)})")
+    book's configs at ``profile`` (:func:`study_configs`). Not aggregated (see :func:`aggregate`).
+
+    Every cell's work is what the study declares (``Study(work=...)``, :mod:`fairdd.studies._work`),
+    the same items the skeleton orders the cells by (:func:`declared_items`)."""
+    study = study_module(name).STUDY
+    if study.work is None:
+        raise KeyError(f"study {name!r} declares no work: give its Study a work=cell_work hook "
+                       "(fairdd.studies._work builds the items)")
     if configs is None:
         configs = study_configs(name, profile)
     if not isinstance(configs, (list, tuple)):
         configs = [configs]
-    c = _Collector(name)
-    RULES[name](_Dedup(configs), c)
-    return c.result()
+    return declared_items(name, [study.work(cell) for cell in _Dedup(configs).cells()])
+
+
+def declared_items(study: str, works: Sequence[Sequence[_work.Work]]) -> list[WorkItem]:
+    """The work items of the cells' declared ``works`` (one list per cell).
+
+    Shared work is counted once per key: the largest (in sample-passes) any cell declares for
+    it. Items with a :attr:`fairdd.studies._work.Work.together` key are priced side by side: a
+    training item stacks the networks of its component and key; a forward item runs once over the
+    batches of every training item of its key (its ``batched_batch``), shared by the forward
+    items of the key, and takes the batched path when they can.
+    """
+    own: list[_work.Work] = []
+    shared: dict[Any, list[_work.Work]] = {}
+    for cell_works in works:
+        by_key: dict[Any, list[_work.Work]] = {}
+        for w in cell_works:
+            if w.shared is None:
+                own.append(w)
+            else:
+                by_key.setdefault(w.shared, []).append(w)
+        for key, items in by_key.items():
+            if key not in shared or sum(w.sample_passes for w in items) > sum(w.sample_passes for w in shared[key]):
+                shared[key] = items
+    trained: dict[Any, int] = {}
+    stacked: dict[tuple[str, Any], int] = {}
+    for w in own:
+        if w.together is not None:
+            stacked[(w.component, w.together)] = stacked.get((w.component, w.together), 0) + 1
+            if w.kind == "train":
+                trained[w.together] = trained.get(w.together, 0) + 1
+    reasons: dict[Any, str] = {}
+    out: list[WorkItem] = []
+    for w in own + [w for items in shared.values() for w in items]:
+        networks = stacked[(w.component, w.together)] if w.together is not None else w.networks
+        if w.batched is None:
+            reason = "one network at a time (no batched path)"
+        elif w.together is not None and w.kind == "forward":
+            reason = reasons.get(w.together, "")
+        elif networks < 2 and w.together is None:
+            reason = "one network"
+        else:
+            options = w.batched if len(w.batched) == 3 else (False, False, "fp32")
+            reason = _batchability(w.network, w.input_shape, w.num_classes, *options)
+            if w.together is not None:
+                reasons.setdefault(w.together, reason)
+        batched_batch = trained.get(w.together, 0) * w.batch if w.together is not None and w.kind == "forward" else 0
+        out.append(WorkItem(
+            study=study, component=w.component, network=w.network, input_shape=w.input_shape,
+            num_classes=w.num_classes, kind=w.kind, aug=w.aug, batch=w.batch, steps=w.steps,
+            sample_passes=float(w.sample_passes), networks=networks, batchable=not reason, batched_note=reason,
+            note=w.note, batched_batch=batched_batch,
+        ))
+    return out
 
 
 def cell_count(configs: Sequence[Any]) -> int:
@@ -1105,9 +737,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     names = args.studies or list(STUDIES)
-    missing = [n for n in STUDIES if n not in RULES]
+    missing = [n for n in STUDIES if study_module(n).STUDY.work is None]
     if missing:
-        raise SystemExit(f"studies without a work rule in benchmarks/projection.py: {missing}")
+        raise SystemExit(f"studies that declare no work (Study(work=...), fairdd.studies._work): {missing}")
     start = time.perf_counter()
     items: list[WorkItem] = []
     cells: dict[str, int] = {}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fairdd.models import NetworkSpec
-from fairdd.studies import STUDIES, config_class
+from fairdd.studies import STUDIES, config_class, study_module
 
 _PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "projection.py"
 _spec = importlib.util.spec_from_file_location("projection_under_test", _PATH)
@@ -30,7 +30,7 @@ def paper_items() -> dict[str, list]:
 
 
 def test_every_study_has_a_rule_and_positive_work(paper_items) -> None:
-    assert set(projection.RULES) == set(STUDIES)
+    assert all(study_module(name).STUDY.work is not None for name in STUDIES)  # every study declares its work
     for name, items in paper_items.items():
         assert items, name
         for item in items:

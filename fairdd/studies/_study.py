@@ -55,7 +55,8 @@ class Study:
     compute : ``compute(cell, root) -> rows``, one cell's computation; an importable module-level
         function (worker processes receive it by pickle).
     cost : ``cost(cell) -> number``, a relative cost; unfinished cells start most expensive first
-        so the workers finish together. ``None``: the cells' own order.
+        so the workers finish together. ``None``: the price of the cell's :attr:`work`
+        (:func:`fairdd.studies._work.cell_cost`) when the study declares it, else the cells' own order.
     group : ``group(cell) -> key``; cells with one key run in one worker job, in order (for
         cells that share expensive set-up, e.g. one biased data set). ``None``: one job per cell.
     prepare : ``prepare(cells, root, processes)``, called once before the unfinished ``cells``
@@ -73,6 +74,9 @@ class Study:
         the call returns, kept when it raises so the next try resumes: :meth:`group_checkpoint`).
         A key with one unfinished cell, :meth:`run_cell` and a Ray sweep (one task per cell)
         use :attr:`compute`.
+    work : ``work(cell) -> [fairdd.studies._work.Work, ...]``, what one cell trains, declared once
+        (:mod:`fairdd.studies._work`): the skeleton orders cells by its price (see ``cost``) and
+        ``benchmarks/projection.py`` projects the study's hours from it. ``None``: not declared.
     """
 
     name: str
@@ -82,6 +86,7 @@ class Study:
     prepare: Callable[[list[Any], Root, int | None], None] | None = None
     together: Callable[[Any], Hashable | None] | None = None
     compute_together: ComputeTogether | None = None
+    work: Callable[[Any], list[Any]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():
@@ -178,8 +183,14 @@ class Study:
                             f"study {self.name!r}: cells computed together (key {key!r}) fall into two worker "
                             "jobs; their group keys must be equal"
                         )
-        if self.cost is not None:
-            jobs.sort(key=lambda job: -sum(self.cost(c) for c in job))  # stable: ties keep their order
+        cost = self.cost
+        if cost is None and self.work is not None:
+            from fairdd.studies._work import cell_cost
+
+            def cost(cell: Any) -> float:
+                return cell_cost(self.work(cell))
+        if cost is not None:
+            jobs.sort(key=lambda job: -sum(cost(c) for c in job))  # stable: ties keep their order
         return jobs
 
     @contextlib.contextmanager

@@ -73,6 +73,7 @@ from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes
 from fairdd.probe import ProbeSpec, attribute_probe, set_measures
 from fairdd.studies._dd import load_synthetic, training_set
+from fairdd.studies import _work
 from fairdd.studies._study import Root, Study
 
 __all__ = [
@@ -467,7 +468,20 @@ def _data_group(cell: BiasCell) -> tuple[str, float]:
     return cell.data.kind, cell.bias_ratio
 
 
-STUDY = Study(name="bias_dd", compute=cell_rows, cost=lambda cell: 1.0, group=_data_group, prepare=_prepare_probes)
+def cell_work(cell: BiasCell) -> list[_work.Work]:
+    """What the cell trains (:mod:`fairdd.studies._work`): the attribute probe (shared), its
+    distillation and the evaluation of its set, or the whole-set baseline."""
+    n, shape, k = _work.train_size(cell.data)
+    out = _work.probe(cell.probe, n, shape, k)
+    if cell.method == "whole":
+        return out + _work.evaluation(cell.evaluation, n, shape, k, component="whole-set")
+    if cell.distill is not None:
+        out += _work.distillation(cell.method, cell.distill, n=n, shape=shape, classes=k, ipc=cell.images_per_class,
+                                  data_key=(cell.data, cell.bias_ratio), groups=_work.attribute_groups())
+    return out + _work.evaluation(cell.evaluation, k * cell.images_per_class, shape, k)
+
+
+STUDY = Study(name="bias_dd", compute=cell_rows, work=cell_work, group=_data_group, prepare=_prepare_probes)
 
 
 def run_study(config: BiasStudyConfig, *, processes: int | None = None, root: Root = None) -> pd.DataFrame:

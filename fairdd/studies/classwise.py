@@ -50,6 +50,7 @@ from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
 from fairdd.paths import data_root
 from fairdd.studies._dd import load_synthetic, save_synthetic, training_set
+from fairdd.studies import _work
 from fairdd.studies._study import Root, Study
 from fairdd.training import default_device
 
@@ -525,10 +526,17 @@ def _prepare_experts(cells: list[ClasswiseCell], root: Root, processes: int | No
             train_experts(train, config, progress=False, processes=min(workers, config.num_experts))
 
 
-def _cost(cell: ClasswiseCell) -> float:
-    """Relative cost: MTT's unrolled steps dominate, then evaluation on larger sets."""
-    per_method = {"mtt": 4.0, "dm": 1.0, "whole": 2.0}[cell.method]
-    return per_method * (1.0 + (cell.images_per_class or 10) / 10)
+def cell_work(cell: ClasswiseCell) -> list[_work.Work]:
+    """What the cell trains (:mod:`fairdd.studies._work`): its distillation (MTT's experts shared
+    per data set) and each evaluation of its set, or the whole-set baselines."""
+    n, shape, k = _work.train_size(cell.data)
+    whole = cell.method == "whole"
+    out = [] if whole else _work.distillation(cell.method, cell.distill, n=n, shape=shape, classes=k,
+                                              ipc=cell.images_per_class, data_key=cell.data)
+    for evaluation in cell.evaluations:
+        out += _work.evaluation(evaluation, n if whole else k * cell.images_per_class, shape, k,
+                                component="whole-set" if whole else "evaluation")
+    return out
 
 
 #: The configs the book's page runs at a profile: ``for_profile(profile, **variant)`` for each
@@ -545,7 +553,7 @@ def _group(cell: ClasswiseCell) -> Any:
     return _together(cell) or cell
 
 
-STUDY = Study(name="classwise_dd", compute=cell_rows, cost=_cost, group=_group, prepare=_prepare_experts,
+STUDY = Study(name="classwise_dd", compute=cell_rows, work=cell_work, group=_group, prepare=_prepare_experts,
               together=_together, compute_together=compute_together)
 
 

@@ -60,6 +60,7 @@ from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes
 from fairdd.studies._dd import training_set
+from fairdd.studies import _work
 from fairdd.studies._study import Root, Study
 
 __all__ = [
@@ -466,13 +467,26 @@ def _train_teacher(job: tuple[DataSpec, float, kd.TeacherSpec], *, root: Root) -
     kd.teacher(spec, train, root=root)
 
 
-def _cost(cell: CompareCell) -> float:
-    return {"dc": 8.0, "dc_fairdd": 20.0, "dm": 3.0, "dm_balanced": 3.0, "dm_fairdd": 4.0, "whole": 2.0}.get(
-        cell.compression, 1.0
-    )
+def cell_work(cell: CompareCell) -> list[_work.Work]:
+    """What the cell trains (:mod:`fairdd.studies._work`): a KD teacher (shared) or student — the
+    students of one ratio, seed and protocol side by side — or a distillation and the evaluation of
+    its set, or the whole-set baseline."""
+    n, shape, k = _work.train_size(cell.data)
+    if cell.kd is not None:
+        role = "teacher" if cell.compression == "teacher" else "student"
+        together = (cell.data, cell.bias_ratio, cell.seed, cell.kd.balanced_batches) if role == "student" else None
+        return _work.kd(role, cell.kd, cell.seed, n=n, shape=shape, classes=k, data_key=(cell.data, cell.bias_ratio),
+                        together=together)
+    if cell.compression == "whole":
+        return _work.evaluation(cell.evaluation, n, shape, k, component="whole-set")
+    out = []
+    if cell.distill is not None:
+        out += _work.distillation(cell.compression, cell.distill, n=n, shape=shape, classes=k, ipc=cell.images_per_class,
+                                  data_key=(cell.data, cell.bias_ratio), groups=_work.attribute_groups())
+    return out + _work.evaluation(cell.evaluation, k * cell.images_per_class, shape, k)
 
 
-STUDY = Study(name="compare_dd_kd", compute=cell_rows, cost=_cost, group=_group, prepare=_prepare_teachers,
+STUDY = Study(name="compare_dd_kd", compute=cell_rows, work=cell_work, group=_group, prepare=_prepare_teachers,
               compute_group=group_rows)
 
 

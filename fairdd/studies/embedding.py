@@ -37,7 +37,9 @@ from fairdd.data import Dataset, StudyData, embed_texts, feature_names
 from fairdd.debias import StandardConfig, train_standard
 from fairdd.distill.embedding import DEBIAS, EmbeddingDDConfig, distill_embeddings, predict, retrain
 from fairdd.metrics import accuracy, distance_to_optimum, rms_tpr_gap
+from fairdd.studies import _work
 from fairdd.studies._study import Root, Study, mean_std
+from fairdd.studies._work import Work
 from fairdd.training import default_device
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "conclusions",
     "cost_table",
     "cell_rows",
+    "cell_work",
     "describe_profile",
     "plot_reuse",
     "plot_size_sweep",
@@ -467,7 +470,42 @@ def cell_rows(run: EmbeddingCell, root: Root = None) -> list[dict[str, Any]]:
     return [row]
 
 
-STUDY = Study(name="embedding_dd", compute=cell_rows)
+def cell_work(cell: EmbeddingCell) -> list[Work]:
+    """What the cell trains (:mod:`fairdd.studies._work`): the DD steps and the replay, or the
+    STANDARD baseline, on its training split's size and shape."""
+    n, shape, classes, groups, bteo_share = _work_data(cell.data, cell.include_protected)
+    counting = _work.embedding_dd if cell.method == "dd" else _work.standard
+    return counting(cell.inner, n=n, shape=shape, classes=classes, groups=groups, bteo_share=bteo_share)
+
+
+@functools.lru_cache(maxsize=16)
+def _work_data(data: StudyData | TemplateBios, include_protected: bool) -> tuple[int, tuple[int, ...], int, int, float]:
+    """``(n, input shape, classes, groups, BTEO's balanced share)`` of a cell's training split; the
+    text section's without embedding the lines (the encoder's width from its config)."""
+    from fairdd.debias import balanced_indices
+    from fairdd.seeding import BALANCE, stream_generator
+
+    if isinstance(data, TemplateBios):
+        frame = template_bios(per_profession=data.per_profession, skew=data.train_skew, ambiguity=data.ambiguity,
+                              seed=data.train_seed)
+        labels, attributes = torch.tensor(frame["label"].to_numpy()), torch.tensor(frame["attribute"].to_numpy())
+        shape, classes = (_encoder_width(data.encoder),), len(_TEMPLATE_DUTIES)
+    else:
+        train = _splits(data, include_protected)[0]
+        labels, attributes, shape, classes = train.labels, train.attributes, tuple(train.inputs.shape[1:]), train.num_classes
+    kept = len(balanced_indices(labels, attributes, generator=stream_generator(0, BALANCE)))
+    return len(labels), shape, classes, int(attributes.max()) + 1, kept / len(labels)
+
+
+def _encoder_width(encoder: str) -> int:
+    from transformers import AutoConfig
+
+    from fairdd.data import default_text_encoder
+
+    return int(AutoConfig.from_pretrained(default_text_encoder() if encoder == "all-MiniLM-L6-v2" else encoder).hidden_size)
+
+
+STUDY = Study(name="embedding_dd", compute=cell_rows, work=cell_work)
 _percent = functools.partial(mean_std, scale=100)
 
 

@@ -47,6 +47,7 @@ from fairdd.config import (
 from fairdd.data import Dataset, StudyData, normalize_splits
 from fairdd.models import NetworkSpec
 from fairdd.studies._kd import prepare_teachers, students_side_by_side
+from fairdd.studies import _work
 from fairdd.studies._study import Root, Study
 from fairdd.training import default_device
 
@@ -455,8 +456,13 @@ def _prepare(cells: list[KDCell], root: Root, processes: int | None) -> None:
     prepare_teachers([(_train_split, (c.data,), c.kd.teacher_spec(c.seed)) for c in cells], root, processes)
 
 
-def _cost(cell: KDCell) -> float:
-    return float(cell.kd.epochs * (cell.data.train_per_class or 1000))
+def cell_work(cell: KDCell) -> list[_work.Work]:
+    """What the cell trains (:mod:`fairdd.studies._work`): its teacher (shared per data set and
+    seed) and, for a student, its training and the teacher's outputs it reads; the students of one
+    data set and seed can train side by side."""
+    n, shape, k = _work.train_size(cell.data)
+    together = (cell.data, cell.seed) if cell.role != "teacher" else None
+    return _work.kd(cell.role, cell.kd, cell.seed, n=n, shape=shape, classes=k, data_key=cell.data, together=together)
 
 
 def _group(cell: KDCell) -> tuple[str, int]:
@@ -471,7 +477,7 @@ def _together(cell: KDCell) -> tuple[Any, ...] | None:
     return cell.data, cell.seed, dataclasses.replace(cell.kd, temperature=1.0, alpha=0.0)
 
 
-STUDY = Study(name="kd_fairness", compute=cell_rows, cost=_cost, group=_group, prepare=_prepare,
+STUDY = Study(name="kd_fairness", compute=cell_rows, work=cell_work, group=_group, prepare=_prepare,
               together=_together, compute_together=students_rows)
 
 

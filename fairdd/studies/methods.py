@@ -28,6 +28,7 @@ from fairdd.distill import config_for, evaluation_config
 from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
 from fairdd.studies._dd import load_synthetic, training_set
+from fairdd.studies import _work
 from fairdd.studies._study import Root, Study
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "protocol_table",
     "STUDY",
     "cell_rows",
+    "cell_work",
     "plot_accuracy",
     "run_study",
     "summary_table",
@@ -270,15 +272,20 @@ def cell_rows(cell: MethodsCell, root: Root = None) -> list[dict[str, Any]]:
     return [{**row, **extra} for row in rows]
 
 
-_COST = {"dc": 5, "dsa": 4, "mtt": 3, "dm": 2, "whole": 1, "random": 0}
+def cell_work(cell: MethodsCell) -> list[_work.Work]:
+    """What the cell trains (:mod:`fairdd.studies._work`): its distillation (MTT's experts shared
+    per data set) and the evaluation of its set, or the whole-set baseline."""
+    n, shape, k = _work.train_size(cell.data)
+    if cell.method == "whole":
+        return _work.evaluation(cell.evaluation, n, shape, k, component="whole-set")
+    out = []
+    if cell.distill is not None:
+        out += _work.distillation(cell.method, cell.distill, n=n, shape=shape, classes=k, ipc=cell.images_per_class,
+                                  data_key=cell.data)
+    return out + _work.evaluation(cell.evaluation, k * cell.images_per_class, shape, k)
 
 
-def _cost(cell: MethodsCell) -> float:
-    """Most expensive first (DC/DSA at the largest size), so the workers finish together."""
-    return _COST[cell.method] * 1000 + (cell.images_per_class or 0)
-
-
-STUDY = Study(name="dd_methods", compute=cell_rows, cost=_cost)
+STUDY = Study(name="dd_methods", compute=cell_rows, work=cell_work)
 
 
 def run_study(config: MethodsStudyConfig, *, processes: int | None = None, root: Root = None) -> pd.DataFrame:
