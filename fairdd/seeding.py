@@ -26,6 +26,8 @@ The recipes, and what each is for:
 - :func:`data_seed` — the bias study's data seeds: the first 32-bit word of
   ``SeedSequence([seed, purpose, 1])`` (the trailing 1 keeps them apart from
   :func:`network_seeds`' ``SeedSequence([seed, i])`` for the same numbers).
+- :func:`subset_seeds` — a study's class-stratified train/test subsets: ``(data_seed,
+  data_seed + 1)``.
 - :func:`expert_seed` — MTT expert ``i``: the first 8 bytes (little-endian) of
   ``sha256("mtt-expert:{expert_seed}:{i}")``, shifted right by 2 (a non-negative int63).
 - :func:`kd_seeds` — the networks of Mohammadshahi & Ioannou, "What's Left After Distillation?
@@ -57,6 +59,7 @@ __all__ = [
     "THETA0",
     "VALIDATION",
     "data_seed",
+    "subset_seeds",
     "draw_seed",
     "expert_seed",
     "generator",
@@ -147,6 +150,14 @@ def data_seed(seed: int, purpose: int) -> int:
     keeps the streams unrelated to the experiment seeds 0, 1, 2, ...
     """
     return int(np.random.SeedSequence([seed, purpose, 1]).generate_state(1)[0])
+
+
+def subset_seeds(data_seed: int) -> tuple[int, int]:
+    """``(train, test)`` seeds of a study's class-stratified subsets
+    (:meth:`fairdd.data.StudyData.load`): ``data_seed`` and ``data_seed + 1``, so the two
+    splits' draws differ. (The bias study's splits use :func:`data_seed` instead.)"""
+    check_int("data_seed", data_seed, minimum=0)
+    return data_seed, data_seed + 1
 
 
 def expert_seed(seed: int, i: int) -> int:

@@ -57,6 +57,19 @@ def test_draw_seed_and_generator() -> None:
         seeding.generator(-2)
 
 
+def test_subset_seeds_are_the_studies_earlier_data_seed_and_data_seed_plus_one() -> None:
+    # The KD and class-wise studies seeded their train/test subsets with data_seed and data_seed + 1.
+    assert [seeding.subset_seeds(d) for d in (0, 3)] == [(0, 1), (3, 4)]
+    with pytest.raises(ValueError, match="data_seed=-1"):
+        seeding.subset_seeds(-1)
+
+
+def test_draw_seed_draws_on_the_generators_device() -> None:
+    # The KD group-balanced batches' generator: the draw it made before it went through draw_seed.
+    g, h = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    assert seeding.draw_seed(g) == int(torch.randint(0, 2**62, (1,), generator=h, device=h.device))
+
+
 def test_trifeature_seed() -> None:
     assert [seeding.trifeature_seed(s, split) for s in (0, 1) for split in ("train", "test")] == [1, 2, 3, 4]
 
