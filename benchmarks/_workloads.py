@@ -348,16 +348,22 @@ def spawn(argv: Sequence[str], *, env: dict | None = None) -> dict:
 
 
 def interleaved(argv: Sequence[str], variants: Sequence[Sequence[str]], repeats: int, *,
-                env: dict | None = None, log: Callable[[str], None] = print) -> list[list[float]]:
+                env: dict | None = None, log: Callable[[str], None] | None = None,
+                extra: str | None = None) -> list[list[float]]:
     """Per variant, the per-unit seconds of ``repeats`` workers, run round-robin
-    (variant 0, 1, ..., 0, 1, ...): each entry is that worker's median."""
+    (variant 0, 1, ..., 0, 1, ...): each entry is that worker's median. With ``extra``, one
+    more list: that key of every worker's result that has it, in order."""
+    log = log or (lambda line: print(line, flush=True))
     out: list[list[float]] = [[] for _ in variants]
+    found: list = []
     for r in range(repeats):
-        for v, extra in enumerate(variants):
-            res = spawn([*argv, *extra], env=env)
+        for v, more in enumerate(variants):
+            res = spawn([*argv, *more], env=env)
             out[v].append(statistics.median(res["seconds"]))
-            log(f"  {' '.join([*argv, *extra])}: {out[v][-1] * 1e3:.1f} ms (repeat {r + 1})")
-    return out
+            if extra is not None and extra in res:
+                found.append(res[extra])
+            log(f"  {' '.join([*argv, *more])}: {out[v][-1] * 1e3:.1f} ms (repeat {r + 1})")
+    return [*out, found] if extra is not None else out
 
 
 if __name__ == "__main__":

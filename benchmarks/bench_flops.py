@@ -23,7 +23,7 @@ processes run):
 Every workload's GFLOP/s is given as a fraction of the fp32 and the bf16 matrix-product rate
 (1024³) and of the fp32 conv ceiling. Run::
 
-    .venv/bin/python benchmarks/bench_flops.py                 # everything, 3 repeats (DC 2)
+    .venv/bin/python benchmarks/bench_flops.py                 # everything, 3 repeats (DC, MTT 2)
     .venv/bin/python benchmarks/bench_flops.py --workloads train_step dm --repeats 3
 
 The results go to ``benchmarks/results/bench_flops.json`` (and ``.md``) with provenance.
@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _results import add_arguments, save_from_args  # noqa: E402
-from _workloads import WORKLOADS, _data, _distill_config, interleaved, spawn  # noqa: E402
+from _workloads import WORKLOADS, _data, _distill_config, interleaved  # noqa: E402
 
 #: Units timed per worker (each worker also runs one warm-up unit first).
 UNITS = {"train_step": 3, "eval_step": 1, "dc": 1, "dm": 3, "mtt": 2}
@@ -108,15 +108,15 @@ def conv_ceiling(width: int, depth: int, batch: int, image: int, channels: int, 
 
 
 def limits(args: argparse.Namespace, image: int, channels: int) -> list[dict]:
-    rows = [matmul_rate(1024, 1024, 1024, torch.float32, args.repeats),
-            matmul_rate(1024, 1024, 1024, torch.bfloat16, args.repeats)]
+    rows = [matmul_rate(1024, 1024, 1024, torch.float32, args.limit_repeats),
+            matmul_rate(1024, 1024, 1024, torch.bfloat16, args.limit_repeats)]
     for width in sorted({args.width, 128}):
-        m = args.batch * 16 * 16  # the second layer's 16×16 maps (28 → 32 by padding → 16 by pooling)
+        m = args.gemm_batch * 16 * 16  # the second layer's 16×16 maps (28 → 32 by padding → 16 by pooling)
         for dtype in (torch.float32, torch.bfloat16):
-            rows.append(matmul_rate(m, width * 9, width, dtype, args.repeats))
+            rows.append(matmul_rate(m, width * 9, width, dtype, args.limit_repeats))
     for channels_last in (False, True):
         for dtype in (torch.float32, torch.bfloat16):
-            rows.append(conv_ceiling(args.width, args.depth, args.batch, image, channels, args.repeats,
+            rows.append(conv_ceiling(args.width, args.depth, args.batch, image, channels, args.limit_repeats,
                                      channels_last=channels_last, dtype=dtype))
     return rows
 
@@ -128,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--batch", type=int, default=256, help="batch of the isolated convolutions")
-    parser.add_argument("--repeats", type=int, default=3, help="worker pairs (off, on) per workload (DC: at most 2)")
+    parser.add_argument("--gemm-batch", type=int, default=32, help="images in the im2col matrix products' rows")
+    parser.add_argument("--limit-repeats", type=int, default=2, help="timed repeats of each limit (after a warm-up)")
+    parser.add_argument("--repeats", type=int, default=3, help="worker pairs (off, on) per workload")
+    parser.add_argument("--slow-repeats", type=int, default=2, help="at most this many pairs for DC and MTT")
     parser.add_argument("--threads", type=int, default=1)
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     image, channels = train.inputs.shape[-1], train.inputs.shape[1]
     peak = limits(args, image, channels)
     for r in peak:
-        print(f"{r['what']:62s} {r['gflop_per_s']:9.1f} GFLOP/s")
+        print(f"{r['what']:62s} {r['gflop_per_s']:9.1f} GFLOP/s", flush=True)
     fp32, bf16 = peak[0]["gflop_per_s"], peak[1]["gflop_per_s"]
     conv = next(r for r in peak if r["what"].startswith("conv ceiling fp32 ("))["gflop_per_s"]
     for r in peak:
@@ -158,9 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.workloads:
         base = [name, "--width", str(args.width), "--ipc", str(args.ipc), "--units", str(UNITS[name]),
                 "--threads", str(args.threads)]
-        flops = spawn([*base, "--fast", "0", "--count-flops"], env=env)["flops"]
-        repeats = min(args.repeats, 2) if name == "dc" else args.repeats  # a DC worker takes minutes
-        off, on = interleaved(base, [["--fast", "0"], ["--fast", "1"]], repeats, env=env)
+        repeats = min(args.repeats, args.slow_repeats) if name in ("dc", "mtt") else args.repeats  # minutes a worker
+        # Today's path counts its warm-up unit's FLOPs (outside the timing); the fast path does the same work.
+        off, on, counted = interleaved(base, [["--fast", "0", "--count-flops"], ["--fast", "1"]], repeats, env=env,
+                                       extra="flops")
+        flops = counted[0]
         before, after = statistics.median(off), statistics.median(on)
         what = {"train_step": f"training step (ConvNet-{args.width}, batch 256)",
                 "eval_step": f"evaluation step (ConvNet-{args.width}, DSA, batch 256)"}.get(name, f"{name.upper()} IPC {args.ipc}")
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             row[f"{tag}_of_conv_ceiling"] = rate / conv
         rows.append(row)
         print(f"{what:48s} {row['gflop']:8.3f} GFLOP  {row['before_ms']:9.1f} -> {row['after_ms']:9.1f} ms  "
-              f"x{row['speedup']:.2f}  fp32-mm {row['before_of_fp32_matmul']:.3f} -> {row['after_of_fp32_matmul']:.3f}")
+              f"x{row['speedup']:.2f}  fp32-mm {row['before_of_fp32_matmul']:.3f} -> {row['after_of_fp32_matmul']:.3f}", flush=True)
     notes = ("Shared machine (2 cores, several other agents' jobs running): absolute times are noisy; before and after "
              "were measured in alternating fresh worker processes in this one run, and the ratio is of medians. "
              "'before' is NetworkSpec(fast_kernels=False) (today's path), 'after' fast_kernels=True.")
