@@ -145,7 +145,7 @@ def bf16_accuracy(device: torch.device) -> dict[str, Any]:
     subset, test = _fashion_ipc10(device)
     out: dict[str, Any] = {}
     for precision in ("fp32", "bf16"):
-        config = EvalConfig(network=NetworkSpec(width=128), epochs=300, num_networks=20, precision=precision, batched=True)
+        config = EvalConfig(network=NetworkSpec(width=128), epochs=300, num_networks=20, precision=precision, side_by_side=True)
         start = time.perf_counter()
         rows = evaluate_synthetic(subset.inputs, subset.labels, test, config, seed=0)
         out[precision] = {"wall_s": time.perf_counter() - start, "mean_accuracy": sum(r["accuracy"] for r in rows) / len(rows)}
@@ -159,7 +159,7 @@ class PaperEvaluation:
     """The run-store identity of step 4: what was evaluated and how."""
 
     data: str = "fashion_mnist random IPC 10 (seed 0)"
-    evaluation: EvalConfig = EvalConfig(network=NetworkSpec(width=128), epochs=1000, num_networks=20, dsa=True, batched=True)
+    evaluation: EvalConfig = EvalConfig(network=NetworkSpec(width=128), epochs=1000, num_networks=20, dsa=True, side_by_side=True)
     seed: int = 0
 
 

@@ -48,7 +48,7 @@ steps with :func:`fairdd.evaluate.train_network` (the evaluation protocol: SGD w
 and weight decay, DSA when the group has it) or, for KD's crop augmentation,
 :func:`fairdd.kd.fit`; ``"forward"`` steps as a no-grad loop. Groups whose items can take a
 batched path a study offers — an evaluation's networks (:func:`fairdd.evaluate.evaluate_synthetic`
-``batched=True``: :func:`fairdd.batched.train_networks`, which says why when it refuses a
+``side_by_side=True``: :func:`fairdd.batched.train_networks`, which says why when it refuses a
 network), the KD study's students of one data set and seed (its ``side_by_side`` option:
 :func:`fairdd.kd.fit_many`) — are also timed batched, N networks side by side
 (``--batched-networks``, default the items' own N, at most 4 on a CPU); the per-network seconds
@@ -200,7 +200,7 @@ class WorkItem:
     networks : networks the batched path stacks (an evaluation's networks; a KD data set and seed's
         students); for a batched teacher forward, the distilled students that share it.
     batchable : whether these steps can take a batched path the study offers
-        (``evaluate_synthetic(batched=True)``, the KD study's ``side_by_side``).
+        (``evaluate_synthetic(side_by_side=True)``, the KD study's ``side_by_side``).
     batched_batch : the batch of this forward step on the batched path (the teacher runs once over
         every student's batch); 0: ``batch``.
     batched_note : why not, when not (``fairdd.batched``'s refusal, or "one network").

@@ -13,7 +13,7 @@ Nesterov)::
 
 and, when asked, ``torch.nn.utils.clip_grad_norm_``'s clipping per network before the step. Two
 trainers are written on it: :func:`train_networks` here (the evaluation protocol of
-:func:`fairdd.evaluate.train_network`, for ``evaluate_synthetic(..., batched=True)``) and
+:func:`fairdd.evaluate.train_network`, for ``evaluate_synthetic(..., side_by_side=True)``) and
 :func:`fairdd.kd.fit_many` (the KD protocol of :func:`fairdd.kd.fit`, students at several
 temperatures side by side).
 
@@ -53,7 +53,7 @@ network's training step; a step that does not fit fails as PyTorch's allocator d
 out-of-memory error, on a CPU possibly the kernel's OOM killer). ``benchmarks/bench_throughput.py``
 states which sizes it ran.
 
-Batching is opt-in (``fairdd.evaluate.evaluate_synthetic(..., batched=True)``,
+Batching is opt-in (``fairdd.evaluate.evaluate_synthetic(..., side_by_side=True)``,
 :func:`fairdd.kd.fit_many`); the sequential path stays the default everywhere, so no recorded
 result changes. ``benchmarks/bench_throughput.py`` measures when it pays on a device.
 """
@@ -87,11 +87,11 @@ def check_batchable_config(config) -> None:
     path does not support (``compile``, ``channels_last``)."""
     if config.compile:
         raise ValueError(
-            "batched training does not support config.compile=True; use the sequential path (batched=False)"
+            "batched training does not support config.compile=True; use the sequential path (side_by_side=False)"
         )
     if config.channels_last:
         raise ValueError(
-            "batched training does not support config.channels_last=True; use the sequential path (batched=False)"
+            "batched training does not support config.channels_last=True; use the sequential path (side_by_side=False)"
         )
 
 

@@ -96,9 +96,9 @@ class EvalConfig:
         meant for GPUs; the same benchmark's ``channels_last`` rows measure it on a machine.
     precision : ``"bf16"`` runs forward and backward under bfloat16 autocast (meant for GPUs);
         parameters, optimiser and loss stay float32.
-    batched : train the ``num_networks`` networks side by side in one vmapped step
+    side_by_side : train the ``num_networks`` networks side by side in one vmapped step
         (:mod:`fairdd.batched`) instead of one after another — what
-        :func:`evaluate_synthetic` does unless its own ``batched`` argument says otherwise. The
+        :func:`evaluate_synthetic` does unless its own ``side_by_side`` argument says otherwise. The
         same θ0, data order, augmentation draws and schedule; weights equal the sequential ones
         within float tolerance, not bit for bit, so the field is part of the run id when set
         (and left out at its default, so earlier runs keep their ids). Meant for GPUs, where
@@ -123,12 +123,12 @@ class EvalConfig:
     compile: bool = False
     channels_last: bool = False
     precision: Precision = "fp32"
-    batched: bool = field(default=False, metadata={"run_id": "unless_default"})
+    side_by_side: bool = field(default=False, metadata={"run_id": "unless_default"})
 
     def __post_init__(self) -> None:
         if not isinstance(self.network, NetworkSpec):
             raise ValueError(f"network={self.network!r} must be a fairdd.models.NetworkSpec")
-        for name in ("dsa", "reset_momentum_at_decay", "compile", "channels_last", "batched"):
+        for name in ("dsa", "reset_momentum_at_decay", "compile", "channels_last", "side_by_side"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
         if self.epochs is None:
@@ -146,7 +146,7 @@ class EvalConfig:
         check_dsa(self.dsa_strategy, self.dsa_params)
         check_int("num_networks", self.num_networks, minimum=1)
         check_choice("precision", self.precision, ("fp32", "bf16"))
-        if self.batched:
+        if self.side_by_side:
             check_batchable_config(self)
 
     @property
@@ -318,7 +318,7 @@ def evaluate_synthetic(
     seed: int,
     learning_rate: float | torch.Tensor | None = None,
     keep_predictions: bool = False,
-    batched: bool | None = None,
+    side_by_side: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``config.num_networks`` fresh networks on ``(images, labels)`` and test each.
 
@@ -332,7 +332,7 @@ def evaluate_synthetic(
     learning_rate : overrides ``config.lr`` (MTT's learned synthetic rate).
     keep_predictions : add ``"predictions"`` (CPU int64 tensor over the test set) to each row,
         for fairness metrics computed elsewhere.
-    batched : ``None`` (default): as ``config.batched``. ``True``: train the networks side by
+    side_by_side : ``None`` (default): as ``config.side_by_side``. ``True``: train the networks side by
         side in one vmapped step
         (:func:`fairdd.batched.train_networks`) instead of one after another: the same θ0,
         data order, DSA draws and schedule, the same rows; the weights agree with the
@@ -375,22 +375,22 @@ def evaluate_synthetic(
             f"the test set's inputs are {tuple(test.inputs.shape[1:])} per sample but the training images are "
             f"{tuple(images.shape[1:])}; resize one to the other before evaluating"
         )
-    if batched is None:
-        batched = config.batched
-    if not isinstance(batched, bool):
-        raise ValueError(f"batched={batched!r} must be True, False or None")
-    if batched:
+    if side_by_side is None:
+        side_by_side = config.side_by_side
+    if not isinstance(side_by_side, bool):
+        raise ValueError(f"side_by_side={side_by_side!r} must be True, False or None")
+    if side_by_side:
         check_batchable_config(config)
     test = test.to(device)
     lr = config.lr if learning_rate is None else float(learning_rate)
     seeds = network_seeds(seed, config.num_networks)
-    if batched:
+    if side_by_side:
         models = [config.network.build(channels, test.num_classes, image_size, seed=s) for s, _ in seeds]
         generators = [seeded_generator(d, device=device) for _, d in seeds]
         logs = train_networks(models, images, labels, config, generators=generators, learning_rate=lr)
     rows = []
     for i, (init_seed, data_seed) in enumerate(seeds):
-        if batched:
+        if side_by_side:
             model, log = models[i], logs[i]
         else:
             model = config.network.build(channels, test.num_classes, image_size, seed=init_seed)

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from fairdd import results, seeding
-from fairdd.data import NUM_ATTRIBUTES, DataSpec, dataset_label, normalization_stats, probe_data, source_images
+from fairdd.data import NUM_ATTRIBUTES, StudyData, dataset_label, normalization_stats, probe_data, source_images
 from fairdd.evaluate import EvalConfig, predict, train_network
 from fairdd.metrics import attribute_alignment, attribute_entropy, pairwise_distance
 from fairdd.paths import results_root
@@ -39,12 +39,12 @@ class ProbeSpec:
 
     Attributes
     ----------
-    data : the data set whose attribute it reads.
+    data : the biased data set whose attribute it reads (a :class:`fairdd.data.StudyData` with a ``bias``).
     training : network and protocol (``num_networks`` is ignored: one probe).
     seed : its initialisation and batch order.
     """
 
-    data: DataSpec
+    data: StudyData
     training: EvalConfig
     seed: int = 0
 

@@ -10,7 +10,7 @@ shares** (``--root`` on NFS/Lustre/..., the same absolute path on every node). R
 the driver and writing them there was the alternative; it is not enough here, because a cell
 writes more than rows into the store while it runs — its resumable checkpoints (so a retried
 task resumes where the dead one stopped), the synthetic set the chapter draws
-(:meth:`Study.save_synthetic`) — and reads shared artefacts that ``prepare`` made (MTT's expert
+(:func:`fairdd.studies._dd.save_synthetic`) — and reads shared artefacts that ``prepare`` made (MTT's expert
 trajectories, the attribute probes). A run is still published by :func:`fairdd.results.run`'s
 atomic rename (a POSIX rename is atomic on a network filesystem's server too), so the driver
 and ``make book`` only ever see whole runs; and the rows the driver returns are read back from

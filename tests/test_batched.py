@@ -187,7 +187,7 @@ def test_evaluate_synthetic_batched_rows_equal_sequential_rows() -> None:
         cfg,
         seed=5,
         keep_predictions=True,
-        batched=True,
+        side_by_side=True,
     )
     assert len(seq) == len(bat) == cfg.num_networks
     for a, b in zip(seq, bat):
@@ -216,7 +216,7 @@ def test_unsupported_options_are_rejected_before_training(changes, match) -> Non
     train, test = toy(20, 0), toy(20, 1)
     cfg = dataclasses.replace(TINY, **changes)
     with pytest.raises(ValueError, match=match):
-        evaluate_synthetic(train.inputs, train.labels, test, cfg, seed=0, batched=True)
+        evaluate_synthetic(train.inputs, train.labels, test, cfg, seed=0, side_by_side=True)
 
 
 def test_rejected_networks_and_arguments() -> None:
@@ -254,9 +254,9 @@ def test_rejected_networks_and_arguments() -> None:
             generators=[torch.Generator()] * 2,
             learning_rate=[0.1],
         )
-    with pytest.raises(ValueError, match="batched"):
+    with pytest.raises(ValueError, match="side_by_side"):
         evaluate_synthetic(
-            train.inputs, train.labels, toy(20, 1), TINY, seed=0, batched=1
+            train.inputs, train.labels, toy(20, 1), TINY, seed=0, side_by_side=1
         )
 
 
@@ -283,9 +283,9 @@ def test_batched_bf16_matches_sequential_bf16_and_keeps_accuracy() -> None:
     train, test = toy(30, 0), toy(90, 1)
     short = dataclasses.replace(cfg, epochs=2)
     assert_same(*run_both(short, train.inputs, train.labels, 3), rtol=2e-2, atol=2e-2)
-    bf16 = evaluate_synthetic(train.inputs, train.labels, test, cfg, seed=3, batched=True)
+    bf16 = evaluate_synthetic(train.inputs, train.labels, test, cfg, seed=3, side_by_side=True)
     fp32 = evaluate_synthetic(
-        train.inputs, train.labels, test, dataclasses.replace(cfg, precision="fp32"), seed=3, batched=True
+        train.inputs, train.labels, test, dataclasses.replace(cfg, precision="fp32"), seed=3, side_by_side=True
     )
     acc = lambda rows: sum(r["accuracy"] for r in rows) / len(rows)  # noqa: E731
     assert acc(fp32) > 0.6  # the task is learnt at all, so the comparison means something
@@ -345,22 +345,22 @@ def test_stacked_sgd_state_round_trip_and_refusal() -> None:
         a.step(torch.nn.functional.cross_entropy, x, y, lr=[0.1, 0.2, 0.3])
 
 
-def test_config_batched_selects_the_batched_path_and_hashes_only_when_set() -> None:
+def test_config_side_by_side_selects_the_batched_path_and_hashes_only_when_set() -> None:
     from fairdd import results
 
     train, test = toy(20, 0), toy(30, 1)
-    cfg = dataclasses.replace(TINY, epochs=3, batched=True)
+    cfg = dataclasses.replace(TINY, epochs=3, side_by_side=True)
     by_config = evaluate_synthetic(train.inputs, train.labels, test, cfg, seed=4)
     by_argument = evaluate_synthetic(
-        train.inputs, train.labels, test, dataclasses.replace(cfg, batched=False), seed=4, batched=True
+        train.inputs, train.labels, test, dataclasses.replace(cfg, side_by_side=False), seed=4, side_by_side=True
     )
-    sequential = evaluate_synthetic(train.inputs, train.labels, test, cfg, seed=4, batched=False)
+    sequential = evaluate_synthetic(train.inputs, train.labels, test, cfg, seed=4, side_by_side=False)
     for a, b, c in zip(by_config, by_argument, sequential):
         assert a["final_train_loss"] == b["final_train_loss"]  # the same (batched) computation
         assert a["final_train_loss"] == pytest.approx(c["final_train_loss"], rel=RTOL, abs=ATOL)
-    assert "batched" not in results.canonical_config(TINY)
-    assert results.run_id(cfg) != results.run_id(dataclasses.replace(cfg, batched=False))
+    assert "side_by_side" not in results.canonical_config(TINY)
+    assert results.run_id(cfg) != results.run_id(dataclasses.replace(cfg, side_by_side=False))
     with pytest.raises(ValueError, match="compile"):
-        dataclasses.replace(TINY, batched=True, compile=True)
-    with pytest.raises(ValueError, match="batched"):
-        dataclasses.replace(TINY, batched=1)
+        dataclasses.replace(TINY, side_by_side=True, compile=True)
+    with pytest.raises(ValueError, match="side_by_side"):
+        dataclasses.replace(TINY, side_by_side=1)

@@ -99,7 +99,10 @@ def test_evaluation_steps_follow_the_protocol(paper_items) -> None:
 def test_work_changes_with_the_paper_config() -> None:
     cls = config_class("dd_methods")
     base = projection.work_items("dd_methods", cls.for_profile("paper"))
-    double = projection.work_items("dd_methods", cls.for_profile("paper", eval_networks=40))
+    paper = cls.for_profile("paper")
+    double = projection.work_items("dd_methods", cls.for_profile(
+        "paper", evaluation=dataclasses.replace(paper.evaluation, num_networks=40),
+        evaluation_dsa=dataclasses.replace(paper.evaluation_dsa, num_networks=40)))
     assert _steps(double, "evaluation") == 2 * _steps(base, "evaluation")
     assert _steps(double, "distillation:dm") == _steps(base, "distillation:dm")
 

@@ -11,7 +11,7 @@ import torch
 from fairdd.data import Dataset, RealSampler, bias_aligned
 from fairdd.distill import DMConfig
 from fairdd.evaluate import EvalConfig, random_subset
-from fairdd import data, metrics, probe
+from fairdd import data, metrics, probe, results
 from fairdd.studies import bias, bias_report
 
 
@@ -147,8 +147,11 @@ def test_profiles_build_and_list_cells(profile: str) -> None:
     per_ratio_seed = len(config.methods("colour")) + len(config.methods("corruption"))
     assert len(cells) == len(config.bias_ratios) * len(config.seeds) * per_ratio_seed
     assert len({c for c in cells}) == len(cells)  # distinct run ids
-    text = bias.describe_profile(config)
-    assert f"`{profile}`" in text and "stand-in" in text
+    table = bias.describe_profile(config)
+    assert list(table.columns) == ["setting", "this build", "paper"]
+    mine = dict(zip(table["setting"], table["this build"]))
+    assert mine["profile"] == profile and "stand-in" in mine["data sets"]
+    assert mine["images per class"] == str(config.images_per_class)
 
 
 def test_paper_profile_is_the_reference_protocol() -> None:
@@ -157,7 +160,8 @@ def test_paper_profile_is_the_reference_protocol() -> None:
     assert config.bias_ratios == (0.0, 0.1, 0.5, 0.8, 0.95, 1.0)
     assert config.dm.iterations == 20000 and config.dc.iterations == 1000
     assert config.dc.loops_for(50) == (50, 10)
-    assert data.dataset_label(config.data("corruption")) == "CCIFAR10-DD"
+    assert data.dataset_label(config.dataset("corruption")) == "CCIFAR10-DD"
+    assert config.whole.epochs == 150 and config.dsa.augment and config.dsa.init == "real" and config.dc.init == "noise"
 
 
 def test_cells_carry_the_method_settings() -> None:
@@ -168,8 +172,30 @@ def test_cells_carry_the_method_settings() -> None:
     assert dm.distill.dsa_strategy == "color_crop_cutout_scale_rotate"  # digits: no flip
     assert config.cell("corruption", 0.5, "dm", 0).distill.dsa_strategy.endswith("flip_scale_rotate")
     whole = config.cell("colour", 0.5, "whole", 0)
-    assert whole.images_per_class is None and whole.evaluation.epochs == config.whole_epochs
-    assert "stand-in" in data.dataset_label(config.data("corruption"))
+    assert whole.images_per_class is None and whole.evaluation == config.whole
+    assert "stand-in" in data.dataset_label(config.dataset("corruption"))
+    assert cells_probe_seed(config) == {0}
+    # side_by_side: every set's evaluation networks side by side, in the run id only when on.
+    on = dataclasses.replace(config, side_by_side=True)
+    assert all(c.evaluation.side_by_side for c in on.cells())
+    assert {results.run_id(c) for c in on.cells()}.isdisjoint(results.run_id(c) for c in config.cells())
+
+
+def cells_probe_seed(config: bias.BiasStudyConfig) -> set[int]:
+    """The attribute probes' seeds: each data set's data seed."""
+    return {c.probe.seed for c in config.cells()}
+
+
+def test_for_profile_options_set_the_data_sets() -> None:
+    config = bias.BiasStudyConfig.for_profile("smoke", corruption_source="mnist", colour_severity=2,
+                                              corruption_severity=5)
+    colour, corruption = config.dataset("colour"), config.dataset("corruption")
+    assert (colour.source, colour.bias) == ("mnist", data.BiasSpec("colour", 2))
+    assert (corruption.source, corruption.bias) == ("mnist", data.BiasSpec("corruption", 5))
+    with pytest.raises(ValueError, match="corruption_source"):
+        bias.BiasStudyConfig.for_profile("smoke", corruption_source="svhn")
+    with pytest.raises(ValueError, match="severity"):
+        bias.BiasStudyConfig.for_profile("smoke", colour_severity=6)
 
 
 @pytest.mark.parametrize(
@@ -181,15 +207,17 @@ def test_cells_carry_the_method_settings() -> None:
         ({"seeds": (0, 0)}, "seeds"),
         ({"seeds": (-1,)}, "seeds"),
         ({"colour_methods": ("dm", "mtt")}, "colour_methods"),
-        ({"colour_severity": 6}, "colour_severity"),
-        ({"corruption_source": "svhn"}, "corruption_source"),
-        ({"colour_source": "cifar10"}, "colour_source"),
+        ({"data": (bias.bias_data("mnist", "colour", 4),)}, "data"),
+        ({"data": (bias.bias_data("mnist", "corruption", 4), bias.bias_data("mnist", "colour", 4))}, "data"),
+        ({"data": (data.StudyData("mnist"), bias.bias_data("mnist", "corruption", 4))}, "data"),
         ({"images_per_class": 0}, "images_per_class"),
         ({"images_per_class": 7, "colour_methods": ("dc", "dm")}, "loops"),  # the DC loop table has no IPC 7
         ({"dsa": DMConfig()}, "dsa"),
         ({"evaluation": "fast"}, "evaluation"),
-        ({"whole_epochs": 0}, "whole_epochs"),
-        ({"train_per_class": 1}, "train_per_class"),
+        ({"whole": "fast"}, "whole"),
+        ({"data": (bias.bias_data("mnist", "colour", 4, train_per_class=1),
+                   bias.bias_data("mnist", "corruption", 4))}, "train_per_class"),
+        ({"side_by_side": 1}, "side_by_side"),
         ({"profile": "gpu"}, "profile"),
     ],
 )
@@ -210,10 +238,16 @@ def test_cell_and_data_validation() -> None:
         dataclasses.replace(cell, method="random")
     with pytest.raises(ValueError, match="images_per_class"):
         dataclasses.replace(cell, images_per_class=None)
+    with pytest.raises(ValueError, match="data"):
+        dataclasses.replace(cell, data=data.StudyData("mnist"))
     with pytest.raises(ValueError, match="source"):
-        data.DataSpec(source="cifar10", kind="colour", severity=1)
+        data.StudyData(source="cifar10", bias=data.BiasSpec("colour", 1))  # colour needs grey images
     with pytest.raises(ValueError, match="severity"):
-        data.DataSpec(source="mnist", kind="colour", severity=0)
+        data.BiasSpec("colour", 0)
+    with pytest.raises(ValueError, match="kind"):
+        data.BiasSpec("texture", 1)
+    with pytest.raises(ValueError, match="no bias"):
+        data.study_data(data.StudyData("mnist"), 0.5)
 
 
 def test_default_corruption_source(tmp_path) -> None:

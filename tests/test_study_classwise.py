@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from fairdd import results
-from fairdd.data import fit_zca
+from fairdd.data import BiasSpec, StudyData, fit_zca, load_dataset, stratified_subset
 from fairdd.distill import DMConfig, MTTConfig
 from fairdd.evaluate import EvalConfig
-from fairdd.studies import _study, classwise, classwise_report as report
+from fairdd.studies import _dd, classwise, classwise_report as report
 
 # ----------------------------------------------------------------------------- cells
 
@@ -19,29 +19,35 @@ from fairdd.studies import _study, classwise, classwise_report as report
 def test_sweep_cells_counts_unique_and_configs_embedded() -> None:
     config = classwise.ClasswiseStudyConfig.for_profile("cpu", source="fashion_mnist")
     cells = config.cells()
-    n_dd = len(config.methods) * len(config.ipcs) * len(config.set_seeds)
-    assert len(cells) == n_dd + len(config.set_seeds)
+    n_dd = len(config.methods) * len(config.ipcs) * len(config.seeds)
+    assert len(cells) == n_dd + len(config.seeds)
     assert len(set(cells)) == len(cells)
     assert len({results.run_id(c) for c in cells}) == len(cells)
     for cell in cells:
         assert cell.data == config.data
         assert len(cell.evaluations) == len(config.architectures)
-        assert all(isinstance(e, EvalConfig) and e.num_networks == config.networks for e in cell.evaluations)
+        assert all(isinstance(e, EvalConfig) for e in cell.evaluations)
         if cell.method == "whole":
             assert cell.distill is None and cell.images_per_class is None
-            assert all(e.epochs == config.whole_epochs for e in cell.evaluations)
+            assert all(e == dataclasses.replace(config.whole, network=e.network) for e in cell.evaluations)
         else:
+            assert all(e == dataclasses.replace(config.evaluation, network=e.network) for e in cell.evaluations)
             assert cell.distill == getattr(config, cell.method)
             assert isinstance(cell.distill, MTTConfig if cell.method == "mtt" else DMConfig)
     # A config change reaches the run id (nothing is looked up from a profile name later).
-    other = dataclasses.replace(config, eval_epochs=config.eval_epochs + 1).cells()
+    longer = dataclasses.replace(config.evaluation, epochs=config.evaluation.epochs + 1)
+    other = dataclasses.replace(config, evaluation=longer).cells()
     assert {results.run_id(c) for c in other[:n_dd]}.isdisjoint(results.run_id(c) for c in cells[:n_dd])
 
 
 def test_paper_profile_is_the_papers_sweep() -> None:
     config = classwise.ClasswiseStudyConfig.for_profile("paper", source="cifar10")
     assert config.ipcs == (1, 5, 10, 15, 20, 25, 30)
-    assert len(config.set_seeds) == 10 and config.networks == 10
+    assert len(config.seeds) == 10 and config.evaluation.num_networks == config.whole.num_networks == 10
+    assert config.evaluation.epochs == 1000 and config.evaluation.dsa and config.whole.epochs == 50
+    convnet, alexnet = config.cell("mtt", 1, 0).evaluations
+    assert convnet.network == config.mtt.network and alexnet.network.model == "alexnet"
+    assert convnet.dsa_strategy == config.mtt.dsa_strategy
     assert config.architectures == ("convnet", "alexnet") and config.data.zca
     assert not classwise.ClasswiseStudyConfig.for_profile("cpu", source="fashion_mnist").data.zca
     assert len(config.cells()) == 2 * 7 * 10 + 10
@@ -70,9 +76,36 @@ def test_default_source_is_cifar_only_when_its_files_are_present(tmp_path) -> No
     assert classwise.default_source(100, root=tmp_path) == "cifar100"
 
 
-def test_config_rejects_repeats() -> None:
+def test_config_rejects_repeats_and_other_data() -> None:
     with pytest.raises(ValueError, match="ipcs"):
         classwise.ClasswiseStudyConfig.for_profile("smoke", source="fashion_mnist", ipcs=(1, 1))
+    with pytest.raises(ValueError, match="seeds"):
+        classwise.ClasswiseStudyConfig.for_profile("smoke", source="fashion_mnist", seeds=(0, 0))
+    with pytest.raises(ValueError, match="data.source"):
+        classwise.ClasswiseStudyConfig.for_profile("smoke", source="fashion_mnist", data=StudyData("adult"))
+    with pytest.raises(ValueError, match="bias"):
+        classwise.ClasswiseStudyConfig.for_profile(
+            "smoke", source="fashion_mnist", data=StudyData("mnist", bias=BiasSpec("colour", 1)))
+    with pytest.raises(ValueError, match="whole"):
+        classwise.ClasswiseStudyConfig.for_profile("smoke", source="fashion_mnist", whole=None)
+    with pytest.raises(ValueError, match="side_by_side"):
+        classwise.ClasswiseStudyConfig.for_profile("smoke", source="fashion_mnist", side_by_side="yes")
+
+
+def test_study_data_is_the_study_data_spec_s_stratified_draw() -> None:
+    """The splits are StudyData.load's class-stratified subsets (train seeded data_seed, test
+    data_seed + 1: fairdd.seeding.subset_seeds), then normalised."""
+    data = StudyData("mnist", train_per_class=5, test_per_class=3, data_seed=4)
+    train, test = classwise.study_data(data)
+    raw_train, raw_test, _ = data.load()
+    assert torch.bincount(train.labels).tolist() == [5] * 10 and torch.bincount(test.labels).tolist() == [3] * 10
+    assert torch.equal(train.labels, raw_train.labels) and torch.equal(test.labels, raw_test.labels)
+    full = load_dataset("mnist", "train")
+    expected = stratified_subset(full, 5, 4)
+    assert torch.equal(raw_train.inputs, expected.inputs)
+    table = classwise.describe_profile(classwise.ClasswiseStudyConfig.for_profile("cpu", source="fashion_mnist"))
+    assert list(table.columns) == ["setting", "this build", "paper"]
+    assert dict(zip(table["setting"], table["paper"]))["distilled sets per IPC"] == "10"
 
 
 # ----------------------------------------------------------------------------- report
@@ -144,7 +177,7 @@ def test_smoke_run_through_the_store(tmp_path, monkeypatch) -> None:
         "smoke", source="fashion_mnist", ipcs=(1,), architectures=("convnet",)
     )
     rows = classwise.run_study(config, processes=1, root=tmp_path)
-    n_models = len(config.cells()) * config.networks
+    n_models = len(config.cells()) * config.evaluation.num_networks
     assert len(rows) == n_models
     assert {f"acc_class_{k}" for k in range(10)} <= set(rows.columns)
     assert set(rows["method"]) == {"mtt", "dm", "whole"}
@@ -157,15 +190,15 @@ def test_smoke_run_through_the_store(tmp_path, monkeypatch) -> None:
         raise AssertionError("a finished cell was computed again")
 
     monkeypatch.setattr(classwise, "evaluate_synthetic", boom)
-    monkeypatch.setattr(_study, "distill", boom)
+    monkeypatch.setattr(_dd, "distill", boom)
     again = classwise.run_study(config, processes=1, root=tmp_path)
     pd.testing.assert_frame_equal(again, rows)
 
 
-def test_dm_side_by_side_groups_an_ipcs_seeds_and_matches_one_by_one(tmp_path, monkeypatch) -> None:
-    """dm_side_by_side: the DM cells of one IPC are one distill_side_by_side call in one worker
-    job, their sets equal the one-by-one sets within float tolerance (so the rows' accuracies
-    agree closely), their run ids are their own, and the other cells are untouched."""
+def test_side_by_side_groups_an_ipcs_dm_sets_and_matches_one_by_one(tmp_path, monkeypatch) -> None:
+    """side_by_side: the DM cells of one IPC are one distill_side_by_side call in one worker
+    job (the skeleton's compute_together), every set's classifiers are trained side by side,
+    the rows equal the one-by-one rows within float tolerance, and the run ids are their own."""
     monkeypatch.setenv("FAIRDD_RESULTS", str(tmp_path))
     base = classwise.ClasswiseStudyConfig.for_profile(
         "smoke", source="fashion_mnist", ipcs=(1, 2), architectures=("convnet",), methods=("dm",)
@@ -178,23 +211,26 @@ def test_dm_side_by_side_groups_an_ipcs_seeds_and_matches_one_by_one(tmp_path, m
         return real(*args, **kwargs)
 
     monkeypatch.setattr(classwise, "distill_side_by_side", spy)
+    on = dataclasses.replace(base, side_by_side=True)
     alone = classwise.run_study(base, processes=1, root=tmp_path / "a")
-    together = classwise.run_study(dataclasses.replace(base, dm_side_by_side=True), processes=1, root=tmp_path / "b")
-    assert sorted(calls) == [list(base.set_seeds)] * 2  # one call per IPC, every set seed in it
+    together = classwise.run_study(on, processes=1, root=tmp_path / "b")
+    assert sorted(calls) == [list(base.seeds)] * 2  # one call per IPC, every seed in it
     dm = together["method"] == "dm"
     assert set(together.loc[dm, "side_by_side"]) == {True}
-    assert not set(alone.loc[dm, "run_id"]) & set(together.loc[dm, "run_id"])
-    assert alone.loc[~dm, "run_id"].tolist() == together.loc[~dm, "run_id"].tolist()
+    assert all(e.side_by_side for c in on.cells() for e in c.evaluations)
+    assert set(alone["run_id"]).isdisjoint(together["run_id"])
     np.testing.assert_allclose(together["accuracy"], alone["accuracy"], atol=0.05)
-    on = dataclasses.replace(base, dm_side_by_side=True)
     for ipc in base.ipcs:
-        for seed in base.set_seeds:
-            a = classwise.STUDY.load_synthetic(base.cell("dm", ipc, seed), tmp_path / "a")["images"]
-            b = classwise.STUDY.load_synthetic(on.cell("dm", ipc, seed), tmp_path / "b")["images"]
+        for seed in base.seeds:
+            a = _dd.load_synthetic(classwise.STUDY, base.cell("dm", ipc, seed), tmp_path / "a")["images"]
+            b = _dd.load_synthetic(classwise.STUDY, on.cell("dm", ipc, seed), tmp_path / "b")["images"]
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
     assert not (tmp_path / "b" / "classwise_dd" / "checkpoints").exists() or not any(
         (tmp_path / "b" / "classwise_dd" / "checkpoints").iterdir())
     with pytest.raises(ValueError, match="'dm' only"):
         dataclasses.replace(base.cell("whole", None, 0), side_by_side=True)
-    assert results.run_id(base.cell("dm", 1, 0)) == results.run_id(
-        dataclasses.replace(on.cell("dm", 1, 0), side_by_side=False))
+    # Off, the switch is not in the run id (the recorded runs keep theirs).
+    assert "side_by_side" not in results.canonical_config(base.cell("dm", 1, 0))
+    # A side-by-side cell computed alone (a key with one unfinished cell) goes through compute.
+    single = classwise.run_study(dataclasses.replace(on, seeds=(0,)), processes=1, root=tmp_path / "c")
+    assert set(single.loc[single["method"] == "dm", "side_by_side"]) == {True}

@@ -27,19 +27,17 @@ from fairdd.data._biased_splits import (  # noqa: E402
     BIAS_SOURCES,
     NUM_ATTRIBUTES,
     BiasSplits,
-    DataSpec,
     dataset_label,
     default_corruption_source,
     make_splits,
     normalization_stats,
     probe_data,
     source_images,
-    stratified_subset,
     study_data,
 )
 from fairdd.data._images import mnist_source  # noqa: E402
 from fairdd.data._load import DATASETS, LOADERS, load_dataset  # noqa: E402
-from fairdd.data._sampling import REAL_SAMPLINGS, RealSampler, RealSampling, stratified_index  # noqa: E402
+from fairdd.data._sampling import REAL_SAMPLINGS, RealSampler, RealSampling, stratified_index, stratified_subset  # noqa: E402
 from fairdd.data._tabular import feature_names, load_table  # noqa: E402
 from fairdd.data._spec import BiasSpec, StudyData  # noqa: E402
 from fairdd.data._text import BIOS_PROFESSIONS, default_text_encoder, embed_texts, load_bios, load_moji  # noqa: E402
@@ -64,7 +62,6 @@ __all__ += [
     "CORRUPTIONS",
     "DATASETS",
     "LOADERS",
-    "DataSpec",
     "NUM_ATTRIBUTES",
     "REAL_SAMPLINGS",
     "RealSampler",

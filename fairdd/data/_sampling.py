@@ -19,9 +19,10 @@ from typing import Literal
 import torch
 
 from fairdd.config import check_choice, check_int
+from fairdd.data._container import Dataset
 from fairdd.seeding import generator as seeded_generator
 
-__all__ = ["REAL_SAMPLINGS", "RealSampler", "RealSampling", "stratified_index"]
+__all__ = ["REAL_SAMPLINGS", "RealSampler", "RealSampling", "stratified_index", "stratified_subset"]
 
 RealSampling = Literal["uniform", "group_balanced"]
 REAL_SAMPLINGS: tuple[str, ...] = ("uniform", "group_balanced")
@@ -64,6 +65,24 @@ def stratified_index(
         picks.append(rows[torch.randperm(rows.numel(), generator=generator)[:per_class]])
     index = torch.cat(picks)
     return index.sort().values if keep_order else index
+
+
+def stratified_subset(dataset: Dataset, per_class: int | None, seed: int) -> Dataset:
+    """A class-stratified random subset that keeps the data set's row order.
+
+    The rows of :func:`fairdd.data.stratified_index` (``keep_order=True``): per class, the first
+    ``per_class`` rows of a ``torch.randperm`` of the class's rows from the generator of
+    ``seed`` — all of a class's rows when it has fewer — in their original order.
+    ``per_class=None`` returns ``dataset`` itself.
+
+    :func:`fairdd.evaluate.random_subset` draws the same rows but returns them class by class
+    in draw order (and raises for a short class); the order matters here, since
+    :func:`fairdd.data.make_biased` assigns attributes by a permutation of each class's rows
+    in row order.
+    """
+    if per_class is None:
+        return dataset
+    return dataset.subset(stratified_index(dataset.labels, per_class, seed, keep_order=True).to(dataset.labels.device))
 
 
 class RealSampler:

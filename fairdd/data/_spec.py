@@ -20,9 +20,15 @@ import torch
 from fairdd.config import check_choice, check_int
 from fairdd.data._container import Dataset
 from fairdd.data._load import DATASETS, load_dataset
+from fairdd.data._sampling import stratified_subset
 from fairdd.seeding import subset_seeds
 
-__all__ = ["BiasSpec", "StudyData"]
+__all__ = ["BIAS_KINDS", "BIAS_SOURCES", "BiasSpec", "StudyData"]
+
+#: The biases of Lu et al.'s construction (:mod:`fairdd.data._biased_splits`).
+BIAS_KINDS: tuple[str, ...] = ("colour", "corruption")
+#: Source image sets each kind of bias can be built on (colour needs grey images).
+BIAS_SOURCES = {"colour": ("mnist", "fashion_mnist"), "corruption": ("cifar10", "fashion_mnist", "mnist")}
 
 #: Sources generated with shape, texture and colour features (their size fields apply).
 _GENERATED = ("trifeature",)
@@ -46,8 +52,6 @@ class BiasSpec:
     severity: int
 
     def __post_init__(self) -> None:
-        from fairdd.data._biased_splits import BIAS_KINDS  # the construction's own table
-
         check_choice("kind", self.kind, BIAS_KINDS)
         check_int("severity", self.severity, minimum=1, maximum=5)
 
@@ -110,8 +114,15 @@ class StudyData:
                 raise ValueError(f"attributes={self.attributes!r}: source {self.source!r} stores one attribute")
         if not isinstance(self.zca, bool):
             raise ValueError(f"zca={self.zca!r} must be True or False")
-        if self.bias is not None and not isinstance(self.bias, BiasSpec):
-            raise ValueError(f"bias={self.bias!r} must be a fairdd.data.BiasSpec or None")
+        if self.bias is not None:
+            if not isinstance(self.bias, BiasSpec):
+                raise ValueError(f"bias={self.bias!r} must be a fairdd.data.BiasSpec or None")
+            if self.source not in BIAS_SOURCES[self.bias.kind]:
+                raise ValueError(
+                    f"source={self.source!r}: a {self.bias.kind} bias is built on one of {BIAS_SOURCES[self.bias.kind]}"
+                )
+            if self.attributes or self.zca:
+                raise ValueError(f"{self!r}: a biased data set carries its own attribute and is not whitened")
 
     def load(self) -> tuple[Dataset, Dataset, dict[str, torch.Tensor]]:
         """``(train, test, {attribute: test attributes})``: the raw splits (images in [0, 1]),
@@ -125,8 +136,6 @@ class StudyData:
 
 @functools.lru_cache(maxsize=4)
 def _load(data: StudyData) -> tuple[Dataset, Dataset, dict[str, torch.Tensor]]:
-    from fairdd.data._biased_splits import stratified_subset
-
     options = {}
     if data.source == "trifeature":
         options = {"samples_per_combination": data.samples_per_combination, "image_size": data.image_size,

@@ -3,7 +3,8 @@
 Lu et al. 2024, "Exploring the Impact of Dataset Bias on Dataset Distillation": the study
 distils biased training sets and asks how much of the bias the synthetic sets carry.
 
-Data (:class:`fairdd.data.DataSpec`, :func:`fairdd.data.make_splits`, :func:`fairdd.data.study_data`).
+Data (:class:`fairdd.data.StudyData` with a :class:`fairdd.data.BiasSpec`, :func:`fairdd.data.make_splits`,
+:func:`fairdd.data.study_data`).
 From a grey image set, Lu et al.'s construction (:func:`fairdd.data.make_biased`): every image
 gets a bias attribute ``a`` in 0–9, a colour of the digit (``kind="colour"``, CMNIST-DD) or a CIFAR-10-C corruption (``kind="corruption"``,
 CCIFAR10-DD; on Fashion-MNIST when CIFAR-10 is absent, a stand-in). The bias ratio ``r`` is
@@ -59,15 +60,16 @@ from fairdd.data import (
     BIAS_KINDS,
     BIAS_RATIOS,
     BIAS_SOURCES,
-    DataSpec,
+    BiasSpec,
     RealSampler,
+    StudyData,
     dataset_label,
     default_corruption_source,
     denormalize,
     normalization_stats,
     study_data,
 )
-from fairdd.distill import DCConfig, DMConfig, config_for
+from fairdd.distill import DCConfig, DMConfig, dsa_config
 from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
 from fairdd.models import NetworkSpec
 from fairdd.parallel import map_processes
@@ -75,6 +77,7 @@ from fairdd.probe import ProbeSpec, attribute_probe, set_measures
 from fairdd.studies._dd import load_synthetic, training_set
 from fairdd.studies import _work
 from fairdd.studies._study import Root, Study
+from fairdd.training import default_device
 
 __all__ = [
     "BASELINES",
@@ -85,6 +88,7 @@ __all__ = [
     "METHODS",
     "METHOD_LABELS",
     "STUDY",
+    "bias_data",
     "cell_rows",
     "describe_profile",
     "probe_table",
@@ -114,16 +118,17 @@ class BiasCell:
 
     Attributes
     ----------
-    data : the biased data set; ``bias_ratio`` its ratio.
+    data : the biased data set (a :class:`fairdd.data.StudyData` with a ``bias``);
+        ``bias_ratio`` its ratio.
     method : one of :data:`METHODS`.
     seed : distillation / random-subset seed; evaluation network i is seeded from ``(seed, i)``.
     images_per_class : synthetic (or random real) images per class; ``None`` for ``"whole"``.
     distill : the method config (``None`` for the baselines).
-    evaluation : how the set is evaluated (the whole set's epochs and batch included).
+    evaluation : how the set is evaluated (the study's ``whole`` protocol for the whole set).
     probe : the attribute probe that measures the set.
     """
 
-    data: DataSpec
+    data: StudyData
     bias_ratio: float
     method: str
     seed: int
@@ -133,6 +138,8 @@ class BiasCell:
     probe: ProbeSpec
 
     def __post_init__(self) -> None:
+        if not isinstance(self.data, StudyData) or self.data.bias is None:
+            raise ValueError(f"data={self.data!r} must be a fairdd.data.StudyData with a bias")
         check_number("bias_ratio", self.bias_ratio, minimum=0.0, maximum=1.0)
         check_choice("method", self.method, METHODS)
         check_int("seed", self.seed, minimum=0)
@@ -144,6 +151,15 @@ class BiasCell:
             raise ValueError(f"distill={self.distill!r}: None exactly for the baselines {BASELINES}")
 
 
+def bias_data(
+    source: str, kind: str, severity: int, *, train_per_class: int | None = None, test_per_class: int | None = None,
+    data_seed: int = 0,
+) -> StudyData:
+    """The :class:`fairdd.data.StudyData` of one biased data set (Lu et al.'s construction)."""
+    return StudyData(source=source, train_per_class=train_per_class, test_per_class=test_per_class,
+                     data_seed=data_seed, bias=BiasSpec(kind, severity))
+
+
 @dataclass(frozen=True)
 class BiasStudyConfig:
     """The whole sweep: two biased data sets × ratios × methods × seeds. See :meth:`for_profile`.
@@ -151,53 +167,52 @@ class BiasStudyConfig:
     Attributes
     ----------
     profile : ``"smoke"``, ``"cpu"`` or ``"paper"`` (what the page says its numbers come from).
-    colour_source, corruption_source : source images of CMNIST-DD (``"mnist"``) and of the
-        corruption-biased set (``"cifar10"``, or ``"fashion_mnist"`` as a stand-in).
-    colour_severity, corruption_severity : see :class:`DataSpec`.
+    data : the two biased data sets, ``(colour, corruption)``: CMNIST-DD (MNIST digits, colour
+        bias) and the corruption-biased set (CIFAR-10, or Fashion-MNIST as a stand-in), each a
+        :class:`fairdd.data.StudyData` with its :class:`fairdd.data.BiasSpec` (kind, severity),
+        subset sizes (``None``: all images) and data seed (which also seeds its probe).
     bias_ratios : training bias ratios (Lu et al.: 0, 0.1, 0.5, 0.8, 0.95, 1).
     seeds : one distillation + evaluation per seed; tables give mean ± std over seeds.
     images_per_class : IPC of the synthetic sets and of the random real subset (paper 50).
     colour_methods, corruption_methods : the methods run on each data set (the baselines
         :data:`BASELINES` always run).
-    train_per_class, test_per_class : subset sizes (``None``: all images), see :class:`DataSpec`.
     dc, dsa, dm : the method configs (DSA: ``augment=True``); on digits the DSA strategy drops
         the flip (:data:`fairdd.augment.DIGITS_STRATEGY`). The ``*_balanced`` methods are these
         with ``real_sampling="group_balanced"``.
     evaluation : protocol for every set; ``evaluation_dsa``, when given, replaces it for sets
         distilled with DSA augmentation (DSA, DM), as the reference evaluates them.
-    whole_epochs, whole_batch_size : the whole-set baseline's epochs and minibatch.
+    whole : the whole-set baseline's protocol.
     probe_training : the attribute probe's network and protocol.
-    data_seed : see :class:`DataSpec`.
+    side_by_side : train each set's evaluation networks side by side
+        (:attr:`fairdd.evaluate.EvalConfig.side_by_side`; equal to one-by-one training within
+        float tolerance, so the cells' run ids change when it is on). Default off (the recorded
+        runs); meant for a GPU.
     """
 
     profile: str
-    colour_source: str = "mnist"
-    corruption_source: str = "fashion_mnist"
-    colour_severity: int = 4
-    corruption_severity: int = 4
+    data: tuple[StudyData, ...] = (bias_data("mnist", "colour", 4), bias_data("fashion_mnist", "corruption", 4))
     bias_ratios: tuple[float, ...] = BIAS_RATIOS
     seeds: tuple[int, ...] = (0, 1, 2)
     images_per_class: int = 50
     colour_methods: tuple[str, ...] = DISTILLERS + ("dm_balanced",)
     corruption_methods: tuple[str, ...] = DISTILLERS + ("dm_balanced",)
-    train_per_class: int | None = None
-    test_per_class: int | None = None
-    dc: DCConfig = dataclasses.field(default_factory=lambda: config_for("dc", "paper"))
-    dsa: DCConfig = dataclasses.field(default_factory=lambda: config_for("dsa", "paper"))
-    dm: DMConfig = dataclasses.field(default_factory=lambda: config_for("dm", "paper"))
+    dc: DCConfig = DCConfig()
+    dsa: DCConfig = dsa_config()
+    dm: DMConfig = DMConfig()
     evaluation: EvalConfig = EvalConfig()
     evaluation_dsa: EvalConfig | None = EvalConfig(dsa=True)
-    whole_epochs: int = 150
-    whole_batch_size: int = 256
+    whole: EvalConfig = EvalConfig(epochs=150)
     probe_training: EvalConfig = EvalConfig(network=NetworkSpec(width=32), epochs=5, batch_size=128, num_networks=1)
-    data_seed: int = 0
+    side_by_side: bool = False
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
-        check_choice("colour_source", self.colour_source, SOURCES["colour"])
-        check_choice("corruption_source", self.corruption_source, SOURCES["corruption"])
-        check_int("colour_severity", self.colour_severity, minimum=1, maximum=5)
-        check_int("corruption_severity", self.corruption_severity, minimum=1, maximum=5)
+        if (not isinstance(self.data, tuple) or len(self.data) != len(KINDS)
+                or not all(isinstance(d, StudyData) and d.bias is not None for d in self.data)
+                or tuple(d.bias.kind for d in self.data) != KINDS):
+            raise ValueError(
+                f"data={self.data!r} must be a tuple of two fairdd.data.StudyData with a bias, of kinds {KINDS} in order"
+            )
         check_sequence("bias_ratios", self.bias_ratios, lambda f, v: check_number(f, v, minimum=0.0, maximum=1.0))
         if len(set(self.bias_ratios)) != len(self.bias_ratios):
             raise ValueError(f"bias_ratios={self.bias_ratios!r} must not repeat a ratio")
@@ -215,46 +230,54 @@ class BiasStudyConfig:
             used = set(self.colour_methods + self.corruption_methods)
             if isinstance(value, DCConfig) and used & {name, f"{name}_balanced"}:
                 value.loops_for(self.images_per_class)  # a missing IPC is a ValueError now, not mid-sweep
-        for name in ("evaluation", "probe_training"):
+        for name in ("evaluation", "whole", "probe_training"):
             if not isinstance(getattr(self, name), EvalConfig):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be a fairdd.evaluate.EvalConfig")
         if self.evaluation_dsa is not None and not isinstance(self.evaluation_dsa, EvalConfig):
             raise ValueError(f"evaluation_dsa={self.evaluation_dsa!r} must be an EvalConfig or None")
-        check_int("whole_epochs", self.whole_epochs, minimum=1)
-        check_int("whole_batch_size", self.whole_batch_size, minimum=1)
-        for name in ("train_per_class", "test_per_class"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), minimum=1)
-        if self.train_per_class is not None and self.train_per_class < self.images_per_class:
-            raise ValueError(
-                f"train_per_class={self.train_per_class!r} must be >= images_per_class={self.images_per_class!r}"
-            )
-        check_int("data_seed", self.data_seed, minimum=0)
+        for d in self.data:
+            if d.train_per_class is not None and d.train_per_class < self.images_per_class:
+                raise ValueError(
+                    f"data {d.source!r}: train_per_class={d.train_per_class!r} must be >= "
+                    f"images_per_class={self.images_per_class!r}"
+                )
+        if not isinstance(self.side_by_side, bool):
+            raise ValueError(f"side_by_side={self.side_by_side!r} must be True or False")
 
     @classmethod
-    def for_profile(cls, profile: str, *, corruption_source: str | None = None) -> "BiasStudyConfig":
-        """The page's three protocols.
+    def for_profile(
+        cls, profile: str, *, corruption_source: str | None = None, colour_severity: int = 4,
+        corruption_severity: int = 4,
+    ) -> "BiasStudyConfig":
+        """The page's three protocols, all stated here.
 
         ``corruption_source`` defaults to :func:`default_corruption_source` (CIFAR-10 when its
-        files are present, else Fashion-MNIST as a stand-in).
+        files are present, else Fashion-MNIST as a stand-in); ``colour_severity`` and
+        ``corruption_severity`` are the two data sets' bias severities (Lu et al.: 1–4).
 
         - ``"paper"``: Lu et al.'s protocol — IPC 50, DC/DSA/DM at the reference settings
-          (:func:`fairdd.distill.config_for` ``"paper"``), all images, 3 seeds, 20 evaluation
-          ConvNets (width 128) of 300 epochs (1000 with DSA for DSA/DM sets), the whole set
-          150 epochs (the paper's training setting); the debiased DM on both data sets.
+          (the configs' defaults), all images, 3 seeds, 20 evaluation ConvNets (width 128) of
+          300 epochs (1000 with DSA for DSA/DM sets), the whole set 150 epochs (the paper's
+          training setting); the debiased DM on both data sets.
         - ``"cpu"``: a stated reduction that runs in about a quarter of an hour on 2 CPU
-          cores; see :func:`describe_profile` for the list.
+          cores; :func:`describe_profile` lists it against the paper.
         - ``"smoke"``: seconds per cell, for CI: ratios 0.1, 0.8, 1, 20 training / 10 test
           images per class, IPC 2, 2–3 iterations, networks of width 8, 2 seeds.
         """
         check_profile(profile)
         source = default_corruption_source() if corruption_source is None else corruption_source
+        check_choice("corruption_source", source, BIAS_SOURCES["corruption"])
+
+        def datasets(**sizes: Any) -> tuple[StudyData, StudyData]:
+            return (bias_data("mnist", "colour", colour_severity, **sizes),
+                    bias_data(source, "corruption", corruption_severity, **sizes))
+
         if profile == "paper":
-            return cls(profile="paper", corruption_source=source)
+            return cls(profile="paper", data=datasets())
         if profile == "cpu":
             # Width 16 everywhere: about half the convolution FLOPs of width 32 per image
             # (benchmarks/bench_models.py measures the cost).
-            small = {"network": NetworkSpec(width=16), "batch_real": 32}
+            net = NetworkSpec(width=16)
             # DC and DSA are left out at cpu: the budget here allows about 15 iterations of one
             # matching step each (benchmarks/bench_distill.py measures their cost per iteration
             # at the reference IPC-10 loops, 10 outer / 50 inner), too few to move the images from the real images they
@@ -262,59 +285,47 @@ class BiasStudyConfig:
             # run at paper and smoke; the methods page runs them at cpu on their own protocol.
             return cls(
                 profile="cpu",
-                corruption_source=source,
+                data=datasets(train_per_class=600, test_per_class=100),
                 images_per_class=10,
                 colour_methods=("dm", "dm_balanced"),
                 corruption_methods=("dm", "dm_balanced"),
-                train_per_class=600,
-                test_per_class=100,
                 # lr_img 5 (reference 1): with 60 instead of 20000 updates the images hardly move
                 # from their initial real images at the reference rate.
-                dm=dataclasses.replace(config_for("dm", "cpu"), iterations=60, lr_img=5.0, **small),
-                evaluation=EvalConfig(network=NetworkSpec(width=16), epochs=50, num_networks=1),
+                dm=DMConfig(network=net, batch_real=32, iterations=60, lr_img=5.0),
+                evaluation=EvalConfig(network=net, epochs=50, num_networks=1),
                 evaluation_dsa=None,
-                whole_epochs=2,
-                whole_batch_size=128,
+                whole=EvalConfig(network=net, epochs=2, batch_size=128, num_networks=1),
                 # 6 epochs: the probe's held-out accuracy is on the page (with fewer the
                 # corruption probe is close to chance).
-                probe_training=EvalConfig(network=NetworkSpec(width=16), epochs=6, batch_size=128, num_networks=1),
+                probe_training=EvalConfig(network=net, epochs=6, batch_size=128, num_networks=1),
             )
-        tiny = {"network": NetworkSpec(width=8, depth=2), "batch_real": 8, "checkpoint_every": 1}
-        loops = {2: (1, 0)}
+        net = NetworkSpec(width=8, depth=2)
+        tiny = {"network": net, "batch_real": 8, "checkpoint_every": 1}
         return cls(
             profile="smoke",
-            corruption_source=source,
+            data=datasets(train_per_class=20, test_per_class=10),
             bias_ratios=(0.1, 0.8, 1.0),
             seeds=(0, 1),
             images_per_class=2,
             colour_methods=DISTILLERS + ("dm_balanced",),
             corruption_methods=("dm", "dm_balanced"),
-            train_per_class=20,
-            test_per_class=10,
-            dc=dataclasses.replace(config_for("dc", "smoke"), iterations=2, loops=loops, **tiny),
-            dsa=dataclasses.replace(config_for("dsa", "smoke"), iterations=2, loops=loops, **tiny),
-            dm=dataclasses.replace(config_for("dm", "smoke"), iterations=3, **tiny),
-            evaluation=EvalConfig(network=NetworkSpec(width=8, depth=2), epochs=3, num_networks=1),
+            dc=DCConfig(init="real", iterations=2, loops={2: (1, 0)}, **tiny),
+            dsa=dsa_config(iterations=2, loops={2: (1, 0)}, **tiny),
+            dm=DMConfig(iterations=3, **tiny),
+            evaluation=EvalConfig(network=net, epochs=3, num_networks=1),
             evaluation_dsa=None,
-            whole_epochs=1,
-            whole_batch_size=64,
-            probe_training=EvalConfig(network=NetworkSpec(width=8, depth=2), epochs=2, batch_size=64, num_networks=1),
+            whole=EvalConfig(network=net, epochs=1, batch_size=64, num_networks=1),
+            probe_training=EvalConfig(network=net, epochs=2, batch_size=64, num_networks=1),
         )
 
-    def data(self, kind: str) -> DataSpec:
-        """The :class:`DataSpec` of the ``"colour"`` or ``"corruption"`` data set."""
+    def dataset(self, kind: str) -> StudyData:
+        """The :class:`fairdd.data.StudyData` of the ``"colour"`` or ``"corruption"`` data set."""
         check_choice("kind", kind, KINDS)
-        return DataSpec(
-            source=self.colour_source if kind == "colour" else self.corruption_source,
-            kind=kind,  # type: ignore[arg-type]
-            severity=self.colour_severity if kind == "colour" else self.corruption_severity,
-            train_per_class=self.train_per_class,
-            test_per_class=self.test_per_class,
-            data_seed=self.data_seed,
-        )
+        return self.data[KINDS.index(kind)]
 
     def probe(self, kind: str) -> ProbeSpec:
-        return ProbeSpec(data=self.data(kind), training=self.probe_training, seed=self.data_seed)
+        data = self.dataset(kind)
+        return ProbeSpec(data=data, training=self.probe_training, seed=data.data_seed)
 
     def methods(self, kind: str) -> tuple[str, ...]:
         """Distillation methods on a data set, then the two baselines."""
@@ -322,7 +333,7 @@ class BiasStudyConfig:
 
     def cell(self, kind: str, bias_ratio: float, method: str, seed: int) -> BiasCell:
         """The run of one method × ratio × seed on one data set."""
-        data = self.data(kind)
+        data = self.dataset(kind)
         distill_config: DCConfig | DMConfig | None = None
         evaluation = self.evaluation
         if method not in BASELINES:
@@ -337,7 +348,9 @@ class BiasStudyConfig:
                 if data.source == "mnist":
                     evaluation = dataclasses.replace(evaluation, dsa_strategy=DIGITS_STRATEGY)
         elif method == "whole":
-            evaluation = dataclasses.replace(self.evaluation, epochs=self.whole_epochs, batch_size=self.whole_batch_size)
+            evaluation = self.whole
+        if self.side_by_side:
+            evaluation = dataclasses.replace(evaluation, side_by_side=True)
         return BiasCell(
             data=data,
             bias_ratio=float(bias_ratio),
@@ -356,52 +369,70 @@ class BiasStudyConfig:
         return [self.cell(k, r, m, s) for k in kinds for r in ratios for s in self.seeds for m in self.methods(k)]
 
 
-def describe_profile(config: BiasStudyConfig) -> str:
-    """A markdown paragraph saying which protocol produced the numbers, read from ``config``."""
-    dc, dm, ev = config.dc, config.dm, config.evaluation
-    sizes = "all images" if config.train_per_class is None else (
-        f"{config.train_per_class} training and {config.test_per_class} test images per class"
-    )
-    loops = dc.loops_for(config.images_per_class) if config.images_per_class in {i for i, *_ in dc.loops} else None
-    ev_dsa = config.evaluation_dsa
-    uses_dc = bool({"dc", "dsa"} & set(config.methods("colour") + config.methods("corruption")))
+def describe_profile(config: BiasStudyConfig) -> pd.DataFrame:
+    """Which protocol produced the numbers: one row per setting, ``setting``, ``this build``
+    (read from ``config``) and ``paper`` (Lu et al.'s, :meth:`BiasStudyConfig.for_profile` ``"paper"``)."""
+    paper = BiasStudyConfig.for_profile("paper", corruption_source="cifar10")
+    dm, dc, pdm, pdc = config.dm, config.dc, paper.dm, paper.dc
+    used = set(config.methods("colour") + config.methods("corruption"))
+    uses_dc = bool({"dc", "dsa", "dc_balanced", "dsa_balanced"} & used)
 
-    def method_list(kind: str) -> str:
-        return ", ".join(METHOD_LABELS[m] for m in config.methods(kind))
+    def sizes(c: BiasStudyConfig) -> str:
+        d = c.data[0]
+        return "all images" if d.train_per_class is None else (
+            f"{d.train_per_class} training / {d.test_per_class} test per class")
 
-    lines = [
-        f"**Profile `{config.profile}`.** IPC {config.images_per_class}; {len(config.seeds)} seeds; {sizes}; "
-        f"bias ratios {', '.join(f'{r:g}' for r in config.bias_ratios)}; colour severity {config.colour_severity}, "
-        f"corruption severity {config.corruption_severity} (CIFAR-10-C level).",
-        f"DM: {dm.iterations} iterations (reference 20000), ConvNet width {dm.network.width} (reference 128), "
-        f"{dm.batch_real} real images per class per iteration (reference 256), image learning rate {dm.lr_img:g} "
-        f"(reference 1).",
-        (
-            f"DC/DSA: {dc.iterations} iterations (reference 1000), width {dc.network.width}, {dc.batch_real} real images per class"
-            + (f", loops {loops[0]} outer / {loops[1]} inner (reference at IPC 10: 10/50, IPC 50: 50/10)" if loops else "")
-            + "."
-            if uses_dc else
-            "DC/DSA: not run at this profile. In the build of this page at commit b13f160 they ran the 15 "
-            "one-step iterations this budget allows, and their synthetic images stayed visibly the real images "
-            "they started from (their rows equalled the random real subset's), which is no evidence about the "
-            "methods; they run at `paper` (and `smoke`, which checks the code), and the methods page runs them "
-            "on their own `cpu` protocol."
-        ),
-        f"Evaluation: {ev.num_networks} {ev.network.model}(s) of width {ev.network.width} per set and seed, "
-        f"{ev.epochs} epochs"
-        + (f" (DSA/DM sets: DSA augmentation, {ev_dsa.epochs} epochs)" if ev_dsa else ", no augmentation")
-        + f" (reference: 20 networks, 300 epochs, 1000 with DSA); whole set {config.whole_epochs} epoch(s), "
-        f"batch {config.whole_batch_size}.",
-        f"Methods on {dataset_label(config.data('colour'))}: {method_list('colour')}; "
-        f"on {dataset_label(config.data('corruption'))}: {method_list('corruption')}.",
+    def evaluation(c: BiasStudyConfig) -> str:
+        ev, ev_dsa = c.evaluation, c.evaluation_dsa
+        return (f"{ev.num_networks} {ev.network.model}(s) of width {ev.network.width}, {ev.epochs} epochs"
+                + (f" ({ev_dsa.epochs} with DSA for DSA/DM sets)" if ev_dsa else ", no augmentation"))
+
+    def methods(c: BiasStudyConfig, kind: str) -> str:
+        return ", ".join(METHOD_LABELS[m] for m in c.methods(kind))
+
+    def loops(c: DCConfig, ipc: int) -> str:
+        return "/".join(map(str, c.loops_for(ipc))) if ipc in {i for i, *_ in c.loops} else "–"
+
+    rows = [
+        ("profile", config.profile, "paper"),
+        ("data sets", f"{dataset_label(config.dataset('colour'))}; {dataset_label(config.dataset('corruption'))}",
+         "CMNIST-DD; CCIFAR10-DD"),
+        ("images", sizes(config), sizes(paper)),
+        ("bias severity (colour, corruption)",
+         f"{config.dataset('colour').bias.severity}, {config.dataset('corruption').bias.severity}",
+         "1–4 (CIFAR-10-C levels 2–5)"),
+        ("bias ratios", ", ".join(f"{r:g}" for r in config.bias_ratios), ", ".join(f"{r:g}" for r in paper.bias_ratios)),
+        ("images per class", str(config.images_per_class), str(paper.images_per_class)),
+        ("seeds", str(len(config.seeds)), str(len(paper.seeds))),
+        (f"methods on {dataset_label(config.dataset('colour'))}", methods(config, "colour"), methods(paper, "colour")),
+        (f"methods on {dataset_label(config.dataset('corruption'))}", methods(config, "corruption"),
+         methods(paper, "corruption")),
+        ("DM iterations", str(dm.iterations), str(pdm.iterations)),
+        ("DM network width", str(dm.network.width), str(pdm.network.width)),
+        ("DM real images per class per iteration", str(dm.batch_real), str(pdm.batch_real)),
+        ("DM image learning rate", f"{dm.lr_img:g}", f"{pdm.lr_img:g}"),
+        ("DC/DSA", (f"{dc.iterations} iterations, width {dc.network.width}, {dc.batch_real} real images per class, "
+                    f"loops {loops(dc, config.images_per_class)} outer/inner") if uses_dc else
+         "not run at this profile: the 15 one-step iterations its budget allows left the synthetic images the "
+         "real images they start from (build of commit b13f160: their rows equalled the random real subset's); "
+         "they run at paper and smoke, and the methods page runs them on its own cpu protocol",
+         f"{pdc.iterations} iterations, width {pdc.network.width}, {pdc.batch_real} real images per class, "
+         f"loops {loops(pdc, paper.images_per_class)} outer/inner"),
+        ("evaluation", evaluation(config), evaluation(paper)),
+        ("whole-set baseline", f"{config.whole.epochs} epoch(s), batch {config.whole.batch_size}",
+         f"{paper.whole.epochs} epochs, batch {paper.whole.batch_size}"),
+        ("attribute probe", f"width {config.probe_training.network.width}, {config.probe_training.epochs} epochs",
+         "– (ours: the paper measures no synthetic set's attribute)"),
     ]
-    return "\n".join(f"- {line}" if i else line for i, line in enumerate(lines))
+    if config.side_by_side:
+        rows.append(("evaluation networks", "side by side (equal within float tolerance)", "one by one"))
+    return pd.DataFrame(rows, columns=["setting", "this build", "paper"])
 
 
 # ------------------------------------------------------------------------------- cells
 
 
-def cell_rows(cell: BiasCell, root: Root = None, *, device: str | None = None) -> list[dict[str, Any]]:
+def cell_rows(cell: BiasCell, root: Root = None) -> list[dict[str, Any]]:
     """Compute one cell: distil (or take the baseline set), evaluate, measure.
 
     The synthetic set is saved beside the run store (``<results>/bias_dd/synthetic/<run_id>.pt``)
@@ -415,7 +446,7 @@ def cell_rows(cell: BiasCell, root: Root = None, *, device: str | None = None) -
     ``worst_group_accuracy``, ``train_time_s``, ``distill_time_s``, ``num_train``, and the set's
     ``aligned_fraction``, ``attribute_entropy``, ``pairwise_distance`` (:func:`set_measures`).
     """
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     train, test = study_data(cell.data, cell.bias_ratio)
     probe, _ = attribute_probe(cell.probe, root=root)
     if cell.method == "random_balanced":
@@ -465,7 +496,7 @@ def _train_probe(spec: ProbeSpec, *, root: Root) -> None:
 
 def _data_group(cell: BiasCell) -> tuple[str, float]:
     """One worker job per data set × ratio: the biased set is built once per job."""
-    return cell.data.kind, cell.bias_ratio
+    return cell.data.bias.kind, cell.bias_ratio
 
 
 def cell_work(cell: BiasCell) -> list[_work.Work]:

@@ -389,7 +389,7 @@ def plot_synthetic_grids(
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(f"{METHOD_LABELS[method]}, r = {ratio:g}", fontsize=9)
-    fig.suptitle(f"{dataset_label(config.data(kind))}: synthetic images, one row per class (seed {seed})", fontsize=10)
+    fig.suptitle(f"{dataset_label(config.dataset(kind))}: synthetic images, one row per class (seed {seed})", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -399,7 +399,7 @@ def plot_data_examples(config: BiasStudyConfig, kind: str, *, bias_ratio: float 
     import matplotlib.pyplot as plt
     from torchvision.utils import make_grid
 
-    data = config.data(kind)
+    data = config.dataset(kind)
     train, test = study_data(data, bias_ratio)
     mean, std = normalization_stats(data)
     half = len(test) // 2  # conflicting split first, then the aligned one (study_data)

@@ -8,13 +8,13 @@ same number of runs. Fairness is class-wise: the variance of the class accuracie
 DM runs the same sweep beside MTT (cheap, and a second method to see whether a finding is
 MTT's).
 
-Data (:class:`ClasswiseData`, :func:`study_data`): the paper's 10-class set is CIFAR-10 when its
+Data (:class:`fairdd.data.StudyData`, :func:`study_data`): the paper's 10-class set is CIFAR-10 when its
 files are present, else Fashion-MNIST as a stand-in; its 100-class set is CIFAR-100 when present,
 else the MNIST digits (10 classes: a stand-in for the protocol, not for the 100-class
 difficulty). Stand-ins are named so in every table and figure by :func:`dataset_label`;
 per-channel normalisation with the training split's statistics, then, as an option (field
-``zca``, on for CIFAR-10 at ``paper`` as MTT's reference does, off for Fashion-MNIST), ZCA
-whitening fitted on the whole training set (:mod:`fairdd.data._zca`).
+``zca``, on for CIFAR-10 and CIFAR-100 as MTT's reference does, off for the stand-ins), ZCA
+whitening fitted on the whole (subset) training split (:mod:`fairdd.data._zca`).
 
 Cells (:class:`ClasswiseCell`, :func:`cell_rows`): one distilled set (method × IPC × set seed)
 evaluated by every architecture, or one BLM run (the whole set, one run index); through the run
@@ -23,7 +23,7 @@ the study's ``prepare`` hook, and shared by every IPC and seed (:func:`fairdd.di
 caches them by data and expert settings).
 
 Rows: tidy, **one row per trained model**, wide in the classes: ``dataset``, ``method``
-(config column), ``architecture``, ``ipc`` (NaN for the BLM), ``set_seed`` (config column),
+(config column), ``architecture``, ``ipc`` (NaN for the BLM), ``seed`` (config column),
 ``network``, ``accuracy`` and ``acc_class_0 … acc_class_{K-1}`` (fractions), times.
 :func:`fairdd.studies.classwise_report.long_format` melts them to one row per model × class.
 
@@ -44,8 +44,8 @@ import pandas as pd
 import torch
 
 from fairdd.config import check_choice, check_int, check_profile, check_sequence
-from fairdd.data import ZCA, Dataset, denormalize, fit_zca, load_dataset, normalize_splits, stratified_subset
-from fairdd.distill import DMConfig, MTTConfig, config_for, distill_side_by_side, train_experts
+from fairdd.data import ZCA, Dataset, StudyData, denormalize, fit_zca, normalize_splits
+from fairdd.distill import DMConfig, MTTConfig, distill_side_by_side, train_experts
 from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
 from fairdd.paths import data_root
@@ -58,7 +58,6 @@ __all__ = [
     "ARCHITECTURES",
     "ARCH_LABELS",
     "ClasswiseCell",
-    "ClasswiseData",
     "ClasswiseStudyConfig",
     "METHODS",
     "METHOD_LABELS",
@@ -95,37 +94,7 @@ _CIFAR_FILES = {"cifar10": ("cifar-10-batches-py", ("data_batch_1", "test_batch"
 # ----------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True)
-class ClasswiseData:
-    """The data of the study.
-
-    Attributes
-    ----------
-    source : ``"cifar10"``, ``"cifar100"`` (the paper's) or the offline stand-ins
-        ``"fashion_mnist"`` (for CIFAR-10) and ``"mnist"`` (for CIFAR-100).
-    train_per_class, test_per_class : class-stratified subsets (``None``: all images).
-    zca : ZCA-whiten after normalisation (fit on the whole — possibly subset — training split,
-        ``eps`` 0.1), as MTT's reference does for CIFAR.
-    data_seed : seeds the subsets.
-    """
-
-    source: str = "cifar10"
-    train_per_class: int | None = None
-    test_per_class: int | None = None
-    zca: bool = True
-    data_seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_choice("source", self.source, SOURCES)
-        for name in ("train_per_class", "test_per_class"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), minimum=1)
-        if not isinstance(self.zca, bool):
-            raise ValueError(f"zca={self.zca!r} must be True or False")
-        check_int("data_seed", self.data_seed, minimum=0)
-
-
-def dataset_label(data: ClasswiseData) -> str:
+def dataset_label(data: StudyData) -> str:
     """The page's name of the data set, marking a stand-in as one."""
     return _LABELS[data.source]
 
@@ -140,10 +109,19 @@ def default_source(num_classes: int, root: str | None = None) -> str:
     return PAPER_SOURCE[num_classes] if present else STAND_IN[num_classes]
 
 
+def check_data(data: StudyData) -> None:
+    """``ValueError`` unless ``data`` is one of this study's data sets (:data:`SOURCES`, no
+    attribute, no bias)."""
+    if not isinstance(data, StudyData):
+        raise ValueError(f"data={data!r} must be a fairdd.data.StudyData")
+    check_choice("data.source", data.source, SOURCES)
+    if data.attributes or data.bias is not None:
+        raise ValueError(f"data={data!r}: the class-wise study reads no attribute and builds no bias")
+
+
 @functools.lru_cache(maxsize=4)
-def _prepared(data: ClasswiseData) -> tuple[Dataset, Dataset, torch.Tensor, torch.Tensor, ZCA | None]:
-    train = stratified_subset(load_dataset(data.source, "train"), data.train_per_class, data.data_seed)
-    test = stratified_subset(load_dataset(data.source, "test"), data.test_per_class, data.data_seed + 1)
+def _prepared(data: StudyData) -> tuple[Dataset, Dataset, torch.Tensor, torch.Tensor, ZCA | None]:
+    train, test, _ = data.load()
     train, test, (mean, std) = normalize_splits(train, test)
     zca = None
     if data.zca:
@@ -153,13 +131,13 @@ def _prepared(data: ClasswiseData) -> tuple[Dataset, Dataset, torch.Tensor, torc
     return train, test, mean, std, zca
 
 
-def study_data(data: ClasswiseData) -> tuple[Dataset, Dataset]:
+def study_data(data: StudyData) -> tuple[Dataset, Dataset]:
     """Normalised (and, with ``zca``, whitened) ``(train, test)``; cached per process."""
     train, test, *_ = _prepared(data)
     return train, test
 
 
-def to_display(data: ClasswiseData, images: torch.Tensor) -> torch.Tensor:
+def to_display(data: StudyData, images: torch.Tensor) -> torch.Tensor:
     """Images of the study's input space back in [0, 1] (inverse ZCA, then de-normalised)."""
     _, _, mean, std, zca = _prepared(data)
     x = zca.invert(images) if zca is not None else images
@@ -175,10 +153,10 @@ class ClasswiseCell:
 
     Attributes
     ----------
-    data : the data set and its pipeline.
+    data : the data set and its pipeline (``zca``).
     method : ``"mtt"``, ``"dm"`` or ``"whole"`` (the BLM).
     images_per_class : IPC; ``None`` for ``"whole"``.
-    set_seed : distillation seed (BLM: the run index); classifier i is seeded from ``(set_seed, i)``.
+    seed : distillation seed (BLM: the run index); classifier i is seeded from ``(seed, i)``.
     distill : the method config (``None`` for ``"whole"``).
     evaluations : one evaluation protocol per architecture (``num_networks`` classifiers each).
     side_by_side : (DM only) the set is distilled side by side with the other side-by-side DM
@@ -187,17 +165,18 @@ class ClasswiseCell:
         the run id when set (and left out at its default, so the recorded runs keep their ids).
     """
 
-    data: ClasswiseData
+    data: StudyData
     method: str
     images_per_class: int | None
-    set_seed: int
+    seed: int
     distill: MTTConfig | DMConfig | None
     evaluations: tuple[EvalConfig, ...]
     side_by_side: bool = dataclasses.field(default=False, metadata={"run_id": "unless_default"})
 
     def __post_init__(self) -> None:
+        check_data(self.data)
         check_choice("method", self.method, METHODS)
-        check_int("set_seed", self.set_seed, minimum=0)
+        check_int("seed", self.seed, minimum=0)
         if not isinstance(self.side_by_side, bool):
             raise ValueError(f"side_by_side={self.side_by_side!r} must be True or False")
         if self.side_by_side and self.method != "dm":
@@ -219,58 +198,52 @@ class ClasswiseStudyConfig:
     Attributes
     ----------
     profile : ``"smoke"``, ``"cpu"`` or ``"paper"``.
-    data : the data set and pipeline.
+    data : the data set and pipeline (a :class:`fairdd.data.StudyData` of :data:`SOURCES`;
+        ``zca`` whitens it).
     methods : distillation methods (``"mtt"``, ``"dm"``); the BLM always runs.
     ipcs : the IPC sweep (paper on CIFAR-10: 1, 5, 10, 15, 20, 25, 30).
-    set_seeds : one distilled set per seed and IPC (paper: 10); also the BLM's run indices.
-    networks : fresh classifiers per set and architecture (paper: 10).
+    seeds : one distilled set per seed and IPC (paper: 10); also the BLM's run indices.
     architectures : classifier architectures (paper: ConvNet and AlexNet).
     mtt, dm : the method configs; the ConvNet classifier is MTT's distillation network.
-    eval_epochs, eval_dsa, eval_lr : the classifiers' protocol on a synthetic set (authors'
-        fork: 1000 epochs, lr 0.01 fixed rather than MTT's learned rate; DSA as MTT's
-        evaluation).
-    whole_epochs, whole_batch_size : the BLM's training on the whole set.
-    eval_batched : train each set's classifiers (and the BLM's) side by side
-        (:attr:`fairdd.evaluate.EvalConfig.batched`; equal to one-by-one training within float
-        tolerance, so the cells' run ids change when it is on). Default off (the recorded runs);
-        meant for a GPU.
-    dm_side_by_side : distil the DM sets of one IPC (one per set seed) side by side
-        (:attr:`ClasswiseCell.side_by_side`). Default off (the recorded runs); meant for a GPU.
+    evaluation : the classifiers' protocol on a synthetic set (authors' fork: 1000 epochs, lr
+        0.01 fixed rather than MTT's learned rate; DSA as MTT's evaluation, with MTT's DSA
+        strategy), ``num_networks`` classifiers per set and architecture (paper: 10); its
+        ``network`` is replaced by each architecture's classifier.
+    whole : the BLM's protocol on the whole training split (likewise per architecture).
+    side_by_side : train each set's classifiers (and the BLM's) side by side
+        (:attr:`fairdd.evaluate.EvalConfig.side_by_side`) and distil the DM sets of one IPC
+        (one per seed) side by side (:attr:`ClasswiseCell.side_by_side`); equal to one-by-one
+        training within float tolerance, so the cells' run ids change when it is on. Default
+        off (the recorded runs); meant for a GPU.
     """
 
     profile: str
-    data: ClasswiseData = ClasswiseData()
+    data: StudyData = StudyData("cifar10", zca=True)
     methods: tuple[str, ...] = DISTILLERS
     ipcs: tuple[int, ...] = PAPER_IPCS[10]
-    set_seeds: tuple[int, ...] = tuple(range(10))
-    networks: int = 10
+    seeds: tuple[int, ...] = tuple(range(10))
     architectures: tuple[str, ...] = ARCHITECTURES
-    mtt: MTTConfig = dataclasses.field(default_factory=lambda: config_for("mtt", "paper"))
-    dm: DMConfig = dataclasses.field(default_factory=lambda: config_for("dm", "paper"))
-    eval_epochs: int = 1000
-    eval_dsa: bool = True
-    eval_lr: float = 0.01
-    whole_epochs: int = 50
-    whole_batch_size: int = 256
-    eval_batched: bool = False
-    dm_side_by_side: bool = False
+    mtt: MTTConfig = MTTConfig()
+    dm: DMConfig = DMConfig()
+    evaluation: EvalConfig = EvalConfig(epochs=1000, lr=0.01, dsa=True, num_networks=10)
+    whole: EvalConfig = EvalConfig(epochs=50, lr=0.01, batch_size=256, num_networks=10)
+    side_by_side: bool = False
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
-        for name in ("eval_batched", "dm_side_by_side"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
+        check_data(self.data)
+        if not isinstance(self.side_by_side, bool):
+            raise ValueError(f"side_by_side={self.side_by_side!r} must be True or False")
         check_sequence("methods", self.methods, lambda f, v: check_choice(f, v, DISTILLERS))
         check_sequence("ipcs", self.ipcs, lambda f, v: check_int(f, v, minimum=1))
-        check_sequence("set_seeds", self.set_seeds, lambda f, v: check_int(f, v, minimum=0))
+        check_sequence("seeds", self.seeds, lambda f, v: check_int(f, v, minimum=0))
         check_sequence("architectures", self.architectures, lambda f, v: check_choice(f, v, ARCHITECTURES))
-        for name in ("ipcs", "set_seeds", "methods", "architectures"):
+        for name in ("ipcs", "seeds", "methods", "architectures"):
             if len(set(getattr(self, name))) != len(getattr(self, name)):
                 raise ValueError(f"{name}={getattr(self, name)!r} must not repeat a value")
-        check_int("networks", self.networks, minimum=1)
-        check_int("eval_epochs", self.eval_epochs, minimum=1)
-        check_int("whole_epochs", self.whole_epochs, minimum=1)
-        check_int("whole_batch_size", self.whole_batch_size, minimum=1)
+        for name in ("evaluation", "whole"):
+            if not isinstance(getattr(self, name), EvalConfig):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be a fairdd.evaluate.EvalConfig")
         if not isinstance(self.mtt, MTTConfig) or not isinstance(self.dm, DMConfig):
             raise ValueError("mtt and dm must be an MTTConfig and a DMConfig")
 
@@ -278,7 +251,7 @@ class ClasswiseStudyConfig:
     def for_profile(
         cls, profile: str, *, num_classes: int = 10, source: str | None = None, **overrides: Any
     ) -> "ClasswiseStudyConfig":
-        """The page's protocols for the paper's 10-class or 100-class task.
+        """The page's protocols for the paper's 10-class or 100-class task, all stated here.
 
         ``num_classes`` picks the task (10: ConvNet and AlexNet, IPC 1…30; 100: ConvNet only,
         IPC 1…35, as the paper); ``source`` defaults to the task's CIFAR set when present, else
@@ -302,91 +275,81 @@ class ClasswiseStudyConfig:
         elif num_classes == 100:
             # The second task at reduced cost: MTT only (DM's comparison is the 10-class task's).
             base = dataclasses.replace(base, architectures=task["architectures"], methods=("mtt",),
-                                       **({"ipcs": (1, 10), "set_seeds": (0, 1)} if profile == "cpu" else {}))
+                                       **({"ipcs": (1, 10), "seeds": (0, 1)} if profile == "cpu" else {}))
         return dataclasses.replace(base, **overrides) if overrides else base
 
     @classmethod
     def _profile(cls, profile: str, source: str, zca: bool) -> "ClasswiseStudyConfig":
         """The 10-class task's protocol at ``profile``."""
         if profile == "paper":
-            return cls(profile="paper", data=ClasswiseData(source=source, zca=zca))
+            return cls(profile="paper", data=StudyData(source, zca=zca))
         if profile == "cpu":
+            net = NetworkSpec(width=16)
             return cls(
                 profile="cpu",
-                data=ClasswiseData(source=source, train_per_class=300, test_per_class=200, zca=zca),
+                data=StudyData(source, train_per_class=300, test_per_class=200, zca=zca),
                 ipcs=(1, 5, 10),
-                set_seeds=(0, 1, 2),
-                networks=2,
+                seeds=(0, 1, 2),
                 # The DD references' AlexNet (128-256 channels, no width option) costs many times
                 # this narrow ConvNet per step (benchmarks/bench_models.py times both), beyond a
                 # quarter-hour for this sweep. It runs at "paper" and "smoke".
                 architectures=("convnet",),
-                mtt=_network(
-                    config_for("mtt", "cpu"), width=16,
-                    num_experts=2, expert_train_epochs=4, expert_epoch_size=None, expert_batch=128,
+                mtt=MTTConfig(
+                    network=net, num_experts=2, expert_train_epochs=4, expert_epoch_size=None, expert_batch=128,
                     max_start_epoch=2, expert_epochs=2, syn_steps=8, iterations=80, checkpoint_every=20,
                 ),
-                dm=_network(config_for("dm", "cpu"), width=16, batch_real=32, iterations=60, lr_img=5.0),
-                eval_epochs=150,
-                eval_dsa=False,
+                dm=DMConfig(network=net, batch_real=32, iterations=60, lr_img=5.0),
+                evaluation=EvalConfig(epochs=150, lr=0.01, num_networks=2),
                 # Enough epochs for the BLM to converge on this subset: a BLM still rising is a
                 # weak baseline, and "DD beats the BLM" would then be no finding.
-                whole_epochs=15,
-                whole_batch_size=128,
+                whole=EvalConfig(epochs=15, lr=0.01, batch_size=128, num_networks=2),
             )
+        net = NetworkSpec(width=8, depth=2)
         return cls(
             profile="smoke",
-            data=ClasswiseData(source=source, train_per_class=20, test_per_class=10, zca=zca),
+            data=StudyData(source, train_per_class=20, test_per_class=10, zca=zca),
             ipcs=(1, 2),
-            set_seeds=(0, 1),
-            networks=1,
-            mtt=_network(config_for("mtt", "smoke"), expert_epoch_size=None, iterations=2),
-            dm=_network(config_for("dm", "smoke"), iterations=2),
-            eval_epochs=2,
-            eval_dsa=False,
-            whole_epochs=1,
-            whole_batch_size=64,
+            seeds=(0, 1),
+            mtt=MTTConfig(
+                network=net, num_experts=2, expert_train_epochs=3, expert_epoch_size=None, expert_batch=64,
+                max_start_epoch=2, expert_epochs=1, syn_steps=3, iterations=2, checkpoint_every=1,
+            ),
+            dm=DMConfig(network=net, batch_real=16, iterations=2, checkpoint_every=1),
+            evaluation=EvalConfig(epochs=2, lr=0.01, num_networks=1),
+            whole=EvalConfig(epochs=1, lr=0.01, batch_size=64, num_networks=1),
         )
 
-    def evaluation(self, architecture: str, *, whole: bool = False) -> EvalConfig:
-        """The classifiers' protocol for one architecture (synthetic set or the whole set)."""
-        check_choice("architecture", architecture, ARCHITECTURES)
-        config = EvalConfig(
-            network=_classifier(self, architecture),
-            epochs=self.whole_epochs if whole else self.eval_epochs,
-            lr=self.eval_lr,
-            batch_size=self.whole_batch_size if whole else 256,
-            dsa=False if whole else self.eval_dsa,
-            num_networks=self.networks,
-            batched=self.eval_batched,
-        )
-        return dataclasses.replace(config, dsa_strategy=self.mtt.dsa_strategy) if config.dsa else config
+    def evaluations(self, *, whole: bool = False) -> tuple[EvalConfig, ...]:
+        """The classifiers' protocol per architecture (synthetic set, or the whole set): the
+        ``evaluation`` (``whole``) block with the architecture's network, MTT's DSA strategy
+        when it augments, and :attr:`side_by_side`."""
+        out = []
+        for architecture in self.architectures:
+            config = dataclasses.replace(self.whole if whole else self.evaluation,
+                                         network=_classifier(self, architecture))
+            if config.dsa:
+                config = dataclasses.replace(config, dsa_strategy=self.mtt.dsa_strategy)
+            if self.side_by_side:
+                config = dataclasses.replace(config, side_by_side=True)
+            out.append(config)
+        return tuple(out)
 
-    def cell(self, method: str, images_per_class: int | None, set_seed: int) -> ClasswiseCell:
+    def cell(self, method: str, images_per_class: int | None, seed: int) -> ClasswiseCell:
         whole = method == "whole"
         return ClasswiseCell(
             data=self.data,
             method=method,
             images_per_class=None if whole else images_per_class,
-            set_seed=set_seed,
+            seed=seed,
             distill=None if whole else getattr(self, method),
-            evaluations=tuple(self.evaluation(a, whole=whole) for a in self.architectures),
-            side_by_side=self.dm_side_by_side and method == "dm",
+            evaluations=self.evaluations(whole=whole),
+            side_by_side=self.side_by_side and method == "dm",
         )
 
     def cells(self) -> list[ClasswiseCell]:
-        """Every run: method × IPC × set seed, then one BLM run per set seed."""
-        out = [self.cell(m, ipc, s) for m in self.methods for ipc in self.ipcs for s in self.set_seeds]
-        return out + [self.cell("whole", None, s) for s in self.set_seeds]
-
-
-# The network fields of the configs are read and written here only (``network``, a
-# :class:`fairdd.models.NetworkSpec`), so a reshaping of them touches these helpers alone.
-def _network(config: Any, *, width: int | None = None, **fields: Any) -> Any:
-    """``config`` with its ConvNet's ``width`` (when given) and other fields replaced."""
-    if width is not None:
-        fields["network"] = dataclasses.replace(config.network, width=width)
-    return dataclasses.replace(config, **fields)
+        """Every run: method × IPC × seed, then one BLM run per seed."""
+        out = [self.cell(m, ipc, s) for m in self.methods for ipc in self.ipcs for s in self.seeds]
+        return out + [self.cell("whole", None, s) for s in self.seeds]
 
 
 def _classifier(config: "ClasswiseStudyConfig", architecture: str) -> NetworkSpec:
@@ -398,49 +361,73 @@ def _describe_network(spec: NetworkSpec) -> str:
     return f"width {spec.width}, depth {spec.depth}, {spec.norm}"
 
 
-def task_classes(data: ClasswiseData) -> int:
+def task_classes(data: StudyData) -> int:
     """The paper's task a data set plays: 10 (CIFAR-10 or its stand-in) or 100 (CIFAR-100 or its)."""
     return 100 if data.source in (PAPER_SOURCE[100], STAND_IN[100]) else 10
 
 
-def describe_profile(config: ClasswiseStudyConfig) -> str:
-    """A markdown paragraph saying which protocol produced the numbers, read from ``config``."""
+def describe_profile(config: ClasswiseStudyConfig) -> pd.DataFrame:
+    """Which protocol produced the numbers: one row per setting, ``setting``, ``this build``
+    (read from ``config``) and ``paper`` (the paper's, :meth:`ClasswiseStudyConfig.for_profile`
+    ``"paper"`` of the same task)."""
     d, mtt, dm = config.data, config.mtt, config.dm
     task = task_classes(d)
-    sizes = "all images" if d.train_per_class is None else (
-        f"{d.train_per_class} training and {d.test_per_class} test images per class"
-    )
-    conv = _describe_network(_classifier(config, "convnet"))
-    paper_ipcs = PAPER_IPCS[task]
-    lines = [
-        f"**Profile `{config.profile}`.** {dataset_label(d)}, {sizes}, ZCA whitening {'on' if d.zca else 'off'}; "
-        f"methods {', '.join(METHOD_LABELS[m] for m in config.methods)}; IPC {', '.join(map(str, config.ipcs))} "
-        f"(paper {paper_ipcs[0]}–{paper_ipcs[-1]}); {len(config.set_seeds)} distilled set(s) per IPC (paper 10); "
-        f"{config.networks} classifier(s) per set and architecture (paper 10); architectures "
-        f"{', '.join(ARCH_LABELS[a] for a in config.architectures)} (paper "
-        f"{' and '.join(ARCH_LABELS[a] for a in PAPER_ARCHITECTURES[task])}).",
+    paper = ClasswiseStudyConfig.for_profile("paper", num_classes=task, source=PAPER_SOURCE[task])
+    pm, pd_ = paper.mtt, paper.dm
+
+    def sizes(data: StudyData) -> str:
+        return "all images" if data.train_per_class is None else (
+            f"{data.train_per_class} training / {data.test_per_class} test per class")
+
+    def evaluation(c: ClasswiseStudyConfig) -> str:
+        e = c.evaluation
+        return (f"{e.num_networks} per set and architecture, {e.epochs} epochs, lr {e.lr:g}, "
+                f"{'DSA' if e.dsa else 'no augmentation'}")
+
+    def archs(c: ClasswiseStudyConfig) -> str:
+        return ", ".join(ARCH_LABELS[a] for a in c.architectures)
+
+    rows = [
+        ("profile", config.profile, "paper"),
+        ("data set", dataset_label(d), dataset_label(paper.data)),
+        ("images", sizes(d), sizes(paper.data)),
+        ("ZCA whitening", "on" if d.zca else "off", "on"),
+        ("methods", ", ".join(METHOD_LABELS[m] for m in config.methods),
+         ", ".join(METHOD_LABELS[m] for m in paper.methods)),
+        ("IPC", ", ".join(map(str, config.ipcs)), ", ".join(map(str, paper.ipcs))),
+        ("distilled sets per IPC", str(len(config.seeds)), str(len(paper.seeds))),
+        ("architectures", archs(config), archs(paper)),
+        ("classifiers on a synthetic set", evaluation(config), evaluation(paper)),
+        ("ConvNet", _describe_network(_classifier(config, "convnet")), _describe_network(_classifier(paper, "convnet"))),
     ]
     if "mtt" in config.methods:
-        lines.append(
-            f"MTT: {mtt.num_experts} expert(s) × {mtt.expert_train_epochs} epochs"
-            + (f" of {mtt.expert_epoch_size} images" if mtt.expert_epoch_size else "")
-            + f" (reference 100 × 50), trained once and shared by every IPC and set; {mtt.iterations} iterations "
-            f"(reference 5000), syn_steps {mtt.syn_steps} (20), expert_epochs {mtt.expert_epochs} (3), max_start_epoch "
-            f"{mtt.max_start_epoch} (25), lr_img {mtt.lr_img:g}; ConvNet {_describe_network(mtt.network)} (reference 128, 3)."
-        )
+        rows += [
+            ("MTT experts (shared by every IPC and set)",
+             f"{mtt.num_experts} × {mtt.expert_train_epochs} epochs"
+             + (f" of {mtt.expert_epoch_size} images" if mtt.expert_epoch_size else ""),
+             f"{pm.num_experts} × {pm.expert_train_epochs} epochs"),
+            ("MTT iterations", str(mtt.iterations), str(pm.iterations)),
+            ("MTT syn_steps / expert_epochs / max_start_epoch",
+             f"{mtt.syn_steps} / {mtt.expert_epochs} / {mtt.max_start_epoch}",
+             f"{pm.syn_steps} / {pm.expert_epochs} / {pm.max_start_epoch}"),
+            ("MTT image learning rate", f"{mtt.lr_img:g}", f"{pm.lr_img:g}"),
+        ]
     if "dm" in config.methods:
-        lines.append(
-            f"DM: {dm.iterations} iterations (reference 20000), ConvNet width {dm.network.width}, {dm.batch_real} real "
-            f"images per class per iteration (256), lr_img {dm.lr_img:g} (1)."
-        )
-    lines.append(
-        f"Classifiers on a synthetic set: {config.eval_epochs} epochs (paper 1000), lr {config.eval_lr:g}, "
-        f"{'DSA' if config.eval_dsa else 'no augmentation'}; ConvNet {conv}"
-        + ("; AlexNet as in the DD references" if "alexnet" in config.architectures else "")
-        + f". BLM: the same architectures on the whole training split, {config.whole_epochs} epoch(s), batch "
-        f"{config.whole_batch_size}, {len(config.set_seeds)} run(s) × {config.networks} classifiers."
-    )
-    return "\n".join(f"- {line}" if i else line for i, line in enumerate(lines))
+        rows += [
+            ("DM iterations", str(dm.iterations), str(pd_.iterations)),
+            ("DM network width", str(dm.network.width), str(pd_.network.width)),
+            ("DM real images per class per iteration", str(dm.batch_real), str(pd_.batch_real)),
+            ("DM image learning rate", f"{dm.lr_img:g}", f"{pd_.lr_img:g}"),
+        ]
+    rows.append(("BLM (whole training split)",
+                 f"{len(config.seeds)} run(s) × {config.whole.num_networks} classifiers, {config.whole.epochs} "
+                 f"epoch(s), batch {config.whole.batch_size}",
+                 f"{len(paper.seeds)} runs × {paper.whole.num_networks} classifiers, {paper.whole.epochs} epochs, "
+                 f"batch {paper.whole.batch_size}"))
+    if config.side_by_side:
+        rows.append(("side by side", "classifiers of a set and DM sets of an IPC (equal within float tolerance)",
+                     "one by one"))
+    return pd.DataFrame(rows, columns=["setting", "this build", "paper"])
 
 
 # ----------------------------------------------------------------------------- computing
@@ -458,7 +445,7 @@ def cell_rows(cell: ClasswiseCell, root: Root = None) -> list[dict[str, Any]]:
     device = default_device()
     train, test = study_data(cell.data)
     images, labels, synthetic, distill_time = training_set(
-        STUDY, cell, train.to(device), cell.method, images_per_class=cell.images_per_class, seed=cell.set_seed,
+        STUDY, cell, train.to(device), cell.method, images_per_class=cell.images_per_class, seed=cell.seed,
         distill_config=cell.distill, root=root,
     )
     return _evaluated(cell, images, labels, synthetic, distill_time, test, device)
@@ -474,7 +461,7 @@ def compute_together(cells: list[ClasswiseCell], root: Root, checkpoint: Path) -
     start = time.perf_counter()
     sets = distill_side_by_side(
         train.to(device), first.distill, images_per_class=first.images_per_class,
-        seeds=[c.set_seed for c in cells], checkpoint_dir=checkpoint,
+        seeds=[c.seed for c in cells], checkpoint_dir=checkpoint,
     )
     seconds = (time.perf_counter() - start) / len(cells)  # the group's time, shared equally
     out = []
@@ -492,7 +479,7 @@ def _evaluated(
     learned_lr = synthetic.learning_rate if synthetic is not None else None
     rows = []
     for evaluation in cell.evaluations:
-        evaluated = evaluate_synthetic(images.to(device), labels.to(device), test, evaluation, seed=cell.set_seed)
+        evaluated = evaluate_synthetic(images.to(device), labels.to(device), test, evaluation, seed=cell.seed)
         for row in evaluated:
             rows.append(
                 {
@@ -519,8 +506,9 @@ def _prepare_experts(cells: list[ClasswiseCell], root: Root, processes: int | No
     """
     for data, config in dict.fromkeys((c.data, c.distill) for c in cells if c.method == "mtt"):
         train, _ = study_data(data)
-        if torch.cuda.is_available():
-            train_experts(train.to("cuda"), config, progress=False)
+        device = default_device()
+        if device != "cpu":
+            train_experts(train.to(device), config, progress=False)
         else:
             workers = processes if processes is not None else (os.cpu_count() or 1)
             train_experts(train, config, progress=False, processes=min(workers, config.num_experts))

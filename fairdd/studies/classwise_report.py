@@ -75,7 +75,7 @@ def model_measures(rows: pd.DataFrame) -> pd.DataFrame:
 def long_format(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per model × class: ``class``, ``class_accuracy`` beside the model's columns."""
     cols = class_columns(rows)
-    keep = [c for c in ("run_id", "dataset", "method", "architecture", "ipc", "set_seed", "network", "accuracy") if c in rows]
+    keep = [c for c in ("run_id", "dataset", "method", "architecture", "ipc", "seed", "network", "accuracy") if c in rows]
     out = rows[keep + cols].melt(id_vars=keep, value_vars=cols, var_name="class", value_name="class_accuracy")
     out["class"] = out["class"].str.rsplit("_", n=1).str[1].astype(int)
     return out
@@ -395,7 +395,7 @@ def plot_synthetic_grids(
 ):  # noqa: ANN201
     """One synthetic set per panel (one row per class), at several IPCs (the paper's Figs 2–4)."""
     ipcs = [i for i in (ipcs or config.ipcs)]
-    seed = config.set_seeds[0] if seed is None else seed
+    seed = config.seeds[0] if seed is None else seed
     fig, axes = plt.subplots(1, len(ipcs), figsize=(2.2 * len(ipcs) + 1, 3.2), squeeze=False)
     for ax, ipc in zip(axes[0], ipcs):
         images = synthetic_images(config.cell(method, ipc, seed), root=root)

@@ -23,13 +23,15 @@ import pandas as pd
 import torch
 
 from fairdd.config import Profile, check_choice, check_int, check_profile, check_sequence
-from fairdd.data import Dataset, denormalize, load_dataset, normalize_splits
-from fairdd.distill import config_for, evaluation_config
+from fairdd.data import Dataset, StudyData, denormalize, normalize_splits
+from fairdd.distill import DCConfig, DMConfig, MTTConfig, dsa_config
+from fairdd.distill.dc import REFERENCE_LOOPS
 from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
 from fairdd.studies._dd import load_synthetic, training_set
 from fairdd.studies import _work
 from fairdd.studies._study import Root, Study
+from fairdd.training import default_device
 
 __all__ = [
     "paper_comparison",
@@ -38,10 +40,10 @@ __all__ = [
     "MethodsCell",
     "MethodsStudyConfig",
     "PAPER_FASHION_MNIST",
-    "protocol_table",
     "STUDY",
     "cell_rows",
     "cell_work",
+    "describe_profile",
     "plot_accuracy",
     "run_study",
     "summary_table",
@@ -74,8 +76,7 @@ class MethodsCell:
     seed : distillation / subset seed; the evaluation networks derive their seeds from it.
     distill : the method's config (``None`` for the baselines).
     evaluation : how the set is evaluated (the method's own DSA setting included).
-    dataset : an image data set of :func:`fairdd.data.load_dataset`.
-    train_limit, test_limit : use only the first this many training / test images (``None``: all).
+    data : the image data set (:class:`fairdd.data.StudyData`: class-stratified subsets, ``None``: all).
     """
 
     method: str
@@ -83,9 +84,7 @@ class MethodsCell:
     seed: int
     distill: Any
     evaluation: EvalConfig
-    dataset: str = "fashion_mnist"
-    train_limit: int | None = None
-    test_limit: int | None = None
+    data: StudyData = StudyData("fashion_mnist")
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, DISTILLATION_METHODS + BASELINES)
@@ -98,9 +97,14 @@ class MethodsCell:
             raise ValueError(f"distill={self.distill!r}: None exactly for the baselines {BASELINES}")
         if not isinstance(self.evaluation, EvalConfig):
             raise ValueError(f"evaluation={self.evaluation!r} must be a fairdd.evaluate.EvalConfig")
-        for name in ("train_limit", "test_limit"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), minimum=10)
+        if not isinstance(self.data, StudyData) or self.data.attributes or self.data.bias is not None:
+            raise ValueError(f"data={self.data!r} must be a fairdd.data.StudyData without attributes or bias")
+
+
+def _capped_loops(outer: int, inner: int) -> dict[int, tuple[int, int]]:
+    """The reference DC/DSA loop table (:data:`fairdd.distill.dc.REFERENCE_LOOPS`) capped at
+    ``outer`` / ``inner`` loops."""
+    return {ipc: (min(o, outer), min(i, inner)) for ipc, (o, i) in REFERENCE_LOOPS.items()}
 
 
 @dataclass(frozen=True)
@@ -112,44 +116,59 @@ class MethodsStudyConfig:
 
     Attributes
     ----------
-    profile : which :func:`fairdd.distill.config_for` profile sets the methods' configs.
+    profile : the protocol the page names (``"smoke"``, ``"cpu"``, ``"paper"``).
     methods, images_per_class, seeds : the grid.
-    dataset, train_limit, test_limit : see :class:`MethodsCell`.
-    eval_epochs : epochs per evaluation network (``None``: the reference's 300, 1000 with DSA).
-    eval_networks : networks trained per synthetic set.
-    eval_width : ConvNet width of the evaluation networks (a distilled set keeps its
-        distillation network's depth and norm; only the width is taken from here).
-    whole_epochs : epochs of the whole-training-set baseline (one network per seed).
+    data : the image data set (:class:`fairdd.data.StudyData`).
+    dc, dsa, dm, mtt : the methods' configs (paper: the references' settings).
+    evaluation : how a set is evaluated (the random subset, DC's sets): network width, epochs,
+        networks per set. A distilled set keeps its distillation network's depth and norm (only
+        the width is taken from here) and its method's DSA setting.
+    evaluation_dsa : the same for sets distilled with DSA augmentation (DSA, DM, MTT), as the
+        references evaluate them (1000 epochs); ``None``: ``evaluation``'s epochs for them too.
+    whole : the whole-training-set baseline (one network per seed).
     dc_loops : ``(images_per_class, outer_loop, inner_loop)`` triples that replace the DC and DSA
-        profile's loops at those sizes (a smaller stated budget for the costliest cells); empty:
-        the methods' own profile.
-    mtt_iterations : ``(images_per_class, iterations)`` pairs that replace MTT's profile iteration
-        count at those sizes; empty: the profile's.
-    eval_batched : train each set's evaluation networks side by side
-        (:attr:`fairdd.evaluate.EvalConfig.batched`; equal to one-by-one training within float
-        tolerance, so the cells' run ids change when it is on). Default off (the recorded runs);
-        meant for a GPU.
+        loops at those sizes (a smaller stated budget for the costliest cells); empty: their own.
+    mtt_iterations : ``(images_per_class, iterations)`` pairs that replace MTT's iteration count
+        at those sizes; empty: its own.
+    side_by_side : train each set's evaluation networks side by side
+        (:attr:`fairdd.evaluate.EvalConfig.side_by_side`; equal to one-by-one training within
+        float tolerance, so the cells' run ids change when it is on). Default off (the recorded
+        runs); meant for a GPU.
     """
 
     profile: Profile
     methods: tuple[str, ...] = DISTILLATION_METHODS + BASELINES
     images_per_class: tuple[int, ...] = (1, 10, 50)
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    dataset: str = "fashion_mnist"
-    eval_epochs: int | None = None
-    eval_networks: int = 20
-    eval_width: int = 128
-    whole_epochs: int = 20
-    train_limit: int | None = None
-    test_limit: int | None = None
+    data: StudyData = StudyData("fashion_mnist")
+    dc: DCConfig = DCConfig()
+    dsa: DCConfig = dsa_config()
+    dm: DMConfig = DMConfig()
+    mtt: MTTConfig = MTTConfig()
+    evaluation: EvalConfig = EvalConfig(network=NetworkSpec(width=128), num_networks=20)
+    evaluation_dsa: EvalConfig | None = EvalConfig(network=NetworkSpec(width=128), num_networks=20, dsa=True)
+    whole: EvalConfig = EvalConfig(network=NetworkSpec(width=128), epochs=20, num_networks=1)
     dc_loops: tuple[tuple[int, int, int], ...] = ()
     mtt_iterations: tuple[tuple[int, int], ...] = ()
-    eval_batched: bool = False
+    side_by_side: bool = False
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
-        if not isinstance(self.eval_batched, bool):
-            raise ValueError(f"eval_batched={self.eval_batched!r} must be True or False")
+        if not isinstance(self.side_by_side, bool):
+            raise ValueError(f"side_by_side={self.side_by_side!r} must be True or False")
+        if not isinstance(self.data, StudyData):
+            raise ValueError(f"data={self.data!r} must be a fairdd.data.StudyData")
+        for name, cls, augment in (("dc", DCConfig, False), ("dsa", DCConfig, True), ("dm", DMConfig, None),
+                                   ("mtt", MTTConfig, None)):
+            value = getattr(self, name)
+            if not isinstance(value, cls) or (augment is not None and value.augment != augment):
+                wanted = cls.__name__ + (f" with augment={augment}" if augment is not None else "")
+                raise ValueError(f"{name}={value!r} must be a {wanted}")
+        for name in ("evaluation", "whole"):
+            if not isinstance(getattr(self, name), EvalConfig):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be a fairdd.evaluate.EvalConfig")
+        if self.evaluation_dsa is not None and not isinstance(self.evaluation_dsa, EvalConfig):
+            raise ValueError(f"evaluation_dsa={self.evaluation_dsa!r} must be an EvalConfig or None")
         if not isinstance(self.dc_loops, tuple) or not all(
             isinstance(t, tuple) and len(t) == 3 and all(isinstance(v, int) and not isinstance(v, bool) for v in t)
             and t[0] >= 1 and t[1] >= 1 and t[2] >= 0
@@ -174,91 +193,170 @@ class MethodsStudyConfig:
         for name in ("methods", "images_per_class", "seeds"):
             if len(set(getattr(self, name))) != len(getattr(self, name)):
                 raise ValueError(f"{name}={getattr(self, name)!r} must not repeat a value")
-        if self.eval_epochs is not None:
-            check_int("eval_epochs", self.eval_epochs, minimum=1)
-        check_int("eval_networks", self.eval_networks, minimum=1)
-        check_int("eval_width", self.eval_width, minimum=1)
-        check_int("whole_epochs", self.whole_epochs, minimum=1)
-        self.cells()  # validates the per-cell fields
+        for cell in self.cells():  # validates the per-cell fields
+            if cell.method in ("dc", "dsa"):
+                cell.distill.loops_for(cell.images_per_class)  # a missing IPC is a ValueError now
 
     @classmethod
     def for_profile(cls, profile: str, **overrides: Any) -> "MethodsStudyConfig":
-        """The page's protocols (``overrides`` replace fields).
+        """The page's protocols, all stated here (``overrides`` replace fields).
 
-        - ``"paper"``: IPC 1/10/50, 5 seeds, 20 evaluation networks of width 128 trained for
-          the reference's 300 epochs (1000 with DSA); whole set 20 epochs.
-        - ``"cpu"``: IPC 1 and 10, 2 seeds, 1 evaluation network of width 32 (the width the
-          ``cpu`` distillation profiles use) per set, trained for 300 epochs whatever the method;
-          the whole-set baseline 1 network × 2 epochs. The methods' own ``cpu`` reductions are
-          documented in :mod:`fairdd.distill`; at IPC 10, the page's costliest cells, DC and DSA
-          run 1 outer / 1 inner loop instead of that profile's 5 / 5 (the reference's 10 / 50)
-          and MTT 50 iterations instead of 100, so that the page fits its quarter of an hour.
-        - ``"smoke"``: IPC 1, 1 seed, 1 network × 2 epochs, 600 training / 500 test images.
+        - ``"paper"``: IPC 1/10/50, 5 seeds, the methods at the references' settings, 20
+          evaluation networks of width 128 trained for the reference's 300 epochs (1000 with
+          DSA); whole set 20 epochs.
+        - ``"cpu"``: IPC 1 and 10, 2 seeds, ConvNets of width 32 (about 16× fewer convolution
+          FLOPs than 128; ``benchmarks/bench_distill.py --profiles cpu`` times each method's
+          iterations), 1 evaluation network per set trained for 300 epochs whatever the method,
+          the whole-set baseline 1 network × 2 epochs. DC/DSA: 40 iterations, 64 real images per
+          class, ``init="real"`` (a short run starts from a sensible set), loops capped at 5
+          outer / 5 inner (IPC 10: 1 / 1, the page's costliest cells); DM: 300 iterations, 64
+          real images; MTT: 4 experts × 6 "epochs" of 10,000 random real images (a sixth of
+          Fashion-MNIST), ``max_start_epoch`` 4, ``expert_epochs`` 2, ``syn_steps`` 8, 100
+          iterations (50 at IPC 10). :func:`describe_profile` sets each beside the paper's.
+        - ``"smoke"``: IPC 1, 1 seed, width 8 / depth 2, 2-3 iterations, 1 network × 2 epochs,
+          60 training / 50 test images per class.
         """
         check_profile(profile)
         fields: dict[str, Any] = {}
         if profile == "cpu":
-            fields = dict(images_per_class=(1, 10), seeds=(0, 1), eval_epochs=300, eval_networks=1,
-                          eval_width=32, whole_epochs=2, dc_loops=((10, 1, 1),), mtt_iterations=((10, 50),))
+            net = NetworkSpec(width=32)
+            dc = {"init": "real", "network": net, "iterations": 40, "batch_real": 64, "loops": _capped_loops(5, 5)}
+            fields = dict(
+                images_per_class=(1, 10), seeds=(0, 1),
+                dc=DCConfig(**dc), dsa=dsa_config(**dc),
+                dm=DMConfig(network=net, batch_real=64, iterations=300),
+                mtt=MTTConfig(network=net, num_experts=4, expert_train_epochs=6, expert_epoch_size=10_000,
+                              max_start_epoch=4, expert_epochs=2, syn_steps=8, iterations=100),
+                evaluation=EvalConfig(network=net, epochs=300, num_networks=1),
+                evaluation_dsa=None,
+                whole=EvalConfig(network=net, epochs=2, num_networks=1),
+                dc_loops=((10, 1, 1),), mtt_iterations=((10, 50),),
+            )
         elif profile == "smoke":
-            fields = dict(images_per_class=(1,), seeds=(0,), eval_epochs=2, eval_networks=1, eval_width=8,
-                          whole_epochs=1, train_limit=600, test_limit=500)
+            net = NetworkSpec(width=8, depth=2)
+            loops = {**_capped_loops(2, 2), **{ipc: (2, 2) for ipc in (2, 3, 4, 5)}}
+            dc = {"init": "real", "network": net, "iterations": 3, "batch_real": 16, "loops": loops, "checkpoint_every": 1}
+            fields = dict(
+                images_per_class=(1,), seeds=(0,),
+                data=StudyData("fashion_mnist", train_per_class=60, test_per_class=50),
+                dc=DCConfig(**dc), dsa=dsa_config(**dc),
+                dm=DMConfig(network=net, batch_real=16, iterations=3, checkpoint_every=1),
+                mtt=MTTConfig(network=net, num_experts=2, expert_train_epochs=3, expert_epoch_size=256,
+                              expert_batch=64, max_start_epoch=2, expert_epochs=1, syn_steps=3, iterations=3,
+                              checkpoint_every=1),
+                evaluation=EvalConfig(network=NetworkSpec(width=8), epochs=2, num_networks=1),
+                evaluation_dsa=None,
+                whole=EvalConfig(network=NetworkSpec(width=8), epochs=1, num_networks=1),
+            )
         return cls(profile=profile, **{**fields, **overrides})
 
-    def evaluation(self, method: str) -> EvalConfig:
-        """How the sets of ``method`` are evaluated: the method's own protocol (DSA on for
-        DSA/DM/MTT) at this study's width and epochs; the baselines on the plain protocol."""
-        batched = self.eval_batched
+    def distill_config(self, method: str, images_per_class: int) -> Any:
+        """The config ``method`` distils with at ``images_per_class`` (the size overrides applied)."""
+        config = getattr(self, method)
+        if method in ("dc", "dsa") and self.dc_loops:
+            loops = {i: (outer, inner) for i, outer, inner in config.loops + self.dc_loops}
+            config = dataclasses.replace(config, loops=loops)
+        if method == "mtt" and images_per_class in dict(self.mtt_iterations):
+            config = dataclasses.replace(config, iterations=dict(self.mtt_iterations)[images_per_class])
+        return config
+
+    def evaluation_for(self, method: str) -> EvalConfig:
+        """How the sets of ``method`` are evaluated: the baselines on :attr:`evaluation`
+        (:attr:`whole`); a distilled set on :attr:`evaluation` (:attr:`evaluation_dsa` when its
+        method augments) with its distillation network at that width and its method's DSA."""
         if method == "whole":
-            return EvalConfig(network=NetworkSpec(width=self.eval_width), epochs=self.whole_epochs, num_networks=1,
-                              batched=batched)
-        if method == "random":
-            return EvalConfig(network=NetworkSpec(width=self.eval_width), epochs=self.eval_epochs,
-                              num_networks=self.eval_networks, batched=batched)
-        method_config = config_for(method, self.profile)
-        network = dataclasses.replace(method_config.network, width=self.eval_width)
-        return evaluation_config(method_config, network=network, epochs=self.eval_epochs, num_networks=self.eval_networks,
-                                 batched=batched)
+            config = self.whole
+        elif method == "random":
+            config = self.evaluation
+        else:
+            method_config = getattr(self, method)
+            protocol = self.evaluation_dsa if method_config.augment and self.evaluation_dsa is not None \
+                else self.evaluation
+            config = dataclasses.replace(
+                protocol, network=dataclasses.replace(method_config.network, width=protocol.network.width),
+                dsa=method_config.augment, dsa_strategy=method_config.dsa_strategy,
+                dsa_params=method_config.dsa_params,
+            )
+        return dataclasses.replace(config, side_by_side=True) if self.side_by_side else config
 
     def cells(self) -> list[MethodsCell]:
         """Every run of the sweep (the whole-set baseline once per seed, not per size)."""
-        shared = {"dataset": self.dataset, "train_limit": self.train_limit, "test_limit": self.test_limit}
         out = []
         for method in self.methods:
-            evaluation = self.evaluation(method)
+            evaluation = self.evaluation_for(method)
             sizes: tuple[int | None, ...] = (None,) if method == "whole" else self.images_per_class
             for ipc in sizes:
-                distill_config = None if method in BASELINES else config_for(method, self.profile)
-                if method in ("dc", "dsa") and self.dc_loops:
-                    loops = {i: (outer, inner) for i, outer, inner in distill_config.loops + self.dc_loops}
-                    distill_config = dataclasses.replace(distill_config, loops=loops)
-                if method == "mtt" and ipc in dict(self.mtt_iterations):
-                    distill_config = dataclasses.replace(distill_config, iterations=dict(self.mtt_iterations)[ipc])
+                distill_config = None if method in BASELINES else self.distill_config(method, ipc)
                 out += [
                     MethodsCell(method=method, images_per_class=ipc, seed=s, distill=distill_config,
-                                evaluation=evaluation, **shared)
+                                evaluation=evaluation, data=self.data)
                     for s in self.seeds
                 ]
         return out
 
 
+def describe_profile(config: MethodsStudyConfig) -> pd.DataFrame:
+    """Which protocol produced the numbers: one row per setting, ``setting``, ``this build``
+    (read from ``config``: each method's config at each size it runs) and ``paper`` (the
+    references', :meth:`MethodsStudyConfig.for_profile` ``"paper"``)."""
+    paper = MethodsStudyConfig.for_profile("paper")
+
+    def sizes(d: StudyData) -> str:
+        return "all images" if d.train_per_class is None else (
+            f"{d.train_per_class} training / {d.test_per_class} test per class")
+
+    def evaluation(c: MethodsStudyConfig) -> str:
+        e, d = c.evaluation, c.evaluation_dsa
+        return (f"{e.num_networks} network(s) of width {e.network.width} per set, {e.epochs} epochs"
+                + (f" ({d.epochs} with DSA)" if d is not None else " (also with DSA)"))
+
+    def method(c: MethodsStudyConfig, name: str, ipc: int) -> str:
+        m = c.distill_config(name, ipc)
+        text = f"{m.iterations} iterations, width {m.network.width}"
+        if name in ("dc", "dsa"):
+            outer, inner = m.loops_for(ipc)
+            text += f", {m.batch_real} real/class, loops {outer}/{inner}, init {m.init}"
+        elif name == "dm":
+            text += f", {m.batch_real} real/class"
+        else:
+            text += (f", {m.num_experts} experts × {m.expert_train_epochs} epochs"
+                     + (f" of {m.expert_epoch_size} images" if m.expert_epoch_size else "")
+                     + f", syn_steps {m.syn_steps}, expert_epochs {m.expert_epochs}, max_start_epoch {m.max_start_epoch}")
+        return text
+
+    rows = [
+        ("profile", config.profile, "paper"),
+        ("data set", config.data.source, paper.data.source),
+        ("images", sizes(config.data), sizes(paper.data)),
+        ("images per class", ", ".join(map(str, config.images_per_class)), ", ".join(map(str, paper.images_per_class))),
+        ("seeds", str(len(config.seeds)), str(len(paper.seeds))),
+        ("evaluation", evaluation(config), evaluation(paper)),
+        ("whole-set baseline", f"{config.whole.epochs} epoch(s), width {config.whole.network.width}",
+         f"{paper.whole.epochs} epochs, width {paper.whole.network.width}"),
+    ]
+    for name in (m for m in config.methods if m in DISTILLATION_METHODS):
+        for ipc in config.images_per_class:
+            rows.append((f"{name.upper()} at IPC {ipc}", method(config, name, ipc),
+                         method(paper, name, ipc) if ipc in paper.images_per_class else "–"))
+    if config.side_by_side:
+        rows.append(("evaluation networks", "side by side (equal within float tolerance)", "one by one"))
+    return pd.DataFrame(rows, columns=["setting", "this build", "paper"])
+
+
 def _data(cell: MethodsCell) -> tuple[Dataset, Dataset, tuple[torch.Tensor, torch.Tensor]]:
     """Train and test splits normalised with the training split's statistics, and those statistics."""
-    train = load_dataset(cell.dataset, "train")
-    test = load_dataset(cell.dataset, "test")
-    if cell.train_limit is not None:
-        train = train.subset(torch.arange(min(cell.train_limit, len(train))))
-    if cell.test_limit is not None:
-        test = test.subset(torch.arange(min(cell.test_limit, len(test))))
+    train, test, _ = cell.data.load()
     return normalize_splits(train, test)
 
 
 def cell_rows(cell: MethodsCell, root: Root = None) -> list[dict[str, Any]]:
     """Distil (or pick the baseline set), evaluate, and return one row per evaluation network."""
+    device = default_device()
     train, test, _ = _data(cell)
     extra: dict[str, Any] = {"distill_time_s": 0.0, "learning_rate": None, "first_loss": None, "last_loss": None}
     images, labels, synthetic, seconds = training_set(
-        STUDY, cell, train, cell.method, images_per_class=cell.images_per_class, seed=cell.seed, distill_config=cell.distill, root=root
+        STUDY, cell, train.to(device), cell.method, images_per_class=cell.images_per_class, seed=cell.seed,
+        distill_config=cell.distill, root=root,
     )
     if synthetic is not None:
         extra.update(
@@ -324,18 +422,6 @@ def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     )
     paper = PAPER_FASHION_MNIST.assign(images_per_class=PAPER_FASHION_MNIST["images_per_class"].astype("Int64"))
     return table.merge(paper, on=["method", "images_per_class"], how="left")
-
-
-def protocol_table(config: MethodsStudyConfig) -> pd.DataFrame:
-    """The distillation configs this sweep's cells run, one row per method and size (the
-    ``cpu`` profile's smaller DC/DSA budget at IPC 10 shows as its own row)."""
-    seen: dict[tuple[str, int], str] = {}
-    for cell in config.cells():
-        if cell.distill is not None:
-            seen.setdefault((cell.method, cell.images_per_class), repr(cell.distill))
-    return pd.DataFrame(
-        [{"method": m, "images_per_class": ipc, "config": text} for (m, ipc), text in seen.items()]
-    )
 
 
 def paper_comparison(rows: pd.DataFrame) -> str:
