@@ -9,7 +9,7 @@ import torch
 
 from fairdd import results
 from fairdd.data import Dataset
-from fairdd.studies import _study, compare, compare_report as report
+from fairdd.studies import _dd, compare, compare_report as report
 
 
 def test_cells_embed_their_configs_and_variants() -> None:
@@ -33,7 +33,8 @@ def test_cells_embed_their_configs_and_variants() -> None:
     specs = {c.kd.teacher_spec(c.seed) for c in cells if c.kd is not None and (c.bias_ratio, c.seed) == (r, s)}
     assert len(specs) == 1
     whole = by[(r, s, "whole", None)]
-    assert whole.evaluation.epochs == config.whole_epochs and whole.images_per_class is None
+    assert whole.evaluation == config.whole and whole.images_per_class is None
+    assert all(c.data == config.data and c.data.bias.kind == "colour" for c in cells)
 
 
 def test_config_and_cell_errors_are_clear() -> None:
@@ -43,7 +44,13 @@ def test_config_and_cell_errors_are_clear() -> None:
         compare.CompareStudyConfig.for_profile("smoke", temperatures=(4.0, 4.0))
     config = compare.CompareStudyConfig.for_profile("smoke")
     with pytest.raises(ValueError, match="KD role"):
-        compare.CompareCell(data=config.data(), bias_ratio=0.5, compression="kd", seed=0, evaluation=config.evaluation)
+        compare.CompareCell(data=config.data, bias_ratio=0.5, compression="kd", seed=0, evaluation=config.evaluation)
+    with pytest.raises(ValueError, match="colour bias"):
+        compare.CompareStudyConfig.for_profile("smoke", data=dataclasses.replace(config.data, bias=None))
+    table = compare.describe_profile(config).set_index("setting")
+    assert list(table.columns) == ["this build", "paper"]
+    assert table.loc["bias ratios"].tolist() == ["0.1, 0.9", "0.1, 0.5, 0.8, 0.95"]
+    assert table.loc["whole-set baseline (DD protocol)", "paper"] == "20 ConvNet-128×3 per set, 150 epochs, batch 256"
 
 
 def _test_set(n_per: int = 20) -> tuple[Dataset, int, int]:
@@ -89,15 +96,17 @@ def test_smoke_grid_through_the_store_and_its_report(tmp_path, monkeypatch) -> N
         raise AssertionError("a finished cell was computed again")
 
     monkeypatch.setattr(compare, "evaluate_synthetic", boom)
-    monkeypatch.setattr(_study, "distill", boom)
+    monkeypatch.setattr(_dd, "distill", boom)
     monkeypatch.setattr(compare.kd, "student", boom)
     pd.testing.assert_frame_equal(compare.run_study(config, processes=1, root=tmp_path), rows)
 
 
-def test_kd_batched_trains_a_ratio_and_seeds_students_together_per_protocol(tmp_path, monkeypatch) -> None:
-    """kd_batched: per ratio and seed one fit_many for the plain students (hard-label and every
-    T × α) and one for the group-balanced ones; rows equal the one-by-one study's within float
-    tolerance; students get run ids of their own, teachers and DD cells keep theirs."""
+def test_side_by_side_trains_a_ratio_and_seeds_students_together_per_protocol(tmp_path, monkeypatch) -> None:
+    """side_by_side: per ratio and seed one fit_many for the plain students (hard-label and every
+    T × α) and one for the group-balanced ones (here one, trained alone: the skeleton's fallback),
+    and each DD evaluation's networks side by side;
+    rows equal the one-by-one study's within float tolerance; students and DD cells get run ids
+    of their own, teachers keep theirs."""
     monkeypatch.setenv("FAIRDD_RESULTS", str(tmp_path))
     config = compare.CompareStudyConfig.for_profile("smoke", bias_ratios=(0.9,), dd_methods=("random",))
     calls: list[int] = []
@@ -109,14 +118,18 @@ def test_kd_batched_trains_a_ratio_and_seeds_students_together_per_protocol(tmp_
 
     monkeypatch.setattr(compare.kd, "fit_many", spy)
     alone = compare.run_study(config, processes=1, root=tmp_path / "a")
-    together = compare.run_study(dataclasses.replace(config, kd_batched=True), processes=1, root=tmp_path / "b")
+    together = compare.run_study(dataclasses.replace(config, side_by_side=True), processes=1, root=tmp_path / "b")
     plain = 1 + len(config.temperatures) * len(config.alphas)
-    assert sorted(calls) == sorted([plain, len(config.balanced_temperatures)] * len(config.seeds))
+    assert len(config.balanced_temperatures) == 1  # the one group-balanced student of a seed is trained alone
+    assert calls == [plain] * len(config.seeds)
     students = together["compression"].isin(compare.STUDENTS)
-    assert set(together.loc[students, "batched"]) == {True}
-    assert not set(alone.loc[students, "run_id"]) & set(together.loc[students, "run_id"])
-    assert alone.loc[~students, "run_id"].tolist() == together.loc[~students, "run_id"].tolist()
+    teachers = together["compression"] == "teacher"
+    assert set(together.loc[students, "side_by_side"]) == {True}
+    assert set(together.loc[~students & ~teachers, "evaluation.side_by_side"]) == {True}
+    assert not set(alone.loc[~teachers, "run_id"]) & set(together.loc[~teachers, "run_id"])
+    assert alone.loc[teachers, "run_id"].tolist() == together.loc[teachers, "run_id"].tolist()
     for column in ("accuracy", "acc_conflicting", "dpd", "eod"):
         np.testing.assert_allclose(together[column], alone[column], atol=0.03)
+    assert not any((tmp_path / "b" / "compare_dd_kd" / "checkpoints").glob("*/students.pt"))
     with pytest.raises(ValueError, match="for the students"):
-        dataclasses.replace(config.cells()[0], batched=True)
+        dataclasses.replace(config.cells()[0], side_by_side=True)

@@ -36,6 +36,11 @@ Cost: a model's compute from nothing, measured on this machine — distillation 
 seconds for a synthetic set; the teacher's training seconds + the student's for a KD student
 (the teacher is shared by every student of a seed, but a student cannot exist without one).
 
+Running: the teachers are trained before the cells, in parallel
+(:func:`fairdd.studies._kd.prepare_teachers`, shared with :mod:`fairdd.studies.kd`); with
+``side_by_side`` the students of one ratio, seed and protocol are trained together
+(:func:`students_rows`) and each evaluation's networks side by side.
+
 Rows: **one per trained model** (``compression``, ``method`` label, ``bias_ratio``, ``seed``,
 ``network``, ``temperature`` for KD students, the measures, the seconds). The report lives in
 :mod:`fairdd.studies.compare_report`.
@@ -44,24 +49,25 @@ Rows: **one per trained model** (``compression``, ``method`` label, ``bias_ratio
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from fairdd import kd, metrics
+from fairdd import kd, metrics, results
 from fairdd.config import check_choice, check_int, check_number, check_profile, check_sequence
-from fairdd.data import DataSpec, Dataset, dataset_label, probe_data, study_data
+from fairdd.data import BiasSpec, Dataset, StudyData, dataset_label, probe_data, study_data
 from fairdd.distill import DCConfig, DMConfig, config_for
 from fairdd.evaluate import EvalConfig, evaluate_synthetic
 from fairdd.models import NetworkSpec
-from fairdd.parallel import map_processes
 from fairdd.studies._dd import training_set
+from fairdd.studies._kd import prepare_teachers, students_side_by_side
 from fairdd.studies import _work
 from fairdd.studies._study import Root, Study
+from fairdd.training import default_device
 
 __all__ = [
     "COMPRESSIONS",
@@ -105,13 +111,14 @@ class CompareCell:
 
     ``distill`` is the DD method's config (DD methods only); ``evaluation`` the DD protocol
     (``"whole"`` and DD methods); ``kd`` the KD config (KD roles; for ``"kd"`` its temperature
-    and α are the cell's). ``batched`` (students only): trained by :func:`fairdd.kd.fit_many`
-    with the other batched students of its ratio, seed and protocol that one worker job computes
-    — equal to training it alone within float tolerance, so it is part of the run id when set
-    (and left out at its default, so the recorded runs keep their ids).
+    and α are the cell's). ``side_by_side`` (students only): trained by
+    :func:`fairdd.kd.fit_many` with the other side-by-side students of its ratio, seed and
+    protocol (:func:`students_rows`) — equal to training it alone within float tolerance, so it
+    is part of the run id when set (and left out at its default, so the recorded runs keep their
+    ids).
     """
 
-    data: DataSpec
+    data: StudyData
     bias_ratio: float
     compression: str
     seed: int
@@ -119,13 +126,15 @@ class CompareCell:
     distill: DMConfig | DCConfig | None = None
     evaluation: EvalConfig | None = None
     kd: kd.KDConfig | None = None
-    batched: bool = dataclasses.field(default=False, metadata={"run_id": "unless_default"})
+    side_by_side: bool = dataclasses.field(default=False, metadata={"run_id": "unless_default"})
 
     def __post_init__(self) -> None:
-        if not isinstance(self.batched, bool):
-            raise ValueError(f"batched={self.batched!r} must be True or False")
-        if self.batched and self.compression not in STUDENTS:
-            raise ValueError(f"batched=True is for the students {STUDENTS}; compression={self.compression!r}")
+        if not isinstance(self.side_by_side, bool):
+            raise ValueError(f"side_by_side={self.side_by_side!r} must be True or False")
+        if self.side_by_side and self.compression not in STUDENTS:
+            raise ValueError(f"side_by_side=True is for the students {STUDENTS}; compression={self.compression!r} "
+                             "(a DD cell's evaluation networks: evaluation.side_by_side)")
+        _check_data(self.data)
         check_number("bias_ratio", self.bias_ratio, minimum=0.0, maximum=1.0)
         check_choice("compression", self.compression, COMPRESSIONS)
         check_int("seed", self.seed, minimum=0)
@@ -140,6 +149,19 @@ class CompareCell:
             raise ValueError("a KD role needs kd (and no evaluation); every other compression an evaluation (and no kd)")
 
 
+def _check_data(data: Any) -> None:
+    if not isinstance(data, StudyData) or data.bias is None or data.bias.kind != "colour":
+        raise ValueError(f"data={data!r} must be a fairdd.data.StudyData with a colour bias "
+                         "(bias=fairdd.data.BiasSpec('colour', severity)): the study's splits are colour-biased digits")
+
+
+def colour_digits(train_per_class: int | None = None, test_per_class: int | None = None, *, severity: int = 4,
+                  source: str = "mnist", data_seed: int = 0) -> StudyData:
+    """The study's data: colour-biased digits (Lu et al.'s CMNIST-DD construction) at colour
+    ``severity``, class-stratified subsets of ``*_per_class`` (``None``: all images)."""
+    return StudyData(source, train_per_class, test_per_class, data_seed=data_seed, bias=BiasSpec("colour", severity))
+
+
 @dataclass(frozen=True)
 class CompareStudyConfig:
     """The grid: bias ratios × compressions × seeds. See :meth:`for_profile`.
@@ -147,31 +169,31 @@ class CompareStudyConfig:
     Attributes
     ----------
     profile : ``"smoke"``, ``"cpu"`` or ``"paper"``.
-    source, severity, train_per_class, test_per_class, data_seed : the colour-biased digits
-        (:class:`fairdd.data.DataSpec`, kind ``"colour"``).
+    data : the colour-biased digits (:func:`colour_digits`: a :class:`fairdd.data.StudyData`
+        with a ``"colour"`` :class:`fairdd.data.BiasSpec`); the bias ratio is the cells'.
     bias_ratios : training bias ratios (0.1 is unbiased: each colour equally likely per class).
     seeds : one distillation / teacher / student per seed.
     images_per_class : IPC of the synthetic sets and the random subset.
     dd_methods : which of :data:`DD_METHODS` run.
     dm, dc : the DD configs; the ``*_balanced`` and ``*_fairdd`` variants replace their
         ``real_sampling`` / ``matching``.
-    evaluation : the DD protocol (synthetic sets); ``whole_epochs``, ``whole_batch_size`` the
-        whole-set reference's.
+    evaluation : the DD protocol (synthetic sets and the random subset).
+    whole : the DD protocol's whole-set baseline (the same networks on every image, for the
+        DD papers' short budget).
     kd_protocol : teacher, student and training protocol of KD (T and α are set per cell).
     temperatures, alphas : the distilled students (every T at every α).
     balanced_temperatures : the temperatures (at ``alphas[0]``) of the students trained on
         group-balanced batches.
-    kd_batched : train the students of each ratio and seed side by side, one
-        :func:`fairdd.kd.students` call per protocol (plain, group-balanced); their cells carry
-        ``batched=True``. Default off (the recorded runs); meant for a GPU.
+    side_by_side : train side by side what can be: the students of each ratio and seed, one
+        :func:`fairdd.kd.students` call per protocol (plain, group-balanced; their cells carry
+        ``side_by_side=True``), and each evaluation's networks
+        (:attr:`fairdd.evaluate.EvalConfig.side_by_side` in the cells' ``evaluation``). Equal to
+        one-by-one training within float tolerance, with run ids of their own. Default off (the
+        recorded runs); meant for a GPU.
     """
 
     profile: str
-    source: str = "mnist"
-    severity: int = 4
-    train_per_class: int | None = None
-    test_per_class: int | None = None
-    data_seed: int = 0
+    data: StudyData = colour_digits()
     bias_ratios: tuple[float, ...] = (0.1, 0.5, 0.8, 0.95)
     seeds: tuple[int, ...] = (0, 1, 2)
     images_per_class: int = 50
@@ -179,20 +201,23 @@ class CompareStudyConfig:
     dm: DMConfig = dataclasses.field(default_factory=lambda: config_for("dm", "paper"))
     dc: DCConfig = dataclasses.field(default_factory=lambda: config_for("dc", "paper"))
     evaluation: EvalConfig = EvalConfig()
-    whole_epochs: int = 150
-    whole_batch_size: int = 256
+    whole: EvalConfig = EvalConfig(epochs=150)
     kd_protocol: kd.KDConfig = dataclasses.field(
         default_factory=lambda: kd.KDConfig(teacher=NetworkSpec(), student=NetworkSpec(model="lenet"), flip=False)
     )
     temperatures: tuple[float, ...] = (1.0, 2.0, 4.0, 10.0, 20.0)
     alphas: tuple[float, ...] = (0.8, 0.6)
     balanced_temperatures: tuple[float, ...] = (1.0, 4.0, 10.0)
-    kd_batched: bool = False
+    side_by_side: bool = False
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
-        if not isinstance(self.kd_batched, bool):
-            raise ValueError(f"kd_batched={self.kd_batched!r} must be True or False")
+        _check_data(self.data)
+        if not isinstance(self.side_by_side, bool):
+            raise ValueError(f"side_by_side={self.side_by_side!r} must be True or False")
+        for name in ("evaluation", "whole"):
+            if not isinstance(getattr(self, name), EvalConfig):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be a fairdd.evaluate.EvalConfig")
         check_sequence("bias_ratios", self.bias_ratios, lambda f, v: check_number(f, v, minimum=0.0, maximum=1.0))
         check_sequence("seeds", self.seeds, lambda f, v: check_int(f, v, minimum=0))
         check_sequence("dd_methods", self.dd_methods, lambda f, v: check_choice(f, v, DD_METHODS))
@@ -201,42 +226,38 @@ class CompareStudyConfig:
             if len(set(getattr(self, name))) != len(getattr(self, name)):
                 raise ValueError(f"{name}={getattr(self, name)!r} must not repeat a value")
         check_int("images_per_class", self.images_per_class, minimum=1)
-        check_int("whole_epochs", self.whole_epochs, minimum=1)
         check_sequence("alphas", self.alphas, lambda f, v: check_number(f, v, minimum=0.0, maximum=1.0, strict_minimum=True))
         for i, t in enumerate(self.balanced_temperatures):
             check_number(f"balanced_temperatures[{i}]", t, minimum=0.0, strict_minimum=True)
         for name in ("alphas", "balanced_temperatures"):
             if len(set(getattr(self, name))) != len(getattr(self, name)):
                 raise ValueError(f"{name}={getattr(self, name)!r} must not repeat a value")
-        self.data()  # validates source, severity and sizes
 
     @classmethod
     def for_profile(cls, profile: str, **overrides: Any) -> "CompareStudyConfig":
         """``"paper"``: Lu et al.'s DD protocol (IPC 50, reference DM/DC, 300-epoch ConvNet-128
         evaluation, whole set 150 epochs) and Mohammadshahi & Ioannou's KD protocol (ConvNet-128 teacher →
         LeNet-5 student, 100 epochs, T up to 20), all digits, 4 ratios, 3 seeds. ``"cpu"``: a
-        quarter of an hour here (:func:`describe_profile` states every reduction). ``"smoke"``:
+        quarter of an hour here (:func:`describe_profile` tabulates every reduction). ``"smoke"``:
         seconds, for CI."""
         check_profile(profile)
         if profile == "paper":
             base = cls(profile="paper")
         elif profile == "cpu":
-            small = {"network": NetworkSpec(width=16), "batch_real": 32}
+            width16 = NetworkSpec(width=16)
             base = cls(
                 profile="cpu",
-                train_per_class=600,
-                test_per_class=100,
+                data=colour_digits(600, 100),
                 bias_ratios=(0.1, 0.9),
                 images_per_class=10,
                 # DC's matching (one backward per attribute group under FairDD) costs minutes
                 # per set here even at its one-step IPC-1 schedule; it runs at "paper" and "smoke".
                 dd_methods=("random", "dm", "dm_balanced", "dm_fairdd"),
-                dm=dataclasses.replace(config_for("dm", "cpu"), iterations=60, lr_img=5.0, **small),
-                evaluation=EvalConfig(network=NetworkSpec(width=16), epochs=50, num_networks=2),
-                whole_epochs=4,
-                whole_batch_size=128,
+                dm=DMConfig(network=width16, batch_real=32, iterations=60, lr_img=5.0),
+                evaluation=EvalConfig(network=width16, epochs=50, num_networks=2),
+                whole=EvalConfig(network=width16, epochs=4, num_networks=2, batch_size=128),
                 kd_protocol=kd.KDConfig(
-                    teacher=NetworkSpec(width=16), student=NetworkSpec(model="lenet"), epochs=8, milestones=(4, 6),
+                    teacher=width16, student=NetworkSpec(model="lenet"), epochs=8, milestones=(4, 6),
                     augment=False, flip=False, max_grad_norm=1.0,
                 ),
                 temperatures=(1.0, 4.0, 10.0),
@@ -245,16 +266,14 @@ class CompareStudyConfig:
             tiny = {"network": NetworkSpec(width=8, depth=2), "batch_real": 8, "checkpoint_every": 1}
             base = cls(
                 profile="smoke",
-                train_per_class=20,
-                test_per_class=10,
+                data=colour_digits(20, 10),
                 bias_ratios=(0.1, 0.9),
                 seeds=(0, 1),
                 images_per_class=2,
                 dm=dataclasses.replace(config_for("dm", "smoke"), iterations=2, **tiny),
                 dc=dataclasses.replace(config_for("dc", "smoke"), iterations=1, loops={2: (1, 0)}, **tiny),
                 evaluation=EvalConfig(network=NetworkSpec(width=8, depth=2), epochs=2, num_networks=1),
-                whole_epochs=1,
-                whole_batch_size=64,
+                whole=EvalConfig(network=NetworkSpec(width=8, depth=2), epochs=1, num_networks=1, batch_size=64),
                 kd_protocol=kd.KDConfig(
                     teacher=NetworkSpec(width=8, depth=2), student=NetworkSpec(model="lenet"), epochs=1,
                     milestones=(1,), batch_size=64, augment=False, flip=False, max_grad_norm=1.0,
@@ -264,12 +283,6 @@ class CompareStudyConfig:
                 balanced_temperatures=(4.0,),
             )
         return dataclasses.replace(base, **overrides) if overrides else base
-
-    def data(self) -> DataSpec:
-        return DataSpec(
-            source=self.source, kind="colour", severity=self.severity, train_per_class=self.train_per_class,
-            test_per_class=self.test_per_class, data_seed=self.data_seed,
-        )
 
     def method_config(self, method: str) -> DMConfig | DCConfig | None:
         """The DD config of ``method`` (``None`` for the random subset)."""
@@ -287,62 +300,94 @@ class CompareStudyConfig:
         """Per ratio and seed: the whole-set reference, the DD sets, the teacher, the hard-label
         student and the distilled students."""
         out = []
-        whole = dataclasses.replace(self.evaluation, epochs=self.whole_epochs, batch_size=self.whole_batch_size)
+        evaluation, whole = self.evaluation, self.whole
+        if self.side_by_side:
+            evaluation = dataclasses.replace(evaluation, side_by_side=True)
+            whole = dataclasses.replace(whole, side_by_side=True)
         for r in self.bias_ratios:
             for s in self.seeds:
-                common = {"data": self.data(), "bias_ratio": r, "seed": s}
+                common = {"data": self.data, "bias_ratio": r, "seed": s}
                 out.append(CompareCell(compression="whole", evaluation=whole, **common))
                 out += [
                     CompareCell(compression=m, images_per_class=self.images_per_class, distill=self.method_config(m),
-                                evaluation=self.evaluation, **common)
+                                evaluation=evaluation, **common)
                     for m in self.dd_methods
                 ]
                 hard = dataclasses.replace(self.kd_protocol, alpha=0.0, temperature=1.0)
-                b = self.kd_batched
+                b = self.side_by_side
                 out.append(CompareCell(compression="teacher", kd=hard, **common))
-                out.append(CompareCell(compression="student", kd=hard, batched=b, **common))
+                out.append(CompareCell(compression="student", kd=hard, side_by_side=b, **common))
                 out += [
                     CompareCell(compression="kd", kd=dataclasses.replace(self.kd_protocol, temperature=t, alpha=a),
-                                batched=b, **common)
+                                side_by_side=b, **common)
                     for a in self.alphas
                     for t in self.temperatures
                 ]
                 out += [
                     CompareCell(compression="kd_balanced", kd=dataclasses.replace(
-                        self.kd_protocol, temperature=t, alpha=self.alphas[0], balanced_batches=True), batched=b, **common)
+                        self.kd_protocol, temperature=t, alpha=self.alphas[0], balanced_batches=True), side_by_side=b,
+                        **common)
                     for t in self.balanced_temperatures
                 ]
         return out
 
 
-def describe_profile(config: CompareStudyConfig) -> str:
-    """A markdown list of the protocol behind the numbers, read from ``config``."""
-    d, e, p = config.data(), config.evaluation, config.kd_protocol
-    sizes = "all images" if d.train_per_class is None else f"{d.train_per_class} training and {d.test_per_class} test images per class"
-    lines = [
-        f"**Profile `{config.profile}`.** {dataset_label(d)} (colour severity {d.severity}), {sizes}; bias ratios "
-        f"{', '.join(f'{r:g}' for r in config.bias_ratios)}; seeds {len(config.seeds)}.",
-        f"DD: {', '.join(LABELS[m] for m in config.dd_methods)} at IPC {config.images_per_class}; DM {config.dm.iterations} "
-        f"iterations (reference 20000), ConvNet width {config.dm.network.width}, {config.dm.batch_real} real images per class, "
-        f"lr_img {config.dm.lr_img:g}"
-        + (f"; DC {config.dc.iterations} iterations" if any(m.startswith('dc') for m in config.dd_methods) else "")
-        + f". Evaluation: {e.num_networks} ConvNet(s) of width {e.network.width} per set, {e.epochs} epochs; the whole-set "
-        f"reference {config.whole_epochs} epoch(s).",
-        f"KD: teacher {p.teacher.model} (width {p.teacher.width}) → student {p.student.model}, {p.epochs} epochs, lr {p.lr:g} "
-        f"×{p.lr_gamma:g} at {', '.join(map(str, p.milestones))}, batch {p.batch_size}, "
-        f"{'augmented' if p.augment else 'no augmentation (teacher outputs cached)'}"
-        + (f", students' gradient norm clipped at {p.max_grad_norm:g}" if p.max_grad_norm else "")
-        + f"; T = {kd.temperatures_label(config.temperatures)} at α = {', '.join(f'{a:g}' for a in config.alphas)}; "
-        f"on group-balanced batches T = {kd.temperatures_label(config.balanced_temperatures) or 'none'} at α = "
-        f"{config.alphas[0]:g}; soft term {'×T²' if p.t_squared else 'without T²'}.",
-    ]
-    return "\n".join(f"- {line}" if i else line for i, line in enumerate(lines))
+def describe_profile(config: CompareStudyConfig) -> pd.DataFrame:
+    """The protocol behind the numbers, read from ``config``, beside the papers' (Lu et al.'s DD
+    protocol and Mohammadshahi & Ioannou's KD protocol, as :meth:`CompareStudyConfig.for_profile`
+    ``"paper"`` states them): one row per setting, columns ``setting``, ``this build``, ``paper``."""
+    paper = CompareStudyConfig.for_profile("paper")
+    rows = [("profile", config.profile, "paper")]
+    for setting, read in _SETTINGS:
+        rows.append((setting, read(config), read(paper)))
+    return pd.DataFrame(rows, columns=["setting", "this build", "paper"])
+
+
+def _sizes(d: StudyData) -> str:
+    return ("all images" if d.train_per_class is None else f"{d.train_per_class} training images per class") + (
+        "" if d.test_per_class is None else f", {d.test_per_class} test images per class")
+
+
+def _kd_training(p: kd.KDConfig) -> str:
+    return (f"{p.epochs} epochs, lr {p.lr:g} ×{p.lr_gamma:g} at {', '.join(map(str, p.milestones))}, batch {p.batch_size}, "
+            + ("augmented" if p.augment else "no augmentation (teacher outputs cached)"))
+
+
+def _evaluation(e: EvalConfig) -> str:
+    return (f"{e.num_networks} ConvNet-{e.network.width}×{e.network.depth} per set, {e.epochs} epochs, batch {e.batch_size}"
+            + (", side by side" if e.side_by_side else ""))
+
+
+_SETTINGS: tuple[tuple[str, Any], ...] = (
+    ("data", lambda c: f"{dataset_label(c.data)}, colour severity {c.data.bias.severity}, {_sizes(c.data)}"),
+    ("bias ratios", lambda c: ", ".join(f"{r:g}" for r in c.bias_ratios)),
+    ("seeds", lambda c: str(len(c.seeds))),
+    ("DD methods", lambda c: f"{', '.join(LABELS[m] for m in c.dd_methods)} at IPC {c.images_per_class}"),
+    ("DM", lambda c: f"{c.dm.iterations} iterations, ConvNet-{c.dm.network.width}, {c.dm.batch_real} real images per "
+                     f"class, lr_img {c.dm.lr_img:g}"),
+    ("DC", lambda c: f"{c.dc.iterations} iterations, ConvNet-{c.dc.network.width}, {c.dc.batch_real} real images per class"
+     if any(m.startswith("dc") for m in c.dd_methods) else "not run"),
+    ("DD evaluation", lambda c: _evaluation(c.evaluation)),
+    ("whole-set baseline (DD protocol)", lambda c: _evaluation(c.whole)),
+    ("KD teacher → student", lambda c: f"{c.kd_protocol.teacher.model}-{c.kd_protocol.teacher.width} → "
+                                       f"{c.kd_protocol.student.model}"),
+    ("KD training", lambda c: _kd_training(c.kd_protocol)),
+    ("students' gradient norm clipped at", lambda c: f"{c.kd_protocol.max_grad_norm:g}" if c.kd_protocol.max_grad_norm
+     else "no clipping"),
+    ("distilled students", lambda c: f"T = {kd.temperatures_label(c.temperatures)} at α = "
+                                     f"{', '.join(f'{a:g}' for a in c.alphas)}; soft term "
+                                     f"{'×T²' if c.kd_protocol.t_squared else 'without T²'}"),
+    ("students on group-balanced batches", lambda c: f"T = {kd.temperatures_label(c.balanced_temperatures) or 'none'} "
+                                                     f"at α = {c.alphas[0]:g}"),
+    ("students trained", lambda c: "side by side (equal to one by one within float tolerance)" if c.side_by_side
+     else "one by one"),
+)
 
 
 # ----------------------------------------------------------------------------- computing
 
 
-def _evaluation_set(data: DataSpec, bias_ratio: float) -> tuple[Dataset, Dataset, int, int]:
+def _evaluation_set(data: StudyData, bias_ratio: float) -> tuple[Dataset, Dataset, int, int]:
     """``(train, test, n_conflicting, n_aligned)``: the test set is the conflicting, then the
     aligned, then the unbiased split of the test digits (one prediction pass per model)."""
     train, test = study_data(data, bias_ratio)
@@ -376,10 +421,10 @@ def measures(predicted: torch.Tensor, test: Dataset, n_conflicting: int, n_align
 
 def cell_rows(cell: CompareCell, root: Root = None) -> list[dict[str, Any]]:
     """Compute one cell: build the compressed model(s), test them, measure."""
-    if cell.batched:
-        return group_rows([cell], root)[0]
+    device = default_device()
     train, test, n_conf, n_aligned = _evaluation_set(cell.data, cell.bias_ratio)
     if cell.compression in KD_ROLES:
+        train, test = train.to(device), test.to(device)
         spec = cell.kd.teacher_spec(cell.seed)
         teacher, record = kd.teacher(spec, train, root=root)
         teacher_time = float(record["train_time_s"])
@@ -387,15 +432,17 @@ def cell_rows(cell: CompareCell, root: Root = None) -> list[dict[str, Any]]:
             model, train_time, teacher_time = teacher, teacher_time, 0.0
         else:
             logits = None if cell.kd.augment else kd.teacher_logits(spec, train, teacher, root=root)
-            model, log = kd.student(cell.kd, train, seed=cell.seed, teacher_model=teacher, cached_logits=logits)
+            model, log = kd.student(cell.kd, train, seed=cell.seed, teacher_model=teacher, cached_logits=logits,
+                                    checkpoint=results.checkpoint_dir(STUDY.name, cell, root=root) / "student.pt")
             train_time = log.train_time_s
         return [_kd_row(cell, model, train_time, teacher_time, test, n_conf, n_aligned)]
     base = _base(cell)
     images, labels, _, distill_time = training_set(
-        STUDY, cell, train, cell.compression, images_per_class=cell.images_per_class, seed=cell.seed,
-        distill_config=cell.distill, root=root,
+        STUDY, cell, train.to(device) if cell.distill is not None else train, cell.compression,
+        images_per_class=cell.images_per_class, seed=cell.seed, distill_config=cell.distill, root=root,
     )
-    rows = evaluate_synthetic(images, labels, test, cell.evaluation, seed=cell.seed, keep_predictions=True)
+    rows = evaluate_synthetic(images.to(device), labels.to(device), test, cell.evaluation, seed=cell.seed,
+                              keep_predictions=True)
     return [
         {**base, "network": row["network"], **measures(row["predictions"], test, n_conf, n_aligned),
          "train_time_s": row["train_time_s"], "distill_time_s": distill_time, "teacher_time_s": 0.0,
@@ -422,49 +469,31 @@ def _kd_row(
             "distill_time_s": 0.0, "teacher_time_s": teacher_time, "cost_s": train_time + teacher_time}
 
 
-def group_rows(cells: list[CompareCell], root: Root = None) -> list[list[dict[str, Any]]]:
-    """:func:`cell_rows` of a worker job's cells: the ``batched`` students (one ratio and seed)
-    are trained side by side, one :func:`fairdd.kd.students` call (and one resumable
-    checkpoint) per protocol; any other cell is computed alone. Rows per cell, in order."""
-    batched = [c for c in cells if c.batched]
-    out: dict[CompareCell, list[dict[str, Any]]] = {}
-    if batched:
-        if len({(c.data, c.bias_ratio, c.seed) for c in batched}) != 1:
-            raise ValueError("batched students of one job must share data, bias ratio and seed")
-        first = batched[0]
-        train, test, n_conf, n_aligned = _evaluation_set(first.data, first.bias_ratio)
-        by_protocol: dict[tuple[Any, ...], list[CompareCell]] = {}
-        for c in batched:  # one fit_many per protocol: the plain and the group-balanced students
-            key = (c.kd.teacher_spec(c.seed), c.kd.student, c.kd.balanced_batches, c.kd.max_grad_norm)
-            by_protocol.setdefault(key, []).append(c)
-        for (spec, *_), members in by_protocol.items():
-            teacher, record = kd.teacher(spec, train, root=root)
-            logits = None if members[0].kd.augment else kd.teacher_logits(spec, train, teacher, root=root)
-            with STUDY.group_checkpoint(members, root) as folder:
-                trained = kd.students([c.kd for c in members], train, seed=first.seed, teacher_model=teacher,
-                                      cached_logits=logits, checkpoint=folder / "students.pt")
-            for cell, (model, log) in zip(members, trained):
-                out[cell] = [_kd_row(cell, model, log.train_time_s, float(record["train_time_s"]), test, n_conf, n_aligned)]
-    return [out[c] if c in out else cell_rows(c, root) for c in cells]
+def students_rows(cells: list[CompareCell], root: Root, checkpoint: Path) -> list[list[dict[str, Any]]]:
+    """The ``compute_together`` of :data:`STUDY`: the side-by-side students of one ratio, seed and
+    protocol (:func:`_together`: the plain or the group-balanced ones) trained together
+    (:func:`fairdd.studies._kd.students_side_by_side`, resumable under ``checkpoint``); rows per
+    cell as :func:`cell_rows` gives them (within float tolerance)."""
+    first, device = cells[0], default_device()
+    train, test, n_conf, n_aligned = _evaluation_set(first.data, first.bias_ratio)
+    train, test = train.to(device), test.to(device)
+    spec = first.kd.teacher_spec(first.seed)
+    teacher, record = kd.teacher(spec, train, root=root)
+    trained = students_side_by_side([c.kd for c in cells], train, seed=first.seed, spec=spec, teacher_model=teacher,
+                                    root=root, checkpoint=checkpoint)
+    return [[_kd_row(cell, model, log.train_time_s, float(record["train_time_s"]), test, n_conf, n_aligned)]
+            for cell, (model, log) in zip(cells, trained)]
 
 
-def _group(cell: CompareCell) -> Any:
-    """Batched students of one ratio and seed share a worker job; every other cell is its own."""
-    return ("students", cell.data, cell.bias_ratio, cell.seed) if cell.batched else cell
+def _train_split(data: StudyData, bias_ratio: float) -> Dataset:
+    return study_data(data, bias_ratio)[0]
 
 
-def _prepare_teachers(cells: list[CompareCell], root: Root, processes: int | None) -> None:
+def _prepare(cells: list[CompareCell], root: Root, processes: int | None) -> None:
     """Train the teachers the unfinished KD cells read, once each, before the cells (so that
     the workers do not wait on one another's claims)."""
-    jobs = list(dict.fromkeys((c.data, c.bias_ratio, c.kd.teacher_spec(c.seed)) for c in cells if c.kd is not None))
-    if jobs:
-        map_processes(functools.partial(_train_teacher, root=root), jobs, processes=processes)
-
-
-def _train_teacher(job: tuple[DataSpec, float, kd.TeacherSpec], *, root: Root) -> None:
-    data, ratio, spec = job
-    train, _ = study_data(data, ratio)
-    kd.teacher(spec, train, root=root)
+    prepare_teachers([(_train_split, (c.data, c.bias_ratio), c.kd.teacher_spec(c.seed)) for c in cells if c.kd is not None],
+                     root, processes)
 
 
 def cell_work(cell: CompareCell) -> list[_work.Work]:
@@ -486,8 +515,21 @@ def cell_work(cell: CompareCell) -> list[_work.Work]:
     return out + _work.evaluation(cell.evaluation, k * cell.images_per_class, shape, k)
 
 
-STUDY = Study(name="compare_dd_kd", compute=cell_rows, work=cell_work, group=_group, prepare=_prepare_teachers,
-              compute_group=group_rows)
+def _group(cell: CompareCell) -> Any:
+    """Side-by-side students of one ratio and seed share a worker job; every other cell is its own."""
+    return ("students", cell.data, cell.bias_ratio, cell.seed) if cell.side_by_side else cell
+
+
+def _together(cell: CompareCell) -> tuple[Any, ...] | None:
+    """Side-by-side students of one ratio, seed and protocol (all but T and α: the plain and the
+    group-balanced ones apart) train together."""
+    if not cell.side_by_side:
+        return None
+    return cell.data, cell.bias_ratio, cell.seed, dataclasses.replace(cell.kd, temperature=1.0, alpha=0.0)
+
+
+STUDY = Study(name="compare_dd_kd", compute=cell_rows, work=cell_work, group=_group, prepare=_prepare,
+              together=_together, compute_together=students_rows)
 
 
 def run_study(config: CompareStudyConfig, *, processes: int | None = None, root: Root = None) -> pd.DataFrame:
