@@ -53,7 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_results.py
 
 from fairdd.data import channel_stats, load_dataset, normalize  # noqa: E402
-from fairdd.distill import config_for, distill, train_experts  # noqa: E402
+from fairdd.distill import distill, train_experts  # noqa: E402
+from fairdd.studies.methods import MethodsStudyConfig  # noqa: E402
 from fairdd.evaluate import evaluate_synthetic, random_subset  # noqa: E402
 from _results import RESULTS_DIR, add_arguments, load, save_from_args  # noqa: E402
 
@@ -78,7 +79,9 @@ def fashion_mnist() -> tuple:
 
 
 def bench_one(train, test, method: str, profile: str, ipc: int, args: argparse.Namespace) -> dict:
-    cfg = config_for(method, profile)
+    # A profile's configs are the methods page's (fairdd.studies.methods states them; "paper" is
+    # the references' settings).
+    cfg = getattr(MethodsStudyConfig.for_profile(profile), method)
     iterations = cfg.iterations if args.iterations is None else min(args.iterations, cfg.iterations)
     overrides = {"iterations": iterations}
     if args.compile and method in ("dc", "dsa"):

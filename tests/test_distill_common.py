@@ -118,7 +118,7 @@ def test_bad_loop_table() -> None:
 
 def test_unknown_method_and_profile() -> None:
     with pytest.raises(ValueError, match="method='kip'"):
-        config_for("kip", "cpu")
+        config_for("kip", "paper")
     with pytest.raises(ValueError, match="profile='laptop'"):
         config_for("dm", "laptop")
     with pytest.raises(ValueError, match="not a distillation config"):
@@ -147,12 +147,20 @@ def test_common_fields_live_in_the_base_config() -> None:
 
 
 @pytest.mark.parametrize("method", ["dc", "dsa", "dm", "mtt"])
-@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+@pytest.mark.parametrize("profile", ["smoke", "paper"])
 def test_every_profile_builds_a_valid_config(method: str, profile: str) -> None:
     cfg = config_for(method, profile)
     assert cfg.method == method
     if method in ("dc", "dsa"):
         assert cfg.loops_for(1) and cfg.loops_for(10)
+
+
+@pytest.mark.parametrize("method", ["dc", "dsa", "dm", "mtt"])
+def test_a_cpu_protocol_is_the_studies_not_the_methods(method: str) -> None:
+    """Profiles live in the studies: a method config has the reference and smoke only, and a
+    cpu request names where the studies state theirs."""
+    with pytest.raises(ValueError, match=rf"profile='cpu'.*MethodsStudyConfig.*\.{method}"):
+        config_for(method, "cpu")
 
 
 def test_paper_profiles_are_the_reference_settings() -> None:

@@ -41,7 +41,7 @@ def test_switch_is_validated_and_only_in_the_run_id_when_on() -> None:
     with pytest.raises(ValueError, match="fast_kernels=1 must be True or False"):
         NetworkSpec(fast_kernels=1)  # type: ignore[arg-type]
     assert "fast_kernels" not in canonical_config(NetworkSpec())
-    cfg = DMConfig.for_profile("cpu")
+    cfg = DMConfig.for_profile("smoke")
     same = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, fast_kernels=False))
     fast = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, fast_kernels=True))
     assert run_id(same) == run_id(cfg) != run_id(fast)

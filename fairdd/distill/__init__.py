@@ -4,7 +4,8 @@ Image methods behind one call, :func:`distill` (one module per method):
 DC and DSA (:class:`DCConfig`, gradient matching; DSA = ``augment=True``), DM (:class:`DMConfig`,
 distribution matching) and MTT (:class:`MTTConfig`, trajectory matching).
 :func:`distill_side_by_side` distils several DM seeds at once, in one vmapped loop.
-``config_for(method, profile)`` gives each method's config for ``"smoke"``, ``"cpu"``, ``"paper"``.
+``config_for(method, profile)`` gives each method's reference (``"paper"``) config and the
+``"smoke"`` one of its unit tests; reduced (``"cpu"``) protocols are the studies' own.
 :data:`METHODS` is the explicit table of the methods (name → config class, run function,
 profile configs); every config extends :class:`DistillConfig`, whose ``network`` is a
 :class:`fairdd.models.NetworkSpec`.

@@ -54,6 +54,7 @@ __all__ = [
     "optimise",
     "optimise_runs",
     "seeded_model",
+    "study_profile",
 ]
 
 Init = Literal["real", "noise"]
@@ -528,6 +529,17 @@ def loop_table(value: Mapping[int, tuple[int, int]] | LoopTable) -> LoopTable:
             raise ValueError(f"loops lists images_per_class={ipc} twice")
         out[ipc] = (outer, inner)
     return tuple((ipc, *out[ipc]) for ipc in sorted(out))
+
+
+def study_profile(profile: str, method: str) -> ValueError:
+    """The error of a method config asked for a reduced profile (``"cpu"``): a reduced protocol
+    is a study's, which states its own configs (issue 21: profiles live in the studies); the
+    method configs keep the reference (``"paper"``) and ``"smoke"`` (their unit tests)."""
+    return ValueError(
+        f"profile={profile!r}: a reduced protocol is a study's, not the method's; each study states its own "
+        f"{method} config (e.g. fairdd.studies.methods.MethodsStudyConfig.for_profile({profile!r}).{method}). "
+        "The method configs have 'paper' (the reference) and 'smoke' (their unit tests)"
+    )
 
 
 def evaluation_config(config: DistillConfig, **overrides: Any) -> Any:

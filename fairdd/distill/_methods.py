@@ -41,7 +41,8 @@ class Method:
     run : ``run(train, cfg, *, images_per_class, seed, checkpoint_dir, progress, device,
         sample_weights, callback) -> SyntheticSet``; called by :func:`distill` after it has
         validated the arguments.
-    for_profile : ``for_profile(profile) -> config`` for ``"smoke"``, ``"cpu"``, ``"paper"``.
+    for_profile : ``for_profile(profile) -> config`` for ``"paper"`` (the reference) and
+        ``"smoke"`` (the unit tests); a ``"cpu"`` protocol is a study's (it raises here).
     """
 
     config: type[DistillConfig]
@@ -64,8 +65,10 @@ METHODS: Mapping[str, Method] = MappingProxyType(
 def config_for(method: str, profile: str) -> DistillConfig:
     """The config of ``method`` (``"dc"``, ``"dsa"``, ``"dm"``, ``"mtt"``) for a run profile.
 
-    ``"paper"`` is the reference setting; ``"cpu"`` a stated reduction that runs in minutes on
-    2 CPU cores; ``"smoke"`` seconds, for CI. Each method module documents its reductions.
+    ``"paper"`` is the reference setting; ``"smoke"`` seconds, for the unit tests. A reduced
+    (``"cpu"``) protocol is a study's: each study states its own configs (e.g.
+    :meth:`fairdd.studies.methods.MethodsStudyConfig.for_profile`), so ``"cpu"`` raises
+    ``ValueError`` naming where they are.
     """
     check_choice("method", method, tuple(METHODS))
     check_profile(profile)

@@ -59,6 +59,7 @@ from fairdd.distill._common import (
     make_sampler,
     optimise,
     seeded_model,
+    study_profile,
     synthetic_labels,
 )
 from fairdd.distill.synchronized import check_matching, check_matching_data, synchronized_gradient_loss
@@ -182,20 +183,17 @@ class DCConfig(DistillConfig):
         """The config for a run profile (``augment=True``: DSA).
 
         - ``"paper"``: the reference settings (DSA: ``init="real"`` as the reference's DSA commands).
-        - ``"cpu"``: ConvNet width 32 (about 16× fewer conv FLOPs than 128), ``batch_real`` 64
-          instead of 256, 40 iterations instead of 1000, loops capped at 5 outer / 5 inner
-          (IPC 1 keeps 1/1; IPC 10 runs 5/5 instead of 10/50), ``init="real"`` for both so a
-          short run starts from a sensible set. Seconds per iteration:
-          ``python benchmarks/bench_distill.py --profiles cpu --methods dc dsa`` (results in
-          ``benchmarks/results/bench_distill.json``).
-        - ``"smoke"``: width 8, depth 2, 3 iterations, ``batch_real`` 16, loops 2/2 at every IPC.
+        - ``"smoke"``: width 8, depth 2, 3 iterations, ``batch_real`` 16, loops 2/2 at every IPC
+          (for the unit tests).
+
+        A ``"cpu"`` protocol is a study's: each study states its own reduced configs
+        (:meth:`fairdd.studies.methods.MethodsStudyConfig.for_profile`); ``"cpu"`` raises here.
         """
         check_profile(profile)
         if profile == "paper":
             return cls(augment=augment, init="real" if augment else "noise")
         if profile == "cpu":
-            loops = {ipc: (min(outer, 5), min(inner, 5)) for ipc, (outer, inner) in REFERENCE_LOOPS.items()}
-            return cls(augment=augment, init="real", network=NetworkSpec(width=32), iterations=40, batch_real=64, loops=loops)
+            raise study_profile(profile, "dsa" if augment else "dc")
         loops = {ipc: (min(outer, 2), min(inner, 2)) for ipc, (outer, inner) in REFERENCE_LOOPS.items()}
         loops.update({ipc: (2, 2) for ipc in (2, 3, 4, 5)})
         return cls(

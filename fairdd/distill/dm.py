@@ -74,6 +74,7 @@ from fairdd.distill._common import (
     optimise_runs,
     runs_fingerprint,
     seeded_model,
+    study_profile,
     synthetic_labels,
 )
 from fairdd.distill.synchronized import check_matching, check_matching_data, synchronized_mean_loss
@@ -142,16 +143,16 @@ class DMConfig(DistillConfig):
         """The config for a run profile.
 
         - ``"paper"``: the reference settings.
-        - ``"cpu"``: ConvNet width 32 (about 16× fewer conv FLOPs than 128; seconds per
-          iteration in ``benchmarks/bench_distill.py``), ``batch_real`` 64 instead of 256,
-          300 iterations instead of 20000.
-        - ``"smoke"``: width 8, depth 2, ``batch_real`` 16, 3 iterations.
+        - ``"smoke"``: width 8, depth 2, ``batch_real`` 16, 3 iterations (for the unit tests).
+
+        A ``"cpu"`` protocol is a study's: each study states its own reduced configs
+        (:meth:`fairdd.studies.methods.MethodsStudyConfig.for_profile`); ``"cpu"`` raises here.
         """
         check_profile(profile)
         if profile == "paper":
             return cls()
         if profile == "cpu":
-            return cls(network=NetworkSpec(width=32), batch_real=64, iterations=300)
+            raise study_profile(profile, "dm")
         return cls(network=NetworkSpec(width=8, depth=2), batch_real=16, iterations=3, checkpoint_every=1)
 
 

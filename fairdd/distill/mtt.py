@@ -61,6 +61,7 @@ from fairdd.distill._common import (
     make_sampler,
     optimise,
     seeded_model,
+    study_profile,
     synthetic_labels,
 )
 from fairdd.models import NetworkSpec
@@ -193,30 +194,20 @@ class MTTConfig(DistillConfig):
         """The config for a run profile.
 
         - ``"paper"``: the reference settings (100 experts × 50 epochs; meant for a GPU).
-        - ``"cpu"``: ConvNet width 32; 4 experts × 6 "epochs" of 10,000 random real images
-          each (a sixth of Fashion-MNIST) instead of 100 × 50 full epochs (trained once, then
-          cached; ``benchmarks/bench_distill.py --profiles cpu --methods mtt`` times the expert
-          training on a machine with no cache yet); ``max_start_epoch`` 4, ``expert_epochs`` 2,
-          ``syn_steps`` 8; 100 iterations. The learning rates are the reference's.
-        - ``"smoke"``: width 8, depth 2; 2 experts × 3 epochs of 256 images in batches of 64
+        - ``"smoke"`` (for the unit tests): width 8, depth 2; 2 experts × 3 epochs of 256 images in batches of 64
           (4 expert steps per epoch: with one full batch per epoch the target is a single SGD
           step, 3 synthetic steps overshoot it and the learned rate went negative);
           ``syn_steps`` 3, ``expert_epochs`` 1, ``max_start_epoch`` 2; 3 iterations.
+
+        A ``"cpu"`` protocol is a study's: each study states its own reduced configs
+        (:meth:`fairdd.studies.methods.MethodsStudyConfig.for_profile`, the class-wise study's);
+        ``"cpu"`` raises here.
         """
         check_profile(profile)
         if profile == "paper":
             return cls()
         if profile == "cpu":
-            return cls(
-                network=NetworkSpec(width=32),
-                num_experts=4,
-                expert_train_epochs=6,
-                expert_epoch_size=10_000,
-                max_start_epoch=4,
-                expert_epochs=2,
-                syn_steps=8,
-                iterations=100,
-            )
+            raise study_profile(profile, "mtt")
         return cls(
             network=NetworkSpec(width=8, depth=2),
             num_experts=2,
