@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from fairdd import records, results
-from fairdd.studies import embedding
+from fairdd.studies import _dd, embedding
 
 PROFILE = "smoke"
 
@@ -27,7 +27,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     (source / "embedding_dd" / "weights").mkdir()
     (source / "embedding_dd" / "weights" / "w.bin").write_bytes(b"\x00\x01")
     cell = config.cells()[0]
-    embedding.STUDY.save_synthetic(cell, torch.randn(3, 1, 4, 4), torch.tensor([0, 1, 2]), source)
+    _dd.save_synthetic(embedding.STUDY, cell, torch.randn(3, 1, 4, 4), torch.tensor([0, 1, 2]), source)
     (source / "embedding_dd" / "checkpoints" / "junk").mkdir(parents=True)
     index = records.record(PROFILE, source=source, root=store)
     assert index["studies"]["embedding_dd"]["runs"] == len(config.cells())
