@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     add_arguments(parser)
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)  # the workers' count, so the provenance states it
     results = os.environ.get("FAIRDD_RESULTS") or tempfile.mkdtemp(prefix="bench-profile-")
     os.environ["FAIRDD_RESULTS"] = results
     if "mtt" in args.workloads:  # experts trained and cached outside every measurement
