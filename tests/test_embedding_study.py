@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from fairdd.data import load_dataset
+from fairdd import results
+from fairdd.data import TemplateBios, load_dataset, template_bios
 from fairdd.studies import embedding as study
-from fairdd.studies.embedding import EmbeddingCell, EmbeddingStudyConfig, TemplateBios, feature_data
+from fairdd.studies.embedding import EmbeddingCell, EmbeddingStudyConfig, feature_data
 
 
 def test_profiles_and_validation():
@@ -35,6 +36,16 @@ def test_profiles_and_validation():
         EmbeddingCell(TemplateBios(), False, "standard", standard=cpu.standard)
     with pytest.raises(ValueError, match="per_profession"):
         TemplateBios(per_profession=1)
+    with pytest.raises(ValueError, match="test_per_profession"):
+        TemplateBios(test_per_profession=1)
+    with pytest.raises(ValueError, match="data.encoder must name an encoder"):
+        EmbeddingCell(TemplateBios(encoder=None), True, "standard", standard=cpu.standard)
+    # The test split's own size: its lines only; the training lines and the run id of a spec
+    # without it unchanged.
+    train, test = TemplateBios(per_profession=3, test_per_profession=5).frames()
+    assert (len(train), len(test)) == (12, 20)
+    assert train.equals(TemplateBios(per_profession=3).frames()[0])
+    assert "test_per_profession" not in results.canonical_config(TemplateBios())
 
 
 def test_describe_profile_sets_this_build_beside_the_paper():
@@ -169,12 +180,12 @@ def test_training_times_table3():
 
 
 def test_template_bios_skew_and_ambiguity():
-    d = study.template_bios(per_profession=400, skew=0.8, ambiguity=0.0, seed=0)
+    d = template_bios(per_profession=400, skew=0.8, ambiguity=0.0, seed=0)
     share = d.groupby("profession")["attribute"].mean()  # share of women
     assert share["nurse"] > 0.75 and share["surgeon"] < 0.25
     assert not d["text"].str.contains("nurse|surgeon|engineer|teacher").any()  # titles are not in the text
     assert set(d["label"]) == {0, 1, 2, 3} and (d["attribute"] == (d["gender"] == "female")).all()
-    common = study.template_bios(per_profession=400, ambiguity=1.0)["text"].str.contains("long hours|loves the job|trained|helps people")
+    common = template_bios(per_profession=400, ambiguity=1.0)["text"].str.contains("long hours|loves the job|trained|helps people")
     assert common.all()
 
 

