@@ -72,6 +72,7 @@ __all__ = [
     "DamagedFileError",
     "canonical_config",
     "check_digest",
+    "cpu_capability",
     "check_root",
     "checkpoint_dir",
     "claim_file",
@@ -455,6 +456,14 @@ def _version(package: str) -> str | None:
         return None
 
 
+def cpu_capability() -> str:
+    """The CPU kernels torch dispatches to on this machine (``torch.backends.cpu.get_cpu_capability()``:
+    e.g. ``"AVX512"``, ``"AVX2"``, ``"DEFAULT"``). Runs on machines of different capability
+    round differently (other convolution kernels), so bit-identity of a recomputed run is
+    expected only on the capability it was recorded with (:func:`fairdd.records.verify`)."""
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
 def _device() -> str:
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)})"
@@ -486,6 +495,7 @@ def _provenance(rid: str, study: str, payload: dict[str, Any], started: float, w
         },
         "device": _device(),
         "cpu_count": os.cpu_count(),
+        "cpu_capability": cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         **seeds,
         "started": iso(started),

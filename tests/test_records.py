@@ -141,3 +141,46 @@ def test_bad_input_is_named() -> None:
         records.record("cpu", source="/nonexistent/fairdd")
     with pytest.raises(ValueError, match="study='nope'"):
         records.verify("smoke", studies=["nope"], records=Path(__file__).parent)
+
+
+def test_compare_rows_relative_tolerance() -> None:
+    a = pd.DataFrame({"loss": [20.0], "accuracy": [0.5]})
+    assert records.compare_rows(a, a.assign(loss=[20.9]), rtol=0.05) == []
+    assert [c for c, _ in records.compare_rows(a, a.assign(loss=[20.9]), rtol=0.01)] == ["loss"]
+    with pytest.raises(ValueError, match="rtol"):
+        records.compare_rows(a, a, rtol=-1.0)
+
+
+def _recorded_on(run: Path, capability: str | None) -> None:
+    """Say in a record's provenance which CPU kernels made it, and re-seal its manifest."""
+    provenance = json.loads((run / "provenance.json").read_text())
+    provenance["cpu_capability"] = capability
+    (run / "provenance.json").write_text(json.dumps(provenance))
+    finished = json.loads((run / "DONE").read_text())["finished"]
+    (run / "DONE").write_text(results._manifest(run, pd.read_csv(run / "rows.csv"), finished))
+
+
+def test_verify_is_bit_exact_on_the_same_kernels_and_within_the_stated_tolerance_on_others(
+    recorded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, store = recorded
+    runs = records._runs(store / PROFILE / "embedding_dd")
+    assert {json.loads((r / "provenance.json").read_text())["cpu_capability"] for r in runs} == {results.cpu_capability()}
+    # A change of 0.125: a mismatch on the same kernels (the test above), within tolerance on others ...
+    small = _copy(store, tmp_path / "small")
+    for run in records._runs(small / PROFILE / "embedding_dd"):
+        _alter_row(run, "accuracy")
+        _recorded_on(run, "SOME_OTHER_KERNELS")
+    log = tmp_path / "log.txt"
+    with log.open("w") as stream:
+        assert records.verify(PROFILE, records=small, processes=1, log=stream) == []
+    assert "recorded on CPU kernels SOME_OTHER_KERNELS" in log.read_text() and "not bit for bit" in log.read_text()
+    # ... but a change beyond it fails there too, and so does a record that does not say its kernels.
+    large = _copy(store, tmp_path / "large")
+    for run in records._runs(large / PROFILE / "embedding_dd"):
+        for _ in range(3):
+            _alter_row(run, "accuracy")
+        _recorded_on(run, None)
+    with (tmp_path / "log2.txt").open("w") as stream:
+        mismatches = records.verify(PROFILE, records=large, processes=1, log=stream)
+    assert mismatches and {m.column for m in mismatches} == {"accuracy"}
