@@ -74,9 +74,10 @@ def source(data: StudyData | TemplateBios) -> str:
 
 
 def template_data(train_per_profession: int, test_per_profession: int, data_seed: int = 0) -> TemplateBios:
-    """The stand-in's biographies: both splits with the training split's gender skew (0.8) and a
-    share 0.4 of lines with a duty common to all professions, seeded as the other studies seed
-    their two subsets (:func:`fairdd.seeding.subset_seeds`), left as text (no encoder)."""
+    """The stand-in's biographies: both splits skewed 0.8 by gender (the test split too, unlike
+    the embedding chapter's balanced one), a share 0.4 of lines with a duty common to all
+    professions, the splits seeded as the other studies seed their two subsets
+    (:func:`fairdd.seeding.subset_seeds`), left as text (no encoder)."""
     train_seed, test_seed = subset_seeds(data_seed)
     test_per = None if test_per_profession == train_per_profession else test_per_profession
     return TemplateBios(per_profession=train_per_profession, test_per_profession=test_per,
