@@ -64,12 +64,13 @@ def test_learned_learning_rate_is_returned_and_trained(tmp_path, monkeypatch) ->
     assert cfg.dsa and cfg.network == NetworkSpec(width=8, depth=2)
 
 
-def test_a_live_claim_is_respected_and_a_dead_one_taken_over(tmp_path) -> None:
+def test_a_live_expert_claim_is_respected_and_a_dead_one_taken_over(tmp_path) -> None:
+    """MTT's experts are claimed through the run store's claim_file (one worker trains each)."""
     import os
     import subprocess
     import sys
 
-    from fairdd.distill.mtt import _claim
+    from fairdd.results import claim_file as _claim
 
     target = tmp_path / "expert_0000.pt"
     assert _claim(target)  # ours now

@@ -37,5 +37,5 @@ def test_refuses_without_cuda(tmp_path, monkeypatch) -> None:
 def test_paper_evaluation_is_the_papers_protocol_and_a_stable_run() -> None:
     cell = gpu_check.PaperEvaluation()
     e = cell.evaluation
-    assert (e.network.width, e.epochs, e.num_networks, e.dsa, e.batched) == (128, 1000, 20, True, True)
+    assert (e.network.width, e.epochs, e.num_networks, e.dsa, e.side_by_side) == (128, 1000, 20, True, True)
     assert results.run_id(cell) == results.run_id(gpu_check.PaperEvaluation())
