@@ -203,6 +203,20 @@ def test_checkpoint_of_another_run_is_refused(tmp_path) -> None:
         distill(train, cfg, images_per_class=1, seed=1, checkpoint_dir=tmp_path, progress=False)
 
 
+def test_a_damaged_checkpoint_is_set_aside_with_a_warning_and_the_run_recomputed(tmp_path) -> None:
+    train = toy_dataset()
+    cfg = DMConfig(iterations=3, batch_real=4, augment=False, checkpoint_every=2, **SMALL)
+    first = distill(train, cfg, images_per_class=1, seed=0, checkpoint_dir=tmp_path, progress=False)
+    checkpoint = tmp_path / "distill.pt"
+    data = bytearray(checkpoint.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: the SHA-256 written with it no longer matches
+    checkpoint.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="distill.pt is damaged"):
+        again = distill(train, cfg, images_per_class=1, seed=0, checkpoint_dir=tmp_path, progress=False)
+    assert torch.equal(first.images, again.images) and first.losses == again.losses
+    assert list(tmp_path.glob(".damaged-distill.pt-*"))
+
+
 def test_finished_checkpoint_makes_a_rerun_return_at_once(tmp_path) -> None:
     train = toy_dataset()
     cfg = DMConfig(iterations=3, batch_real=4, augment=False, checkpoint_every=2, **SMALL)

@@ -42,7 +42,7 @@ from fairdd.augment import DEFAULT_STRATEGY, DSAParams, check_dsa
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data import REAL_SAMPLINGS, Dataset, RealSampler, RealSampling
 from fairdd.models import IMAGE_MODELS, NetworkSpec
-from fairdd.results import canonical_config, load_checkpoint, save_checkpoint
+from fairdd.results import canonical_config, load_cache, save_checkpoint
 from fairdd.seeding import draw_seed
 from fairdd.training import to_device
 
@@ -306,9 +306,10 @@ def _restore(
     tensors: Mapping[str, torch.Tensor],
     optimizers: Mapping[str, torch.optim.Optimizer],
 ) -> dict[str, Any] | None:
-    """Load the checkpoint in ``checkpoint_dir`` (``None``: there is none) into ``tensors`` and
-    ``optimizers``; refuse one of another run. The caller restores its generators and losses."""
-    saved = load_checkpoint(_checkpoint_file(checkpoint_dir))
+    """Load the checkpoint in ``checkpoint_dir`` (``None``: there is none, or it was damaged —
+    then it is moved aside with a warning naming it, and the run starts again) into ``tensors``
+    and ``optimizers``; refuse one of another run. The caller restores its generators and losses."""
+    saved = load_cache(_checkpoint_file(checkpoint_dir))
     if saved is None:
         return None
     if saved["run_id"] != run_id:
