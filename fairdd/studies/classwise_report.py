@@ -101,13 +101,6 @@ def two_sigma_filter(rows: pd.DataFrame, *, by: Sequence[str] = ("method", "arch
     return rows[keep]
 
 
-def _levels(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows with a printable ``ipc`` level ("BLM" for the whole set)."""
-    out = rows.copy()
-    out["level"] = [("BLM" if m == "whole" else str(int(i))) for m, i in zip(out["method"], out["ipc"])]
-    return out
-
-
 def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per method × architecture × IPC (and the BLM): models, accuracy, class-wise variance
     with and without the 2σ filter, worst-class accuracy and the gap (mean ± std over models, %)."""
