@@ -590,9 +590,11 @@ def verify(
                 made_on = json.loads((source / name / rid / "provenance.json").read_text()).get("cpu_capability")
                 if made_on != here:
                     tolerance, relative = max(atol, other_kernels_atol), OTHER_KERNELS_RTOL
+                    exact = "bit-identical all the same" if not compare_rows(recorded, recomputed, atol=atol) else (
+                        "not bit-identical")
                     print(f"verify {name}: run {rid} was recorded on CPU kernels {made_on or '(not recorded)'}, "
                           f"recomputed on {here}: compared within atol {tolerance:g} + rtol {relative:g}, "
-                          "not bit for bit (re-record on this machine kind for a bit-exact check)",
+                          f"not bit for bit ({exact}; re-record on this machine kind for a bit-exact check)",
                           file=log, flush=True)
                 for column, detail in compare_rows(recorded, recomputed, atol=tolerance, rtol=relative):
                     mismatches.append(Mismatch(name, rid, column, detail))
