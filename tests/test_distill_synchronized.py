@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from fairdd.distill import DCConfig, DMConfig, distill
-from fairdd.distill.synchronized import synchronized_gradient_loss, synchronized_mean_loss
+from fairdd.data import RealSampler
+from fairdd.distill.synchronized import expected_targets, synchronized_gradient_loss, synchronized_mean_loss
 from tests.test_distill_common import SMALL, toy_dataset
 
 
@@ -109,3 +111,67 @@ def test_bad_matching_and_missing_attributes_are_errors_before_work() -> None:
     with pytest.raises(ValueError, match="matching='synchronized' needs a training set with attributes"):
         distill(toy_dataset(), DCConfig(iterations=1, matching="synchronized", loops={1: (1, 1)}, **SMALL),
                 images_per_class=1, seed=0, progress=False)
+
+
+def _colour_class(sizes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One class whose images fall into groups of the given sizes (labels all 0)."""
+    attributes = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    return torch.zeros(len(attributes), dtype=torch.long), attributes
+
+
+def test_expected_targets_match_a_monte_carlo_of_the_real_sampler_and_the_loss_gradient() -> None:
+    # The cpu profile's r = 0.9 class: 540 images of the class's colour, 6-7 of each other colour,
+    # 32 drawn per batch by RealSampler's uniform mode (DM's own draws).
+    sizes = [540, 7, 6, 7, 7, 6, 7, 7, 6, 7]
+    labels, attributes = _colour_class(sizes)
+    exact = expected_targets(np.array([sizes]), 32)
+    sampler = RealSampler(labels, 1, mode="uniform")
+    g = torch.Generator().manual_seed(0)
+    draws = 4000
+    present = np.zeros((draws, len(sizes)))
+    # Fixed embeddings per image: group g's images scatter around a mean m_g. The gradient of the
+    # synchronized loss in s, averaged over the sampler's batches, must be 2 * sum_g p_g (s - m_g).
+    emb = torch.randn(len(labels), 3, generator=torch.Generator().manual_seed(1)) + attributes[:, None].double().float()
+    s = torch.zeros(3, requires_grad=True)
+    grad = torch.zeros(3)
+    for i in range(draws):
+        idx = sampler.sample(0, 32, g)
+        present[i, torch.unique(attributes[idx]).numpy()] = 1
+        (gs,) = torch.autograd.grad(synchronized_mean_loss(emb[idx], attributes[idx], s), s)
+        grad += gs
+    grad /= draws
+    freq = present.mean(0)
+    se = np.sqrt(freq * (1 - freq) / draws) + 1e-3
+    assert np.all(np.abs(freq - exact.presence[0]) < 4 * se)
+    assert exact.presence[0, 0] == 1.0
+    assert freq[0] == 1.0
+    mc_weights = freq / present.sum(1).mean()
+    np.testing.assert_allclose(mc_weights, exact.weights[0], atol=0.01)
+    np.testing.assert_allclose(present.sum(1).mean(), exact.step[0], rtol=0.02)
+    means = torch.stack([emb[attributes == k].mean(0) for k in range(len(sizes))]).double().numpy()
+    expected_grad = 2 * (exact.presence[0][:, None] * (0.0 - means)).sum(0)
+    np.testing.assert_allclose(grad.numpy(), expected_grad, rtol=0.03, atol=0.05)
+    # The numbers the issue and the page quote: a minority colour in about 30 % of batches, the
+    # majority colour about 27 % of FairDD's expected target (10 % balanced, 90 % plain DM), step about 3.7.
+    assert 0.27 < exact.presence[0, 1:].mean() < 0.33
+    assert exact.weights[0, 0] == pytest.approx(0.266, abs=0.005)
+    assert exact.step[0] == pytest.approx(3.76, abs=0.01)
+    np.testing.assert_allclose(exact.balanced[0], 0.1)
+    assert exact.share[0, 0] == pytest.approx(0.9)
+
+
+def test_expected_targets_edge_cases_and_errors() -> None:
+    # A batch as large as the class holds every group; a group the class lacks gets nothing.
+    e = expected_targets(np.array([[3, 2, 0], [1, 1, 1]]), 5)
+    np.testing.assert_allclose(e.presence, [[1, 1, 0], [1, 1, 1]])
+    np.testing.assert_allclose(e.weights, [[0.5, 0.5, 0], [1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(e.step, [2, 3])
+    np.testing.assert_allclose(e.balanced, [[0.5, 0.5, 0], [1 / 3, 1 / 3, 1 / 3]])
+    # One draw: each group present with its share.
+    np.testing.assert_allclose(expected_targets(np.array([[3, 1]]), 1).presence, [[0.75, 0.25]])
+    with pytest.raises(ValueError, match="non-negative integers"):
+        expected_targets(np.array([[1.5, 2]]), 2)
+    with pytest.raises(ValueError, match=r"classes \[1\] have no images"):
+        expected_targets(np.array([[1, 2], [0, 0]]), 2)
+    with pytest.raises(ValueError, match="batch=0"):
+        expected_targets(np.array([[1, 2]]), 0)

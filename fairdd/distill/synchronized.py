@@ -30,10 +30,26 @@ sampling (:class:`fairdd.data.RealSampler`, ``"group_balanced"``) draws the same
 images from every group, so its batch mean *is* :math:`\bar\mu_c`. Hence on the same
 group-balanced batch, synchronized DM's gradient is exactly :math:`|G_c|` times plain DM's:
 with every class holding the same :math:`|G|` groups and ``lr_img`` divided by :math:`|G|`,
-the two give the same synthetic images (SGD with momentum is linear in the gradients). With
-uniform sampling (FairDD's own setting) they agree only in expectation and differ in variance:
-the minority group's mean comes from the few images the batch happens to hold, and a group
-absent from a batch drops out of that step's sum.
+the two give the same synthetic images (SGD with momentum is linear in the gradients).
+
+**With uniform batches (FairDD's own setting) they do not agree even in expectation** once a
+group can be absent from a batch. The gradient of the class's loss in :math:`s_c` is
+:math:`2\sum_{g \in G_c} (s_c - \mu_{c,g})`: a group absent from the batch drops out of the sum.
+Drawing b of the class's N images uniformly without replacement, group g (of :math:`n_g`
+images) is present with probability :math:`p_g = 1 - \binom{N - n_g}{b} / \binom{N}{b}`
+(hypergeometric), and given that it is present its batch mean :math:`\mu_{c,g}` is an unbiased
+estimate of its mean :math:`m_g` over the class (exchangeability). Hence
+
+.. math:: \mathbb E\bigl[\nabla_{s_c} \mathcal L_c\bigr] = 2 \sum_g p_g (s_c - m_g)
+          = 2 P \Bigl(s_c - \sum_g \tfrac{p_g}{P} m_g\Bigr), \qquad P = \sum_g p_g
+          = \mathbb E\,|G_c| :
+
+in expectation FairDD pulls towards the group means weighted by :math:`p_g / P` (not
+:math:`1/|G|`: a group present in every batch outweighs one present in a third of them) with
+an effective step P times plain DM's (not :math:`|G|`). Plain DM's expected target weights
+the groups by their share :math:`n_g / N`; group-balanced sampling by :math:`1/|G|`.
+:func:`expected_targets` computes :math:`p_g`, the weights and P exactly (tested against a
+Monte Carlo simulation of :class:`fairdd.data.RealSampler`'s draws and of the loss's gradient).
 
 **When they differ (DC).** D is not linear in the real gradient (a cosine per row), so
 :math:`\sum_g D(\nabla_S, \nabla_g) \ne |G|\, D(\nabla_S, \frac{1}{|G|}\sum_g \nabla_g)` in
@@ -43,8 +59,11 @@ group's direction, group-balanced DC towards the direction of their average.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from fairdd.config import check_choice
@@ -52,6 +71,8 @@ from fairdd.data import Dataset
 
 __all__ = [
     "MATCHINGS",
+    "SynchronizedExpectation",
+    "expected_targets",
     "check_matching",
     "check_matching_data",
     "group_index",
@@ -117,3 +138,65 @@ def synchronized_gradient_loss(
     for k in range(g):
         total = total + distance(syn_gradients, per_group_gradients(inverse == k))
     return total
+
+
+@dataclass(frozen=True)
+class SynchronizedExpectation:
+    """What synchronized matching pulls towards in expectation, per class (rows) and group (columns).
+
+    ``presence[c, g]``: probability that group g appears in a uniform batch of class c;
+    ``weights[c, g]``: the weight of group g's mean in FairDD's expected target
+    (``presence / presence.sum(1)``); ``step[c]``: FairDD's expected gradient as a multiple of
+    plain DM's (``presence.sum(1)``, the expected number of groups in the batch);
+    ``share[c, g]``: the group's share of the class, plain DM's expected target weights;
+    ``balanced[c, g]``: group-balanced sampling's (``1 / groups`` over the groups the class holds).
+    """
+
+    presence: np.ndarray
+    weights: np.ndarray
+    step: np.ndarray
+    share: np.ndarray
+    balanced: np.ndarray
+
+
+def _absent_probability(total: int, size: int, batch: int) -> float:
+    """``C(total - size, batch) / C(total, batch)``: no image of a ``size``-image group in a
+    uniform draw of ``batch`` of ``total`` images without replacement (exact integers)."""
+    if size == 0:
+        return 1.0
+    if batch > total - size:
+        return 0.0
+    return math.comb(total - size, batch) / math.comb(total, batch)
+
+
+def expected_targets(group_sizes: np.ndarray | Sequence[Sequence[int]], batch: int) -> SynchronizedExpectation:
+    r"""FairDD's expected target and step under uniform real batches (see the module notes).
+
+    Parameters
+    ----------
+    group_sizes : ``(K, G)`` non-negative integers: the training images of class c in group g.
+    batch : real images drawn per class and iteration (DM's ``batch_real``), uniformly without
+        replacement; a class with fewer images gives all of them (as :class:`fairdd.data.RealSampler`).
+
+    The presence probability is exact (:math:`1 - \binom{N - n_g}{b} / \binom{N}{b}`, integer
+    binomial coefficients); groups a class lacks get presence, weight and balanced weight 0.
+    """
+    sizes = np.asarray(group_sizes)
+    if sizes.ndim != 2 or sizes.size == 0 or not np.issubdtype(sizes.dtype, np.integer) or (sizes < 0).any():
+        raise ValueError(f"group_sizes must be a (classes, groups) array of non-negative integers, got "
+                         f"shape {sizes.shape} and dtype {sizes.dtype}")
+    empty = np.flatnonzero(sizes.sum(1) == 0).tolist()
+    if empty:
+        raise ValueError(f"classes {empty} have no images in group_sizes; every class needs at least one")
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"batch={batch!r} must be a positive integer (real images per class and iteration)")
+    presence = np.array([[1.0 - _absent_probability(int(row.sum()), int(n), batch) for n in row] for row in sizes])
+    step = presence.sum(1)
+    holds = sizes > 0
+    return SynchronizedExpectation(
+        presence=presence,
+        weights=presence / step[:, None],
+        step=step,
+        share=sizes / sizes.sum(1, keepdims=True),
+        balanced=holds / holds.sum(1, keepdims=True),
+    )
