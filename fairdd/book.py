@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import ast
+import html
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-__all__ = ["PARAMETERS_NOTE", "fold_parameters", "main", "show_sources", "sources"]
+__all__ = ["PARAMETERS_NOTE", "claims_html", "fold_parameters", "main", "show_claims", "show_sources", "sources"]
 
 #: The ``fairdd-book`` metadata key marks the line this module adds (so a second run replaces it).
 PARAMETERS_NOTE = "fairdd-parameters-note"
@@ -128,6 +130,56 @@ def show_sources(rows: Any, profile: str) -> None:
         plt.show()
 
     display(Markdown(sources(rows, profile)))
+
+
+def _number(x: Any, digits: int = 2) -> str:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{value:.{digits}f}" if math.isfinite(value) else "–"
+
+
+def claims_html(claims: Any, *, statement: bool = True) -> str:
+    """A chapter's claim verdicts (:data:`fairdd.stats.CLAIM_COLUMNS` rows) as one HTML table.
+
+    Columns: the claim (and its statement), the data set, the verdict with its generated reason,
+    our effect with its 95 % interval, the minimum detectable effect, the paper's effect, the
+    experimental unit and n. Each row carries ``data-claim-key`` (paper | claim | data set) and
+    ``data-verdict``, so the book's browser test can check that the replication summary and every
+    chapter show the same verdicts.
+    """
+    from fairdd.stats import CLAIM_COLUMNS, VERDICTS
+
+    missing = [c for c in CLAIM_COLUMNS if c not in getattr(claims, "columns", ())]
+    if missing:
+        raise ValueError(f"claims lack the columns {missing}; build them with fairdd.stats.claim_row")
+    bad = sorted(set(claims["verdict"]) - set(VERDICTS))
+    if bad:
+        raise ValueError(f"claims hold verdicts {bad}; allowed: {list(VERDICTS)}")
+    head = ["claim", *(["statement"] if statement else []), "data set", "verdict", "why",
+            "our effect [95 % CI]", "minimum detectable effect", "paper's effect", "unit (n)"]
+    out = ['<table class="fairdd-claims">', "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>",
+           "<tbody>"]
+    for r in claims.itertuples(index=False):
+        key = html.escape(f"{r.paper} | {r.claim} | {r.dataset}", quote=True)
+        effect = _number(r.effect)
+        if effect != "–" and _number(r.ci_low) != "–":
+            effect += f" [{_number(r.ci_low)}, {_number(r.ci_high)}]"
+        cells = [str(r.claim), *([str(r.statement)] if statement else []), str(r.dataset), f"<b>{r.verdict}</b>",
+                 str(r.reason), effect, _number(r.mde), _number(r.paper_effect), f"{r.unit} ({r.n})" if r.unit else "–"]
+        escaped = [c if c.startswith("<b>") else html.escape(c) for c in cells]
+        out.append(f'<tr data-claim-key="{key}" data-verdict="{html.escape(str(r.verdict), quote=True)}">'
+                   + "".join(f"<td>{c}</td>" for c in escaped) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def show_claims(claims: Any, *, statement: bool = True) -> None:
+    """Display :func:`claims_html` in a notebook."""
+    from IPython.display import HTML, display
+
+    display(HTML(claims_html(claims, statement=statement)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -616,26 +616,32 @@ def decide(
     k = support.size
     holm_s, holm_c = holm_adjust(support), holm_adjust(contradict)
     hits = int((holm_s < level).sum())
-    tests = f"{k} test{'s' if k > 1 else ''}, Holm-corrected at {level:g}" if k > 1 else f"one test at {level:g}"
-    if (need == "all" and hits == k) or (need == "any" and hits > 0):
-        return Verdict("supported", f"{hits} of {tests} significant in the paper's direction "
-                                    f"(largest corrected p {_fmt(holm_s.max() if need == 'all' else holm_s.min())})")
     against = int((holm_c < level).sum())
+
+    def count(n: int, direction: str) -> str:
+        if k == 1:
+            return f"the test is {'' if n else 'not '}significant {direction} at {level:g}"
+        return f"{n} of {k} tests significant {direction} (Holm-corrected, {level:g})"
+
+    along, opposite = "in the paper's direction", "against the paper's direction"
+    if (need == "all" and hits == k) or (need == "any" and hits > 0):
+        p = holm_s.max() if need == "all" else holm_s.min()
+        return Verdict("supported", f"{count(hits, along)} (p {_fmt(p)})")
     if against:
-        return Verdict("contradicted", f"{against} of {tests} significant against the paper's direction "
-                                       f"(smallest corrected p {_fmt(holm_c.min())})")
+        return Verdict("contradicted", f"{count(against, opposite)} (p {_fmt(holm_c.min())})")
     mde_text = f"minimum detectable effect {_fmt(mde)}" if mde is not None else ""
     if absent is not None and absent.size and margin is not None:
         holm_a = holm_adjust(absent)
         if np.all(holm_a < level):
             source = f" ({margin_source})" if margin_source else ""
             return Verdict("absent", f"equivalence shown: every effect is within ±{_fmt(margin)}{source} "
-                                     f"(TOST, largest corrected p {_fmt(holm_a.max())})")
+                                     f"(TOST{', Holm-corrected' if holm_a.size > 1 else ''}, p {_fmt(holm_a.max())})")
+    found = count(hits, along)
     if paper_effect is not None and mde is not None and np.isfinite(mde) and abs(paper_effect) < mde:
         return Verdict("untestable here", f"could not have detected the paper's effect: {mde_text} > the paper's "
-                                          f"{_fmt(abs(paper_effect))} ({hits} of {tests} significant)")
+                                          f"{_fmt(abs(paper_effect))} ({found})")
     detail = f"; {mde_text}" if mde_text else ""
-    return Verdict("untestable here", f"inconclusive: {hits} of {tests} significant, and absence not shown{detail}")
+    return Verdict("untestable here", f"inconclusive: {found}, and absence not shown{detail}")
 
 
 def claim_row(*, paper: str, claim: Any, statement: str, chapter: str, dataset: str, verdict: Verdict,

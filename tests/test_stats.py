@@ -287,7 +287,7 @@ def test_unit_means_checks_columns():
 
 def test_each_verdict_class_is_reachable_with_its_reason():
     v = stats.decide(p_support=[0.001, 0.01], p_contradict=[0.99, 0.9])
-    assert v.verdict == "supported" and "2 of 2 tests, Holm" in v.reason
+    assert v.verdict == "supported" and "2 of 2 tests significant in the paper's direction (Holm" in v.reason
     # Holm: 0.03 and 0.04 are each below 0.05, but neither after correction (0.06, 0.06).
     assert stats.decide(p_support=[0.03, 0.04], p_contradict=[0.9, 0.9], need="any").verdict != "supported"
     assert stats.decide(p_support=[0.01, 0.2], p_contradict=[0.9, 0.9]).verdict != "supported"
