@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -30,7 +30,17 @@ from fairdd.data import Dataset
 from fairdd.models import MLP, init_theta0
 from fairdd.seeding import ADVERSARY, BALANCE, BATCHES, THETA0, VALIDATION, stream_generator
 
-__all__ = ["Discriminator", "StandardConfig", "StandardResult", "balanced_indices", "group_counts", "train_standard"]
+__all__ = [
+    "DEBIAS",
+    "Debias",
+    "DebiasedMLPConfig",
+    "Discriminator",
+    "StandardConfig",
+    "StandardResult",
+    "balanced_indices",
+    "group_counts",
+    "train_standard",
+]
 
 
 def group_counts(labels: torch.Tensor, groups: torch.Tensor) -> dict[tuple[int, int], int]:
@@ -119,8 +129,79 @@ class Discriminator(nn.Module):
         return self.net(h)
 
 
+Debias = Literal["none", "bteo", "adv"]
+DEBIAS: tuple[str, ...] = get_args(Debias)
+
+
 @dataclass(frozen=True)
-class StandardConfig:
+class DebiasedMLPConfig:
+    """What every config of Han et al.'s MLP holds: the network, the debiasing and the seed.
+
+    :class:`StandardConfig` (full-data training) and
+    :class:`~fairdd.distill.embedding.EmbeddingDDConfig` (distillation) inherit these fields and
+    their checks. Each lists its own fields in a private base named after this one
+    (``class StandardConfig(DebiasedMLPConfig, _StandardTraining)``): a dataclass collects fields
+    from the last base to the first, so a config's own fields come first and these last, the
+    order the configs had before the fields were shared. That order is the order of the config
+    columns in a run's ``rows.csv`` (``records/cpu/embedding_dd``); run ids hash sorted JSON and
+    do not depend on it.
+
+    Attributes
+    ----------
+    hidden : widths of the MLP's tanh layers (reference (300, 300)).
+    debias : ``"none"``, ``"bteo"`` (balanced real data) or ``"adv"`` (discriminator).
+    adv_lambda, adv_units, adv_lr : ADV strength λ, discriminator width, its Adam lr
+        (reference 0.8, 256, 1e-4: HanXudong/Fair_Dataset_Distillation@8332c08's MOJI scripts).
+    preserve_class_share : BTEO as fairlib's ``stratified_y`` (True) or per-class minimum
+        (False), see :func:`balanced_indices`.
+    seed : seeds θ0, the batches, the BTEO subset and the discriminator (and what the config
+        adds: DD's synthetic init, the baselines' validation split).
+    """
+
+    hidden: tuple[int, ...] = (300, 300)
+    debias: Debias = "none"
+    adv_lambda: float = 0.8
+    adv_units: int = 256
+    adv_lr: float = 1e-4
+    preserve_class_share: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        own = getattr(super(), "__post_init__", None)
+        if own is not None:  # the private base's checks of the config's own fields
+            own()
+        check_int("adv_units", self.adv_units, minimum=1)
+        check_int("seed", self.seed, minimum=0)
+        check_number("adv_lr", self.adv_lr, minimum=0.0, strict_minimum=True)
+        check_number("adv_lambda", self.adv_lambda, minimum=0.0)
+        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise ValueError(f"hidden={self.hidden!r} must be a non-empty tuple of integers >= 1")
+        check_choice("debias", self.debias, DEBIAS)
+        if not isinstance(self.preserve_class_share, bool):
+            raise ValueError(f"preserve_class_share={self.preserve_class_share!r} must be a bool")
+
+
+@dataclass(frozen=True)
+class _StandardTraining:
+    """:class:`StandardConfig`'s own fields (before the shared ones, see :class:`DebiasedMLPConfig`)."""
+
+    epochs: int = 100
+    patience: int | None = 5
+    validation_fraction: float = 0.1
+    batch_size: int = 1024
+    lr: float = 3e-3
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            check_int(name, getattr(self, name), minimum=1)
+        if self.patience is not None:
+            check_int("patience", self.patience, minimum=1)
+        check_number("validation_fraction", self.validation_fraction, minimum=0.0, maximum=1.0, strict_minimum=True)
+        check_number("lr", self.lr, minimum=0.0, strict_minimum=True)
+
+
+@dataclass(frozen=True)
+class StandardConfig(DebiasedMLPConfig, _StandardTraining):
     """Full-data training of Han et al.'s MLP: STANDARD, STANDARD + BTEO, STANDARD + ADV.
 
     Defaults are fairlib's (HanXudong/fairlib@909f952 ``base_options.py``) for the classifier and
@@ -134,38 +215,10 @@ class StandardConfig:
     validation_fraction : share of the training split held out for early stopping (our data
         sets have no dev split); unused when ``patience`` is None.
     batch_size, lr : Adam minibatch and learning rate (fairlib 1024, 3e-3).
-    hidden : MLP hidden widths (300, 300).
-    debias, adv_lambda, adv_units, adv_lr, preserve_class_share : as in
-        :class:`~fairdd.distill.embedding.EmbeddingDDConfig`.
-    seed : θ0 (the same θ0 as a DD run with this seed), batches, BTEO subset, adversary.
+    hidden, debias, adv_lambda, adv_units, adv_lr, preserve_class_share, seed : the shared
+        fields of :class:`DebiasedMLPConfig`; ``seed`` also draws the validation split (θ0 is
+        the same θ0 as a DD run with this seed).
     """
-
-    epochs: int = 100
-    patience: int | None = 5
-    validation_fraction: float = 0.1
-    batch_size: int = 1024
-    lr: float = 3e-3
-    hidden: tuple[int, ...] = (300, 300)
-    debias: Literal["none", "bteo", "adv"] = "none"
-    adv_lambda: float = 0.8
-    adv_units: int = 256
-    adv_lr: float = 1e-4
-    preserve_class_share: bool = True
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "adv_units"):
-            check_int(name, getattr(self, name), minimum=1)
-        if self.patience is not None:
-            check_int("patience", self.patience, minimum=1)
-        check_int("seed", self.seed, minimum=0)
-        check_number("validation_fraction", self.validation_fraction, minimum=0.0, maximum=1.0, strict_minimum=True)
-        for name in ("lr", "adv_lr"):
-            check_number(name, getattr(self, name), minimum=0.0, strict_minimum=True)
-        check_number("adv_lambda", self.adv_lambda, minimum=0.0)
-        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise ValueError(f"hidden={self.hidden!r} must be a non-empty tuple of integers >= 1")
-        check_choice("debias", self.debias, ("none", "bteo", "adv"))
 
 
 @dataclass

@@ -259,3 +259,27 @@ def test_bad_dd_config_raises(kwargs, field):
 def test_bad_standard_config_raises(kwargs, field):
     with pytest.raises(ValueError, match=field):
         StandardConfig(**kwargs)
+
+
+def test_standard_and_dd_configs_share_one_definition_of_the_mlp_and_debias_fields() -> None:
+    """The network, debiasing and seed fields are DebiasedMLPConfig's (one default, one check),
+    listed after each config's own fields: the config columns of the recorded rows keep their order."""
+    import dataclasses
+
+    from fairdd.debias import DebiasedMLPConfig
+
+    shared = [f.name for f in dataclasses.fields(DebiasedMLPConfig)]
+    assert shared == ["hidden", "debias", "adv_lambda", "adv_units", "adv_lr", "preserve_class_share", "seed"]
+    for cls in (StandardConfig, EmbeddingDDConfig):
+        assert issubclass(cls, DebiasedMLPConfig)
+        names = [f.name for f in dataclasses.fields(cls)]
+        assert names[-len(shared):] == shared and names[0] in ("epochs", "size")
+        assert all(getattr(cls(), n) == getattr(DebiasedMLPConfig(), n) for n in shared)
+        with pytest.raises(ValueError, match="preserve_class_share"):
+            cls(preserve_class_share=1)
+        with pytest.raises(ValueError, match="adv_units"):
+            cls(adv_units=0)
+    with pytest.raises(ValueError, match="epochs"):  # the own fields' checks still run
+        StandardConfig(epochs=0)
+    with pytest.raises(ValueError, match="size"):
+        EmbeddingDDConfig(size=0)

@@ -292,3 +292,18 @@ def test_hatexplain_spec_loads_both_groups_with_the_cells_tokenizer(tmp_path, mo
     race = load_dataset("hatexplain", "test", root=tmp_path, attribute="race", tokenizer=vocab, max_length=6)
     assert list(groups) == ["gender", "race"]
     assert torch.equal(groups["gender"], test.attributes) and torch.equal(groups["race"], race.attributes)
+
+
+def test_report_reads_the_groups_from_the_rows() -> None:
+    """The report draws one panel and one claim test per measured group (``eod_<group>`` columns),
+    not from a list of its own: a second group in the rows is reported, an absent one is not."""
+    from fairdd.studies import kd_text_report as report
+
+    rows = _rows([0.30, 0.31, 0.29, 0.30], {1.0: [0.30, 0.31, 0.30, 0.29], 10.0: [0.10, 0.11, 0.09, 0.10]})
+    assert report._groups(rows) == ["gender"]
+    rows["eod_race"] = rows["dpd_race"] = rows["eod_gender"]
+    assert report._groups(rows) == ["gender", "race"]
+    assert len(report.plot_figure5(rows).axes) == 2
+    assert report.claims(rows).set_index("claim").loc["T", "tests"] == 4
+    with pytest.raises(ValueError, match="eod_"):
+        report._groups(rows.drop(columns=["eod_gender", "eod_race"]))

@@ -38,7 +38,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -48,7 +47,7 @@ from torch.nn import functional as F
 
 from fairdd.config import check_choice, check_int, check_number
 from fairdd.data import Dataset
-from fairdd.debias import Discriminator, balanced_indices
+from fairdd.debias import DEBIAS, DebiasedMLPConfig, Debias, Discriminator, balanced_indices
 from fairdd.models import MLP, init_theta0
 from fairdd.seeding import ADVERSARY, BALANCE, BATCHES, SYNTHETIC, THETA0, stream_generator
 
@@ -66,12 +65,35 @@ __all__ = [
     "unroll",
 ]
 
-Debias = Literal["none", "bteo", "adv"]
-DEBIAS: tuple[str, ...] = get_args(Debias)
+@dataclass(frozen=True)
+class _DistillSchedule:
+    """:class:`EmbeddingDDConfig`'s own fields (before the shared ones, see
+    :class:`~fairdd.debias.DebiasedMLPConfig`)."""
+
+    size: int = 10
+    distill_epochs: int = 5
+    iterations: int = 4900
+    batch_size: int = 1024
+    lr: float = 0.01
+    betas: tuple[float, float] = (0.5, 0.999)
+    decay_every: int = 980
+    decay_factor: float = 0.5
+    init_step_size: float = 0.01
+    label_init: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("size", "distill_epochs", "iterations", "batch_size", "decay_every"):
+            check_int(name, getattr(self, name), minimum=1)
+        for name in ("lr", "init_step_size"):
+            check_number(name, getattr(self, name), minimum=0.0, strict_minimum=True)
+        check_number("decay_factor", self.decay_factor, minimum=0.0, maximum=1.0, strict_minimum=True)
+        check_number("label_init", self.label_init)
+        if len(self.betas) != 2 or not all(isinstance(b, float) and 0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas={self.betas!r} must be two floats in [0, 1)")
 
 
 @dataclass(frozen=True)
-class EmbeddingDDConfig:
+class EmbeddingDDConfig(DebiasedMLPConfig, _DistillSchedule):
     """Han et al.'s distillation, defaults from the reference's MOJI scripts (``Scripts/Moji_*``).
 
     Attributes
@@ -88,48 +110,10 @@ class EmbeddingDDConfig:
         10 passes, 980 steps on MOJI).
     init_step_size : η̃ at the start, every unrolled step (reference ``--distill_lr 0.01``).
     label_init : logit of a vector's own class at the start, others 0 (0: uniform targets).
-    hidden : widths of the MLP's tanh layers (reference (300, 300)).
-    debias : ``"none"``, ``"bteo"`` (balanced real data) or ``"adv"`` (discriminator), while distilling.
-    adv_lambda, adv_units, adv_lr : ADV strength λ, discriminator width, its Adam lr
-        (reference 0.8, 256, 1e-4).
-    preserve_class_share : BTEO as fairlib's ``stratified_y`` (True) or per-class minimum (False).
-    seed : seeds θ0, the synthetic init, the batches, the BTEO subset and the discriminator.
+    hidden, debias, adv_lambda, adv_units, adv_lr, preserve_class_share, seed : the shared
+        fields of :class:`~fairdd.debias.DebiasedMLPConfig` (as the full-data baselines';
+        debiasing acts while distilling); ``seed`` also seeds the synthetic init.
     """
-
-    size: int = 10
-    distill_epochs: int = 5
-    iterations: int = 4900
-    batch_size: int = 1024
-    lr: float = 0.01
-    betas: tuple[float, float] = (0.5, 0.999)
-    decay_every: int = 980
-    decay_factor: float = 0.5
-    init_step_size: float = 0.01
-    label_init: float = 0.0
-    hidden: tuple[int, ...] = (300, 300)
-    debias: Debias = "none"
-    adv_lambda: float = 0.8
-    adv_units: int = 256
-    adv_lr: float = 1e-4
-    preserve_class_share: bool = True
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("size", "distill_epochs", "iterations", "batch_size", "decay_every", "adv_units"):
-            check_int(name, getattr(self, name), minimum=1)
-        check_int("seed", self.seed, minimum=0)
-        for name in ("lr", "init_step_size", "adv_lr"):
-            check_number(name, getattr(self, name), minimum=0.0, strict_minimum=True)
-        check_number("decay_factor", self.decay_factor, minimum=0.0, maximum=1.0, strict_minimum=True)
-        check_number("adv_lambda", self.adv_lambda, minimum=0.0)
-        check_number("label_init", self.label_init)
-        if len(self.betas) != 2 or not all(isinstance(b, float) and 0.0 <= b < 1.0 for b in self.betas):
-            raise ValueError(f"betas={self.betas!r} must be two floats in [0, 1)")
-        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise ValueError(f"hidden={self.hidden!r} must be a non-empty tuple of integers >= 1")
-        check_choice("debias", self.debias, DEBIAS)
-        if not isinstance(self.preserve_class_share, bool):
-            raise ValueError(f"preserve_class_share={self.preserve_class_share!r} must be a bool")
 
     @property
     def unrolled_steps(self) -> int:

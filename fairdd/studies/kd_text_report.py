@@ -23,7 +23,6 @@ from scipy import optimize, stats
 
 from fairdd import metrics
 from fairdd.studies._study import mean_std
-from fairdd.studies.kd_text import ATTRIBUTES
 
 __all__ = ["PAPER_TABLE3", "claims", "findings", "minimum_detectable_effect", "paper_table3", "plot_figure5", "table3"]
 
@@ -70,6 +69,15 @@ def _temps(rows: pd.DataFrame) -> list[float]:
     return sorted(float(t) for t in rows.loc[rows["role"] == "ds", "temperature"].unique())
 
 
+def _groups(rows: pd.DataFrame) -> list[str]:
+    """The protected groups the rows were measured on: each ``eod_<group>`` column with a value
+    (the cells' data specs decide which groups are read; the report does not keep its own list)."""
+    groups = [c[len("eod_"):] for c in rows.columns if c.startswith("eod_") and rows[c].notna().any()]
+    if not groups:
+        raise ValueError(f"the rows hold no eod_<group> column; columns are {list(rows.columns)}")
+    return groups
+
+
 def _source(rows: pd.DataFrame) -> str:
     sources = list(dict.fromkeys(rows["source"]))
     if len(sources) != 1:
@@ -83,7 +91,7 @@ def table3(rows: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     no such model or group)."""
     source = _source(rows)
     paper = paper_table3()
-    ours_groups = ATTRIBUTES[source]
+    ours_groups = _groups(rows)
     temps = sorted(set(_temps(rows)) | set(paper["temperature"].dropna()))
     keys = [("teacher", None), ("nds", None)] + [("ds", t) for t in temps]
     out = []
@@ -170,7 +178,7 @@ def claims(rows: pd.DataFrame, *, level: float = LEVEL) -> pd.DataFrame:
     Columns: ``claim``, ``statement``, ``dataset``, ``verdict``, ``tests``, ``significant``
     (after Holm), ``evidence``, ``reason`` (why untestable; empty otherwise).
     """
-    source = _source(rows)
+    _source(rows)  # one data set's rows
     paper = paper_table3().set_index(["model", "temperature"], drop=False)
     temps = [t for t in _temps(rows) if t <= 10]
     out = []
@@ -183,7 +191,7 @@ def claims(rows: pd.DataFrame, *, level: float = LEVEL) -> pd.DataFrame:
         paper["temperature"].isna() if t is None else paper["temperature"] == t)].iloc[0]
     ds_lo, ds_hi, teacher = _sel(rows, "ds", t_lo), _sel(rows, "ds", t_hi), _sel(rows, "teacher")
     plans = {
-        "T": [(g, m, ds_hi, ds_lo, p_row("ds", 10.0), p_row("ds", 1.0)) for g in ATTRIBUTES[source] for m in ("eod", "dpd")],
+        "T": [(g, m, ds_hi, ds_lo, p_row("ds", 10.0), p_row("ds", 1.0)) for g in _groups(rows) for m in ("eod", "dpd")],
         "teacher": [("gender", m, ds_hi, teacher, p_row("ds", 10.0), p_row("teacher")) for m in ("eod", "dpd")],
     }
     for claim, plan in plans.items():
@@ -232,7 +240,7 @@ def claims(rows: pd.DataFrame, *, level: float = LEVEL) -> pd.DataFrame:
 def findings(rows: pd.DataFrame, *, level: float = LEVEL) -> str:
     """Markdown sentences of what the rows show: accuracies, fairness at the ends of the T
     range, and the verdicts of :func:`claims`."""
-    source = _source(rows)
+    _source(rows)  # one data set's rows
     temps = [t for t in _temps(rows) if t <= 10]
     acc = {role: 100 * _sel(rows, role)["accuracy"].mean() for role in ("teacher", "nds")}
     ds_acc = rows[rows["role"] == "ds"].groupby("temperature")["accuracy"].mean() * 100
@@ -241,7 +249,7 @@ def findings(rows: pd.DataFrame, *, level: float = LEVEL) -> str:
              f"students {ds_acc.min():.1f}–{ds_acc.max():.1f}% over T = {', '.join(f'{t:g}' for t in ds_acc.index)}."]
     if temps:
         t_hi = temps[-1]
-        for group in ATTRIBUTES[source]:
+        for group in _groups(rows):
             vals = {m: {k: 100 * s[f"{m}_{group}"].mean() for k, s in (
                 ("teacher", _sel(rows, "teacher")), ("nds", _sel(rows, "nds")), ("lo", _sel(rows, "ds", temps[0])),
                 ("hi", _sel(rows, "ds", t_hi)))} for m in ("eod", "dpd")}
@@ -258,8 +266,8 @@ def findings(rows: pd.DataFrame, *, level: float = LEVEL) -> str:
 def plot_figure5(rows: pd.DataFrame) -> plt.Figure:
     """The paper's Figure 5 from our rows: EOD and DPD (%) of the distilled students against T,
     one panel per group, the teacher (dotted) and NDS (dashed) as horizontal lines."""
-    source = _source(rows)
-    groups = ATTRIBUTES[source]
+    _source(rows)  # one data set's rows
+    groups = _groups(rows)
     temps = _temps(rows)
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.2), squeeze=False)
     for ax, group in zip(axes[0], groups):
