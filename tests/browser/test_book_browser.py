@@ -206,3 +206,32 @@ def test_the_recorder_sees_outside_requests(tab, site) -> None:
     outcome = tab.page.evaluate(
         "() => fetch('http://192.0.2.1/probe.js').then(() => 'reached', () => 'blocked')")
     assert outcome == "blocked" and "http://192.0.2.1/probe.js" in tab.outside, tab.outside
+
+
+CLAIMS_JS = r"""() => Array.from(document.querySelectorAll("table.fairdd-claims tr[data-claim-key]"))
+  .map(tr => [tr.getAttribute("data-claim-key"), tr.getAttribute("data-verdict")])"""
+SUMMARY = "book/chapters/replication.html"
+
+
+def test_the_replication_summary_agrees_with_every_chapter(tab, site) -> None:
+    """Every verdict on the summary page is the one its chapter shows, and every claim a chapter
+    judges is on the summary (the rendered pages, not the functions behind them)."""
+    if SUMMARY not in CONTENT:
+        _no_book() if not CONTENT else pytest.fail(f"{SUMMARY} is missing from the built book")
+    _open(tab, SUMMARY)
+    summary = tab.page.evaluate(CLAIMS_JS)
+    assert summary, "the summary page shows no claim"
+    assert len({k for k, _ in summary}) == len(summary), "the summary repeats a claim"
+    chapters = {}
+    for relpath in CONTENT:
+        if relpath == SUMMARY or not relpath.startswith("book/chapters/"):
+            continue
+        _open(tab, relpath)
+        for key, verdict in tab.page.evaluate(CLAIMS_JS):
+            assert chapters.setdefault(key, (verdict, relpath))[0] == verdict, \
+                f"{key}: {relpath} says {verdict!r}, {chapters[key][1]} says {chapters[key][0]!r}"
+    shown = {k: v for k, v in summary}
+    assert shown == {k: v for k, (v, _) in chapters.items()}, (
+        f"only on the summary: {sorted(set(shown) - set(chapters))}; only in a chapter: "
+        f"{sorted(set(chapters) - set(shown))}; differing: "
+        f"{sorted(k for k in set(shown) & set(chapters) if shown[k] != chapters[k][0])}")
