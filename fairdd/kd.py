@@ -97,8 +97,9 @@ TEACHER = 0
 STUDENT = 1
 
 #: Mohammadshahi & Ioannou's teacher → student pairs (Appendix C), by data set, with what stands in for them
-#: here. ``torchvision`` marks pairs to be built from torchvision's ResNet-50/18 (CelebA and
-#: Tiny ImageNet: neither data set is on this machine, so they are not run or tested here).
+#: here. Every name is a :data:`fairdd.models.MODEL_NAMES` entry; ResNet-50/18 are torchvision's
+#: (:class:`fairdd.models.TorchvisionResNet`; CelebA and Tiny ImageNet are not on this machine, so
+#: those pairs are built and tested on random tensors of their shapes only).
 PAIRS: dict[str, tuple[str, str]] = {
     "cifar10": ("resnet56", "resnet20"),
     "svhn": ("resnet56", "resnet20"),
@@ -106,8 +107,8 @@ PAIRS: dict[str, tuple[str, str]] = {
     "fashion_mnist": ("resnet56", "resnet20"),  # stand-in for CIFAR-10
     "mnist": ("resnet56", "resnet20"),  # stand-in for SVHN
     "trifeature": ("resnet20", "lenet"),
-    "celeba": ("torchvision resnet50", "torchvision resnet18"),
-    "tiny_imagenet": ("torchvision resnet50", "torchvision resnet18"),
+    "celeba": ("resnet50", "resnet18"),
+    "tiny_imagenet": ("resnet50", "resnet18"),
     "adult": ("mlp", "mlp_small"),  # stand-in for CelebA
     "compas": ("mlp", "mlp_small"),  # stand-in for CelebA
 }

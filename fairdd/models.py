@@ -19,6 +19,9 @@ which is what distribution matching compares and what an adversary or a probe re
 - :func:`resnet20`, :func:`resnet56` are the CIFAR ResNets of He et al. (2016, §4.2) with the
   parameter-free **option A** shortcut (stride-2 subsampling and zero-padded channels), the
   variant whose sizes the paper reports (0.27M and 0.85M).
+- ``"resnet18"``, ``"resnet50"`` are torchvision's ImageNet ResNets (:class:`TorchvisionResNet`,
+  randomly initialised), Mohammadshahi & Ioannou's ResNet-50 → ResNet-18 pair for CelebA, Tiny
+  ImageNet and ImageNet; a first convolution for other than 3 input channels.
 - :class:`MLP` is the classifier of Han et al. 2022, "Towards Fair Supervised Dataset
   Distillation for Text Classification": in → 300 tanh → 300 tanh → classes, Xavier-normal
   weights and zero biases (HanXudong/fairlib); ``hidden(x)`` is what its adversary reads.
@@ -60,6 +63,7 @@ __all__ = [
     "Norm",
     "Pooling",
     "ResNetCifar",
+    "TorchvisionResNet",
     "build_model",
     "count_parameters",
     "init_theta0",
@@ -74,7 +78,7 @@ SMALL_MLP_HIDDEN: tuple[int, ...] = (64,)
 Norm = Literal["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"]
 Pooling = Literal["avgpooling", "maxpooling", "none"]
 Activation = Literal["relu", "leakyrelu", "sigmoid"]
-ModelName = Literal["convnet", "alexnet", "lenet", "resnet20", "resnet56", "mlp", "mlp_small"]
+ModelName = Literal["convnet", "alexnet", "lenet", "resnet20", "resnet56", "resnet18", "resnet50", "mlp", "mlp_small"]
 MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
 #: The networks that take images (all but the MLPs): what a distillation may use.
 IMAGE_MODELS: tuple[str, ...] = tuple(m for m in MODEL_NAMES if not m.startswith("mlp"))
@@ -352,6 +356,40 @@ def resnet56(channels: int, num_classes: int) -> ResNetCifar:
     return ResNetCifar(channels, num_classes, blocks_per_stage=9)
 
 
+class TorchvisionResNet(nn.Module):
+    """torchvision's ResNet-18 or ResNet-50 (He et al. 2016, ImageNet form), randomly initialised.
+
+    The torchvision network is kept whole as ``body`` (its ``fc`` replaced by an identity, so its
+    output is the pooled features) and its last layer is ``classifier``: ``body.*`` and
+    ``classifier.*`` are torchvision's state-dict entries with ``fc.*`` renamed, so pretrained
+    weights load by that renaming. For ``channels != 3`` the first convolution takes that many
+    channels (same shape otherwise). Any input size of at least 32×32 works (global pooling).
+    """
+
+    def __init__(self, depth: Literal[18, 50], channels: int, num_classes: int) -> None:
+        super().__init__()
+        from torchvision.models import resnet18, resnet50
+
+        _check_dims(channels=channels, num_classes=num_classes)
+        if depth not in (18, 50):
+            raise ValueError(f"depth={depth!r} is not allowed; choose one of [18, 50]")
+        net = (resnet18 if depth == 18 else resnet50)(weights=None, num_classes=num_classes)
+        if channels != 3:
+            net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")  # as torchvision
+        self.classifier = net.fc
+        net.fc = nn.Identity()
+        self.body = net
+        self.feature_dim = self.classifier.in_features
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, 512 or 2048) globally average-pooled features."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(x))
+
+
 class MLP(nn.Module):
     """Han et al.'s classifier: in → 300 tanh → 300 tanh → classes (HanXudong/fairlib).
 
@@ -441,7 +479,7 @@ def build_model(
     """
     if name not in MODEL_NAMES:
         raise ValueError(f"name={name!r} is not allowed; choose one of {sorted(MODEL_NAMES)}")
-    if not name.startswith("mlp") and image_size is None and name not in ("resnet20", "resnet56"):
+    if not name.startswith("mlp") and image_size is None and not name.startswith("resnet"):
         raise ValueError(f"image_size=None is only allowed for the MLPs and the ResNets, not {name!r}")
     with torch_seeded(seed):
         if name == "convnet":
@@ -454,6 +492,8 @@ def build_model(
             return resnet20(channels, num_classes, **kwargs)
         if name == "resnet56":
             return resnet56(channels, num_classes, **kwargs)
+        if name in ("resnet18", "resnet50"):
+            return TorchvisionResNet(int(name[len("resnet"):]), channels, num_classes, **kwargs)  # type: ignore[arg-type]
         in_features = kwargs.pop("in_features", channels * (image_size or 1) ** 2)
         if name == "mlp_small":
             kwargs.setdefault("hidden", SMALL_MLP_HIDDEN)

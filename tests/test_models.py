@@ -159,3 +159,32 @@ def test_network_spec_rejects_bad_values_naming_the_field(field: str, value: obj
         NetworkSpec(**{field: value})
     with pytest.raises(TypeError):
         NetworkSpec("convnet")  # type: ignore[misc]  # keyword-only
+
+
+@pytest.mark.parametrize(("name", "features", "reference_count"), [("resnet18", 512, 11_689_512),
+                                                                 ("resnet50", 2048, 25_557_032)])
+def test_torchvision_resnets_are_torchvisions(name: str, features: int, reference_count: int) -> None:
+    """The same parameters as torchvision's network (its published counts at 1000 classes), the
+    state dict torchvision's with ``fc`` renamed, and the real input shapes of the paper's data
+    sets: CelebA and Tiny ImageNet as 64×64 RGB, ImageNet 224×224."""
+    import torchvision
+
+    model = build_model(name, channels=3, num_classes=1000, image_size=224, seed=0)
+    assert count_parameters(model) == reference_count and model.feature_dim == features
+    reference = getattr(torchvision.models, name)(weights=None)
+    renamed = {("classifier." + k[3:] if k.startswith("fc.") else "body." + k): v for k, v in reference.state_dict().items()}
+    model.load_state_dict(renamed)  # every key and shape matches
+    model.eval(), reference.eval()
+    x = torch.rand(1, 3, 224, 224)
+    torch.testing.assert_close(model(x), reference(x))
+    for channels, classes, size in [(3, 2, 64), (3, 200, 64), (1, 10, 32)]:  # CelebA smiling, Tiny ImageNet, grey
+        small = build_model(name, channels=channels, num_classes=classes, image_size=size, seed=1)
+        out = small(torch.rand(2, channels, size, size))
+        assert out.shape == (2, classes) and torch.isfinite(out).all()
+
+
+def test_every_kd_pair_names_a_network_spec_can_build() -> None:
+    from fairdd.kd import PAIRS
+
+    for teacher, student in PAIRS.values():
+        NetworkSpec(model=teacher), NetworkSpec(model=student)  # raises on a name build_model does not know
