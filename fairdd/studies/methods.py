@@ -219,13 +219,15 @@ class MethodsStudyConfig:
         check_profile(profile)
         fields: dict[str, Any] = {}
         if profile == "cpu":
-            net = NetworkSpec(width=32)
+            # fast_kernels (the same networks on the faster CPU path; benchmarks/bench_flops.py) for
+            # DC/DSA, DM and the evaluation; not for MTT, whose iterations it slows (same benchmark).
+            net = NetworkSpec(width=32, fast_kernels=True)
             dc = {"init": "real", "network": net, "iterations": 40, "batch_real": 64, "loops": _capped_loops(5, 5)}
             fields = dict(
                 images_per_class=(1, 10), seeds=(0, 1),
                 dc=DCConfig(**dc), dsa=dsa_config(**dc),
                 dm=DMConfig(network=net, batch_real=64, iterations=300),
-                mtt=MTTConfig(network=net, num_experts=4, expert_train_epochs=6, expert_epoch_size=10_000,
+                mtt=MTTConfig(network=NetworkSpec(width=32), num_experts=4, expert_train_epochs=6, expert_epoch_size=10_000,
                               max_start_epoch=4, expert_epochs=2, syn_steps=8, iterations=100),
                 evaluation=EvalConfig(network=net, epochs=300, num_networks=1),
                 evaluation_dsa=None,
@@ -340,6 +342,12 @@ def describe_profile(config: MethodsStudyConfig) -> pd.DataFrame:
                          method(paper, name, ipc) if ipc in paper.images_per_class else "–"))
     if config.side_by_side:
         rows.append(("evaluation networks", "side by side (equal within float tolerance)", "one by one"))
+    fast = sorted(name.upper() for name in ("dc", "dsa", "dm", "mtt")
+                  if name in config.methods and getattr(config, name).network.fast_kernels)
+    if fast or config.evaluation.network.fast_kernels:
+        rows.append(("CPU kernels", "fast_kernels (the same networks; equal within float tolerance) for "
+                     + ", ".join([*fast, *(["the evaluation"] if config.evaluation.network.fast_kernels else [])]),
+                     "default"))
     return pd.DataFrame(rows, columns=["setting", "this build", "paper"])
 
 
