@@ -388,9 +388,10 @@ def _prepare(cells: list[KDTextCell], root: Root, processes: int | None) -> None
                      root, processes)
 
 
-#: HateXplain's training posts with a majority label, for the work of a cell when its files are
-#: absent here: 80 % of the 19,229 of its 20,148 posts that have one (Mathew et al. 2021, 8:1:1
-#: split; an approximation for ordering and projecting only — with the files, their count is used).
+#: HateXplain's training posts (the ``train`` list of its ``post_id_divisions.json``: 15,383 of the
+#: 19,229 posts split 8:1:1, Mathew et al. 2021), for the work of a cell when its files are absent
+#: here — the count huggingface/datasets@040102f ``datasets/hatexplain/dataset_infos.json`` records
+#: for that split (train 15,383 / validation 1,922 / test 1,924); with the files, their count is used.
 HATEXPLAIN_TRAIN_POSTS = 15_383
 
 
