@@ -19,7 +19,8 @@ from fairdd.studies import _dd, classwise, classwise_report as report
 def test_sweep_cells_counts_unique_and_configs_embedded() -> None:
     config = classwise.ClasswiseStudyConfig.for_profile("cpu", source="fashion_mnist")
     cells = config.cells()
-    n_dd = len(config.methods) * len(config.ipcs) * len(config.seeds)
+    n_dd = sum(len(config.method_ipcs(m)) for m in config.methods) * len(config.seeds)
+    assert config.method_ipcs("mtt") == config.mtt_ipcs and set(config.mtt_ipcs) < set(config.ipcs)
     assert len(cells) == n_dd + len(config.seeds)
     assert len(set(cells)) == len(cells)
     assert len({results.run_id(c) for c in cells}) == len(cells)
@@ -32,8 +33,14 @@ def test_sweep_cells_counts_unique_and_configs_embedded() -> None:
             assert all(e == dataclasses.replace(config.whole, network=e.network) for e in cell.evaluations)
         else:
             assert all(e == dataclasses.replace(config.evaluation, network=e.network) for e in cell.evaluations)
-            assert cell.distill == getattr(config, cell.method)
-            assert isinstance(cell.distill, MTTConfig if cell.method == "mtt" else DMConfig)
+            if cell.method == classwise.CONTROL:
+                assert cell.distill is None and cell.images_per_class in config.ipcs
+            else:
+                assert cell.distill == getattr(config, cell.method)
+                assert isinstance(cell.distill, MTTConfig if cell.method == "mtt" else DMConfig)
+            # cpu: the classifiers on fast kernels, MTT's distillation network not (slower there)
+            assert all(e.network.fast_kernels for e in cell.evaluations)
+    assert config.dm.network.fast_kernels and not config.mtt.network.fast_kernels
     # A config change reaches the run id (nothing is looked up from a profile name later).
     longer = dataclasses.replace(config.evaluation, epochs=config.evaluation.epochs + 1)
     other = dataclasses.replace(config, evaluation=longer).cells()
@@ -58,7 +65,7 @@ def test_hundred_class_task_is_convnet_only_and_names_its_stand_in(tmp_path) -> 
     assert paper.ipcs == (1, 5, 10, 15, 20, 25, 30, 35) and paper.architectures == ("convnet",)
     assert paper.data.zca and classwise.dataset_label(paper.data) == "CIFAR-100"
     cpu = classwise.ClasswiseStudyConfig.for_profile("cpu", num_classes=100, source="mnist")
-    assert cpu.architectures == ("convnet",) and cpu.methods == ("mtt",) and not cpu.data.zca
+    assert cpu.architectures == ("convnet",) and cpu.methods == ("mtt", "random") and not cpu.data.zca
     assert classwise.dataset_label(cpu.data) == "MNIST digits (stand-in for CIFAR-100)"
     with pytest.raises(ValueError, match="num_classes=20"):
         classwise.ClasswiseStudyConfig.for_profile("cpu", num_classes=20)
@@ -90,6 +97,13 @@ def test_config_rejects_repeats_and_other_data() -> None:
         classwise.ClasswiseStudyConfig.for_profile("smoke", source="fashion_mnist", whole=None)
     with pytest.raises(ValueError, match="side_by_side"):
         classwise.ClasswiseStudyConfig.for_profile("smoke", source="fashion_mnist", side_by_side="yes")
+    with pytest.raises(ValueError, match="mtt_ipcs"):
+        classwise.ClasswiseStudyConfig.for_profile("smoke", source="fashion_mnist", mtt_ipcs=(3,))
+    with pytest.raises(ValueError, match="at least one"):
+        classwise.ClasswiseStudyConfig.for_profile("smoke", source="fashion_mnist", methods=("random",))
+    with pytest.raises(ValueError, match="distill"):
+        classwise.ClasswiseCell(data=StudyData("mnist"), method="random", images_per_class=1, seed=0,
+                                distill=DMConfig(), evaluations=(EvalConfig(),))
 
 
 def test_study_data_is_the_study_data_spec_s_stratified_draw() -> None:
@@ -105,7 +119,7 @@ def test_study_data_is_the_study_data_spec_s_stratified_draw() -> None:
     assert torch.equal(raw_train.inputs, expected.inputs)
     table = classwise.describe_profile(classwise.ClasswiseStudyConfig.for_profile("cpu", source="fashion_mnist"))
     assert list(table.columns) == ["setting", "this build", "paper"]
-    assert dict(zip(table["setting"], table["paper"]))["distilled sets per IPC"] == "10"
+    assert dict(zip(table["setting"], table["paper"]))["distilled sets (random subsets) per IPC"] == "10"
 
 
 # ----------------------------------------------------------------------------- report
@@ -180,10 +194,10 @@ def test_smoke_run_through_the_store(tmp_path, monkeypatch) -> None:
     n_models = len(config.cells()) * config.evaluation.num_networks
     assert len(rows) == n_models
     assert {f"acc_class_{k}" for k in range(10)} <= set(rows.columns)
-    assert set(rows["method"]) == {"mtt", "dm", "whole"}
+    assert set(rows["method"]) == {"mtt", "dm", "random", "whole"}
     assert rows["dataset"].iloc[0] == "Fashion-MNIST (stand-in for CIFAR-10)"
-    assert len(report.summary_table(rows)) == 3
-    assert len(report.claims(rows)) == 5
+    assert len(report.summary_table(rows)) == 4
+    assert len(report.claims(rows)) == 8  # claims 1, 2, 3a, 3b per distiller
     assert classwise.synthetic_images(config.cell("mtt", 1, 0), root=tmp_path).shape == (10, 1, 28, 28)
 
     def boom(*args, **kwargs):

@@ -6,7 +6,9 @@ distilled sets per IPC, and train several fresh classifiers (ConvNet and AlexNet
 the *baseline model* (BLM) is the same architectures trained on the whole training set, the
 same number of runs. Fairness is class-wise: the variance of the class accuracies of a model.
 DM runs the same sweep beside MTT (cheap, and a second method to see whether a finding is
-MTT's).
+MTT's), and a class-stratified random real subset of the same size (method ``"random"``) is the
+control at each IPC: what training on that few *real* images does to class-wise fairness, so
+that a trend of the distilled sets can be told from a trend of the training-set size.
 
 Data (:class:`fairdd.data.StudyData`, :func:`study_data`): the paper's 10-class set is CIFAR-10 when its
 files are present, else Fashion-MNIST as a stand-in; its 100-class set is CIFAR-100 when present,
@@ -17,7 +19,8 @@ per-channel normalisation with the training split's statistics, then, as an opti
 whitening fitted on the whole (subset) training split (:mod:`fairdd.data._zca`).
 
 Cells (:class:`ClasswiseCell`, :func:`cell_rows`): one distilled set (method × IPC × set seed)
-evaluated by every architecture, or one BLM run (the whole set, one run index); through the run
+or random real subset (IPC × subset seed) evaluated by every architecture, or one BLM run (the
+whole set, one run index); through the run
 store (study :data:`STUDY`). MTT's expert trajectories are trained once, before the cells, by
 the study's ``prepare`` hook, and shared by every IPC and seed (:func:`fairdd.distill.train_experts`
 caches them by data and expert settings).
@@ -73,8 +76,10 @@ __all__ = [
 ]
 
 DISTILLERS: tuple[str, ...] = ("mtt", "dm")
-METHODS: tuple[str, ...] = DISTILLERS + ("whole",)
-METHOD_LABELS = {"mtt": "MTT", "dm": "DM", "whole": "BLM (whole set)"}
+#: The control: a class-stratified random real subset of IPC images per class (:func:`fairdd.evaluate.random_subset`).
+CONTROL = "random"
+METHODS: tuple[str, ...] = DISTILLERS + (CONTROL, "whole")
+METHOD_LABELS = {"mtt": "MTT", "dm": "DM", CONTROL: "random real subset", "whole": "BLM (whole set)"}
 ARCHITECTURES: tuple[str, ...] = ("convnet", "alexnet")
 ARCH_LABELS = {"convnet": "ConvNet", "alexnet": "AlexNet"}
 SOURCES: tuple[str, ...] = ("cifar10", "cifar100", "fashion_mnist", "mnist")
@@ -154,10 +159,10 @@ class ClasswiseCell:
     Attributes
     ----------
     data : the data set and its pipeline (``zca``).
-    method : ``"mtt"``, ``"dm"`` or ``"whole"`` (the BLM).
+    method : ``"mtt"``, ``"dm"``, ``"random"`` (a random real subset, the control) or ``"whole"`` (the BLM).
     images_per_class : IPC; ``None`` for ``"whole"``.
-    seed : distillation seed (BLM: the run index); classifier i is seeded from ``(seed, i)``.
-    distill : the method config (``None`` for ``"whole"``).
+    seed : distillation (subset) seed (BLM: the run index); classifier i is seeded from ``(seed, i)``.
+    distill : the method config (``None`` for ``"random"`` and ``"whole"``).
     evaluations : one evaluation protocol per architecture (``num_networks`` classifiers each).
     side_by_side : (DM only) the set is distilled side by side with the other side-by-side DM
         sets of its IPC that one worker job computes (:func:`fairdd.distill.distill_side_by_side`,
@@ -185,8 +190,8 @@ class ClasswiseCell:
             raise ValueError(f"images_per_class={self.images_per_class!r}: None exactly for method 'whole'")
         if self.images_per_class is not None:
             check_int("images_per_class", self.images_per_class, minimum=1)
-        if (self.method == "whole") != (self.distill is None):
-            raise ValueError(f"distill={self.distill!r}: None exactly for method 'whole'")
+        if (self.method in DISTILLERS) == (self.distill is None):
+            raise ValueError(f"distill={self.distill!r}: None exactly for methods {CONTROL!r} and 'whole'")
         if not self.evaluations or not all(isinstance(e, EvalConfig) for e in self.evaluations):
             raise ValueError(f"evaluations={self.evaluations!r} must be a non-empty tuple of EvalConfig")
 
@@ -200,8 +205,11 @@ class ClasswiseStudyConfig:
     profile : ``"smoke"``, ``"cpu"`` or ``"paper"``.
     data : the data set and pipeline (a :class:`fairdd.data.StudyData` of :data:`SOURCES`;
         ``zca`` whitens it).
-    methods : distillation methods (``"mtt"``, ``"dm"``); the BLM always runs.
+    methods : distillation methods (``"mtt"``, ``"dm"``) and, as a control, ``"random"`` (a random
+        real subset of the same IPC); the BLM always runs.
     ipcs : the IPC sweep (paper on CIFAR-10: 1, 5, 10, 15, 20, 25, 30).
+    mtt_ipcs : MTT's sweep where it stops short of ``ipcs`` (its cost grows with IPC, DM's
+        hardly); ``None``: ``ipcs``. Must be a subset of ``ipcs``.
     seeds : one distilled set per seed and IPC (paper: 10); also the BLM's run indices.
     architectures : classifier architectures (paper: ConvNet and AlexNet).
     mtt, dm : the method configs; the ConvNet classifier is MTT's distillation network.
@@ -210,6 +218,9 @@ class ClasswiseStudyConfig:
         strategy), ``num_networks`` classifiers per set and architecture (paper: 10); its
         ``network`` is replaced by each architecture's classifier.
     whole : the BLM's protocol on the whole training split (likewise per architecture).
+    fast_kernels : the classifiers (every architecture, on synthetic sets and on the whole set)
+        use :attr:`fairdd.models.NetworkSpec.fast_kernels` (the same function, about twice as
+        fast a training step on CPU; equal within float tolerance, so their run ids change).
     side_by_side : train each set's classifiers (and the BLM's) side by side
         (:attr:`fairdd.evaluate.EvalConfig.side_by_side`) and distil the DM sets of one IPC
         (one per seed) side by side (:attr:`ClasswiseCell.side_by_side`); equal to one-by-one
@@ -221,21 +232,30 @@ class ClasswiseStudyConfig:
     data: StudyData = StudyData("cifar10", zca=True)
     methods: tuple[str, ...] = DISTILLERS
     ipcs: tuple[int, ...] = PAPER_IPCS[10]
+    mtt_ipcs: tuple[int, ...] | None = None
     seeds: tuple[int, ...] = tuple(range(10))
     architectures: tuple[str, ...] = ARCHITECTURES
     mtt: MTTConfig = MTTConfig()
     dm: DMConfig = DMConfig()
     evaluation: EvalConfig = EvalConfig(epochs=1000, lr=0.01, dsa=True, num_networks=10)
     whole: EvalConfig = EvalConfig(epochs=50, lr=0.01, batch_size=256, num_networks=10)
+    fast_kernels: bool = False
     side_by_side: bool = False
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
         check_data(self.data)
-        if not isinstance(self.side_by_side, bool):
-            raise ValueError(f"side_by_side={self.side_by_side!r} must be True or False")
-        check_sequence("methods", self.methods, lambda f, v: check_choice(f, v, DISTILLERS))
+        for name in ("side_by_side", "fast_kernels"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
+        check_sequence("methods", self.methods, lambda f, v: check_choice(f, v, DISTILLERS + (CONTROL,)))
         check_sequence("ipcs", self.ipcs, lambda f, v: check_int(f, v, minimum=1))
+        if self.mtt_ipcs is not None:
+            check_sequence("mtt_ipcs", self.mtt_ipcs, lambda f, v: check_choice(f, v, self.ipcs))
+            if len(set(self.mtt_ipcs)) != len(self.mtt_ipcs):
+                raise ValueError(f"mtt_ipcs={self.mtt_ipcs!r} must not repeat a value")
+        if not set(self.methods) & set(DISTILLERS):
+            raise ValueError(f"methods={self.methods!r} must name at least one of {DISTILLERS} (the control alone has no claim)")
         check_sequence("seeds", self.seeds, lambda f, v: check_int(f, v, minimum=0))
         check_sequence("architectures", self.architectures, lambda f, v: check_choice(f, v, ARCHITECTURES))
         for name in ("ipcs", "seeds", "methods", "architectures"):
@@ -260,7 +280,12 @@ class ClasswiseStudyConfig:
         - ``"paper"``: the paper's — its IPC sweep, 10 sets per IPC, 10 classifiers per set and
           architecture, MTT and DM at the reference settings, 1000 epochs with DSA; ZCA on CIFAR.
         - ``"cpu"``: ≤ 15 minutes on 2 cores for both tasks together; :func:`describe_profile`
-          states every reduction (the 100-class task runs MTT only, at fewer IPCs and sets).
+          states every reduction. Designed so the claims can be answered (issue 23): the DM
+          sweep reaches the paper's IPC 30 (DM's cost hardly grows with IPC), MTT's stops at
+          10 (its cost grows linearly); a random real subset at every IPC is the control; four
+          sets per IPC of two classifiers each (the set is the experimental unit; eight models
+          per group, so the authors' 2σ filter can fire); the classifiers on fast kernels. The
+          100-class task runs MTT and the control only, at fewer IPCs and sets.
         - ``"smoke"``: seconds, for CI.
         """
         check_profile(profile)
@@ -274,8 +299,9 @@ class ClasswiseStudyConfig:
             base = dataclasses.replace(base, **task)
         elif num_classes == 100:
             # The second task at reduced cost: MTT only (DM's comparison is the 10-class task's).
-            base = dataclasses.replace(base, architectures=task["architectures"], methods=("mtt",),
-                                       **({"ipcs": (1, 10), "seeds": (0, 1)} if profile == "cpu" else {}))
+            base = dataclasses.replace(base, architectures=task["architectures"], methods=("mtt", CONTROL),
+                                       mtt_ipcs=None,
+                                       **({"ipcs": (1, 10), "seeds": (0, 1, 2)} if profile == "cpu" else {}))
         return dataclasses.replace(base, **overrides) if overrides else base
 
     @classmethod
@@ -288,8 +314,12 @@ class ClasswiseStudyConfig:
             return cls(
                 profile="cpu",
                 data=StudyData(source, train_per_class=300, test_per_class=200, zca=zca),
-                ipcs=(1, 5, 10),
-                seeds=(0, 1, 2),
+                methods=DISTILLERS + (CONTROL,),
+                ipcs=(1, 5, 10, 20, 30),
+                # MTT's cost grows linearly with IPC (about 7 s per IPC per set here): IPC 20
+                # would double the chapter. DM's hardly grows: its sweep reaches the paper's 30.
+                mtt_ipcs=(1, 5, 10),
+                seeds=(0, 1, 2, 3),
                 # The DD references' AlexNet (128-256 channels, no width option) costs many times
                 # this narrow ConvNet per step (benchmarks/bench_models.py times both), beyond a
                 # quarter-hour for this sweep. It runs at "paper" and "smoke".
@@ -298,16 +328,21 @@ class ClasswiseStudyConfig:
                     network=net, num_experts=2, expert_train_epochs=4, expert_epoch_size=None, expert_batch=128,
                     max_start_epoch=2, expert_epochs=2, syn_steps=8, iterations=80, checkpoint_every=20,
                 ),
-                dm=DMConfig(network=net, batch_real=32, iterations=60, lr_img=5.0),
+                # fast_kernels for DM (about 1.2x, benchmarks/bench_flops.py) and the classifiers
+                # (about 2x a training step); not for MTT's unrolled steps, where it is slower (0.9x).
+                dm=DMConfig(network=dataclasses.replace(net, fast_kernels=True), batch_real=32, iterations=60,
+                            lr_img=5.0),
                 evaluation=EvalConfig(epochs=150, lr=0.01, num_networks=2),
                 # Enough epochs for the BLM to converge on this subset: a BLM still rising is a
                 # weak baseline, and "DD beats the BLM" would then be no finding.
                 whole=EvalConfig(epochs=15, lr=0.01, batch_size=128, num_networks=2),
+                fast_kernels=True,
             )
         net = NetworkSpec(width=8, depth=2)
         return cls(
             profile="smoke",
             data=StudyData(source, train_per_class=20, test_per_class=10, zca=zca),
+            methods=DISTILLERS + (CONTROL,),
             ipcs=(1, 2),
             seeds=(0, 1),
             mtt=MTTConfig(
@@ -334,6 +369,10 @@ class ClasswiseStudyConfig:
             out.append(config)
         return tuple(out)
 
+    def method_ipcs(self, method: str) -> tuple[int, ...]:
+        """The IPCs ``method`` runs at (MTT: :attr:`mtt_ipcs` where set)."""
+        return self.mtt_ipcs if method == "mtt" and self.mtt_ipcs is not None else self.ipcs
+
     def cell(self, method: str, images_per_class: int | None, seed: int) -> ClasswiseCell:
         whole = method == "whole"
         return ClasswiseCell(
@@ -341,20 +380,23 @@ class ClasswiseStudyConfig:
             method=method,
             images_per_class=None if whole else images_per_class,
             seed=seed,
-            distill=None if whole else getattr(self, method),
+            distill=getattr(self, method) if method in DISTILLERS else None,
             evaluations=self.evaluations(whole=whole),
             side_by_side=self.side_by_side and method == "dm",
         )
 
     def cells(self) -> list[ClasswiseCell]:
-        """Every run: method × IPC × seed, then one BLM run per seed."""
-        out = [self.cell(m, ipc, s) for m in self.methods for ipc in self.ipcs for s in self.seeds]
+        """Every run: method × IPC (:meth:`method_ipcs`) × seed, then one BLM run per seed."""
+        out = [self.cell(m, ipc, s) for m in self.methods for ipc in self.method_ipcs(m) for s in self.seeds]
         return out + [self.cell("whole", None, s) for s in self.seeds]
 
 
 def _classifier(config: "ClasswiseStudyConfig", architecture: str) -> NetworkSpec:
-    """The classifier network: MTT's distillation ConvNet, or the references' AlexNet."""
-    return config.mtt.network if architecture == "convnet" else NetworkSpec(model=architecture)  # type: ignore[arg-type]
+    """The classifier network: MTT's distillation ConvNet, or the references' AlexNet (on fast
+    kernels where :attr:`ClasswiseStudyConfig.fast_kernels`)."""
+    if architecture == "convnet":
+        return dataclasses.replace(config.mtt.network, fast_kernels=config.fast_kernels)
+    return NetworkSpec(model=architecture, fast_kernels=config.fast_kernels)  # type: ignore[arg-type]
 
 
 def _describe_network(spec: NetworkSpec) -> str:
@@ -382,7 +424,13 @@ def describe_profile(config: ClasswiseStudyConfig) -> pd.DataFrame:
     def evaluation(c: ClasswiseStudyConfig) -> str:
         e = c.evaluation
         return (f"{e.num_networks} per set and architecture, {e.epochs} epochs, lr {e.lr:g}, "
-                f"{'DSA' if e.dsa else 'no augmentation'}")
+                f"{'DSA' if e.dsa else 'no augmentation'}" + (", fast kernels" if c.fast_kernels else ""))
+
+    def ipcs(c: ClasswiseStudyConfig) -> str:
+        text = ", ".join(map(str, c.ipcs))
+        if "mtt" in c.methods and c.mtt_ipcs is not None and tuple(c.mtt_ipcs) != tuple(c.ipcs):
+            text += f" (MTT: {', '.join(map(str, c.mtt_ipcs))})"
+        return text
 
     def archs(c: ClasswiseStudyConfig) -> str:
         return ", ".join(ARCH_LABELS[a] for a in c.architectures)
@@ -394,11 +442,13 @@ def describe_profile(config: ClasswiseStudyConfig) -> pd.DataFrame:
         ("ZCA whitening", "on" if d.zca else "off", "on"),
         ("methods", ", ".join(METHOD_LABELS[m] for m in config.methods),
          ", ".join(METHOD_LABELS[m] for m in paper.methods)),
-        ("IPC", ", ".join(map(str, config.ipcs)), ", ".join(map(str, paper.ipcs))),
-        ("distilled sets per IPC", str(len(config.seeds)), str(len(paper.seeds))),
+        ("IPC", ipcs(config), ipcs(paper)),
+        ("distilled sets (random subsets) per IPC", str(len(config.seeds)), str(len(paper.seeds))),
         ("architectures", archs(config), archs(paper)),
         ("classifiers on a synthetic set", evaluation(config), evaluation(paper)),
         ("ConvNet", _describe_network(_classifier(config, "convnet")), _describe_network(_classifier(paper, "convnet"))),
+        ("control", "a random real subset at every IPC" if CONTROL in config.methods else "none",
+         "a random real subset at every IPC" if CONTROL in paper.methods else "none"),
     ]
     if "mtt" in config.methods:
         rows += [
@@ -519,7 +569,7 @@ def cell_work(cell: ClasswiseCell) -> list[_work.Work]:
     per data set) and each evaluation of its set, or the whole-set baselines."""
     n, shape, k = _work.train_size(cell.data)
     whole = cell.method == "whole"
-    out = [] if whole else _work.distillation(cell.method, cell.distill, n=n, shape=shape, classes=k,
+    out = [] if cell.distill is None else _work.distillation(cell.method, cell.distill, n=n, shape=shape, classes=k,
                                               ipc=cell.images_per_class, data_key=cell.data)
     for evaluation in cell.evaluations:
         out += _work.evaluation(evaluation, n if whole else k * cell.images_per_class, shape, k,
