@@ -42,7 +42,9 @@ Running: the teachers are trained before the cells, in parallel
 (:func:`students_rows`) and each evaluation's networks side by side.
 
 Rows: **one per trained model** (``compression``, ``method`` label, ``bias_ratio``, ``seed``,
-``network``, ``temperature`` for KD students, the measures, the seconds). The report lives in
+``network``, ``temperature`` for KD students, the measures, ``group_counts`` — the unbiased
+split's predictions as a :func:`fairdd.stats.group_counts` table in JSON, for the group measures'
+intervals and noise floors — the seconds). The report lives in
 :mod:`fairdd.studies.compare_report`.
 """
 
@@ -57,7 +59,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairdd import kd, metrics, results
+from fairdd import kd, metrics, results, stats
 from fairdd.config import check_choice, check_int, check_number, check_profile, check_sequence
 from fairdd.data import BiasSpec, Dataset, StudyData, dataset_label, probe_data, study_data
 from fairdd.distill import DCConfig, DMConfig, config_for
@@ -103,6 +105,9 @@ LABELS = {
 }
 #: The reference each compression is compared with: the teacher (see the module notes).
 REFERENCE = {m: "teacher" for m in COMPRESSIONS if m != "teacher"}
+#: What a cell's rows hold, part of every run id: 2 adds ``group_counts`` (issue 23), so a run
+#: stored by earlier code (without it) is computed again rather than read.
+ROWS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,8 @@ class CompareCell:
     :func:`fairdd.kd.fit_many` with the other side-by-side students of its ratio, seed and
     protocol (:func:`students_rows`) — equal to training it alone within float tolerance, so it
     is part of the run id when set (and left out at its default, so the recorded runs keep their
-    ids).
+    ids). ``rows_version``: :data:`ROWS_VERSION`, the only value allowed (in the run id, so rows of
+    an older shape are never read as this code's).
     """
 
     data: StudyData
@@ -127,10 +133,13 @@ class CompareCell:
     evaluation: EvalConfig | None = None
     kd: kd.KDConfig | None = None
     side_by_side: bool = dataclasses.field(default=False, metadata={"run_id": "unless_default"})
+    rows_version: int = ROWS_VERSION
 
     def __post_init__(self) -> None:
         if not isinstance(self.side_by_side, bool):
             raise ValueError(f"side_by_side={self.side_by_side!r} must be True or False")
+        if self.rows_version != ROWS_VERSION:
+            raise ValueError(f"rows_version={self.rows_version!r}: this code writes rows of version {ROWS_VERSION}")
         if self.side_by_side and self.compression not in STUDENTS:
             raise ValueError(f"side_by_side=True is for the students {STUDENTS}; compression={self.compression!r} "
                              "(a DD cell's evaluation networks: evaluation.side_by_side)")
@@ -244,23 +253,32 @@ class CompareStudyConfig:
         if profile == "paper":
             base = cls(profile="paper")
         elif profile == "cpu":
-            width16 = NetworkSpec(width=16)
+            # fast_kernels: the same networks on the faster CPU path (issue 23's re-recording).
+            width16 = NetworkSpec(width=16, fast_kernels=True)
             base = cls(
                 profile="cpu",
                 data=colour_digits(600, 100),
                 bias_ratios=(0.1, 0.9),
+                # Five seeds: five distilled sets (the DD unit: a set, its networks averaged) and
+                # five KD students per kind, equal n for the class and mitigation tests.
+                seeds=(0, 1, 2, 3, 4),
                 images_per_class=10,
                 # DC's matching (one backward per attribute group under FairDD) costs minutes
                 # per set here even at its one-step IPC-1 schedule; it runs at "paper" and "smoke".
                 dd_methods=("random", "dm", "dm_balanced", "dm_fairdd"),
                 dm=DMConfig(network=width16, batch_real=32, iterations=60, lr_img=5.0),
                 evaluation=EvalConfig(network=width16, epochs=50, num_networks=2),
-                whole=EvalConfig(network=width16, epochs=4, num_networks=2, batch_size=128),
+                # One network per seed: the seed is the unit (its networks would be averaged).
+                whole=EvalConfig(network=width16, epochs=4, num_networks=1, batch_size=128),
                 kd_protocol=kd.KDConfig(
-                    teacher=width16, student=NetworkSpec(model="lenet"), epochs=8, milestones=(4, 6),
-                    augment=False, flip=False, max_grad_norm=1.0,
+                    teacher=width16, student=NetworkSpec(model="lenet", fast_kernels=True), epochs=8,
+                    milestones=(4, 6), augment=False, flip=False, max_grad_norm=1.0,
                 ),
                 temperatures=(1.0, 4.0, 10.0),
+                # One α and two balanced temperatures here: the second α's and T = 4's balanced
+                # students bought five seeds inside the budget.
+                alphas=(0.8,),
+                balanced_temperatures=(1.0, 10.0),
             )
         else:
             tiny = {"network": NetworkSpec(width=8, depth=2), "batch_real": 8, "checkpoint_every": 1}
@@ -381,6 +399,8 @@ _SETTINGS: tuple[tuple[str, Any], ...] = (
                                                      f"at α = {c.alphas[0]:g}"),
     ("students trained", lambda c: "side by side (equal to one by one within float tolerance)" if c.side_by_side
      else "one by one"),
+    ("CPU kernels", lambda c: "fast (NetworkSpec.fast_kernels: equal within float tolerance)"
+     if c.kd_protocol.teacher.fast_kernels else "default"),
 )
 
 
@@ -403,6 +423,7 @@ def measures(predicted: torch.Tensor, test: Dataset, n_conflicting: int, n_align
     aligned = slice(n_conflicting, n_conflicting + n_aligned)
     unb = slice(n_conflicting + n_aligned, len(y))
     k = test.num_classes
+    groups = len(test.attribute_values) if test.attribute_values else int(a.max()) + 1
     classes = metrics.classwise_accuracy(y[unb], p[unb], num_classes=k)
     gaps = metrics.tpr_gap_by_class(y[unb], p[unb], sensitive_features=a[unb], num_classes=k)
     return {
@@ -416,6 +437,10 @@ def measures(predicted: torch.Tensor, test: Dataset, n_conflicting: int, n_align
         "eod": metrics.equalized_odds_difference(y[unb], p[unb], sensitive_features=a[unb], num_classes=k),
         "deo_max": float(np.nanmax(gaps)),
         "deo_mean": float(np.nanmean(gaps)),
+        # The unbiased split's predictions as a count table (fairdd.stats.group_counts, group =
+        # colour): the group measures' bootstrap intervals and noise floors come from it.
+        "group_counts": stats.counts_to_json(stats.group_counts(y[unb], p[unb], a[unb], num_classes=k,
+                                                                num_groups=groups)),
     }
 
 
