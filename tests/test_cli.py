@@ -133,7 +133,7 @@ def test_values_are_parsed_against_the_field_types():
 
 def test_nested_keys_and_for_profile_options_reach_the_config():
     _, _, config, cells = cli.build_config("classwise", "smoke", ["num_classes=100", "ipcs=1,5", "data.source=mnist"])
-    assert config.methods == ("mtt",) and config.ipcs == (1, 5) and config.data.source == "mnist"
+    assert config.methods == ("mtt", "random") and config.ipcs == (1, 5) and config.data.source == "mnist"
     assert {c.images_per_class for c in cells} == {1, 5, None}
     _, _, config, _ = cli.build_config("embedding_dd", "smoke", ["dd.hidden=16", "standard.patience=none"])
     assert config.dd.hidden == (16,) and config.standard.patience is None
