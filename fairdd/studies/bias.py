@@ -53,7 +53,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from fairdd import seeding
+from fairdd import seeding, stats
 from fairdd.augment import DIGITS_STRATEGY
 from fairdd.config import check_choice, check_int, check_number, check_profile, check_sequence
 from fairdd.data import (
@@ -260,7 +260,8 @@ class BiasStudyConfig:
           300 epochs (1000 with DSA for DSA/DM sets), the whole set 150 epochs (the paper's
           training setting); the debiased DM on both data sets.
         - ``"cpu"``: a stated reduction that runs in about a quarter of an hour on 2 CPU
-          cores; :func:`describe_profile` lists it against the paper.
+          cores (5 seeds, networks on the ``fast_kernels`` path); :func:`describe_profile`
+          lists it against the paper.
         - ``"smoke"``: seconds per cell, for CI: ratios 0.1, 0.8, 1, 20 training / 10 test
           images per class, IPC 2, 2–3 iterations, networks of width 8, 2 seeds.
         """
@@ -276,8 +277,13 @@ class BiasStudyConfig:
             return cls(profile="paper", data=datasets())
         if profile == "cpu":
             # Width 16 everywhere: about half the convolution FLOPs of width 32 per image
-            # (benchmarks/bench_models.py measures the cost).
-            net = NetworkSpec(width=16)
+            # (benchmarks/bench_models.py measures the cost); fast_kernels: the same networks on
+            # the faster CPU path (results equal within float tolerance; benchmarks/bench_flops.py
+            # measured training steps about 2.1x and DM iterations about 1.2x faster), which pays
+            # for 5 seeds instead of 3: with 3 sets per cell claim 3's tests could not detect an
+            # effect below about 14 points (fairdd.stats.minimum_detectable_effect on the 3-seed
+            # record of commit f7bcc25, where DM beat the whole set by 7.8 points at r = 1, p = 0.054).
+            net = NetworkSpec(width=16, fast_kernels=True)
             # DC and DSA are left out at cpu: the budget here allows about 15 iterations of one
             # matching step each (benchmarks/bench_distill.py measures their cost per iteration
             # at the reference IPC-10 loops, 10 outer / 50 inner), too few to move the images from the real images they
@@ -286,6 +292,7 @@ class BiasStudyConfig:
             return cls(
                 profile="cpu",
                 data=datasets(train_per_class=600, test_per_class=100),
+                seeds=(0, 1, 2, 3, 4),
                 images_per_class=10,
                 colour_methods=("dm", "dm_balanced"),
                 corruption_methods=("dm", "dm_balanced"),
@@ -424,6 +431,8 @@ def describe_profile(config: BiasStudyConfig) -> pd.DataFrame:
         ("attribute probe", f"width {config.probe_training.network.width}, {config.probe_training.epochs} epochs",
          "– (ours: the paper measures no synthetic set's attribute)"),
     ]
+    if config.dm.network.fast_kernels or config.evaluation.network.fast_kernels:
+        rows.append(("CPU kernels", "fast_kernels (the same networks; equal within float tolerance)", "default"))
     if config.side_by_side:
         rows.append(("evaluation networks", "side by side (equal within float tolerance)", "one by one"))
     return pd.DataFrame(rows, columns=["setting", "this build", "paper"])
@@ -443,8 +452,11 @@ def cell_rows(cell: BiasCell, root: Root = None) -> list[dict[str, Any]]:
     -------
     One row per evaluation network: ``dataset`` (its page name), ``network``,
     ``acc_conflicting`` and ``acc_aligned`` (accuracy on the two test splits),
-    ``worst_group_accuracy``, ``train_time_s``, ``distill_time_s``, ``num_train``, and the set's
-    ``aligned_fraction``, ``attribute_entropy``, ``pairwise_distance`` (:func:`set_measures`).
+    ``worst_group_accuracy``, ``train_time_s``, ``distill_time_s``, ``num_train``, the set's
+    ``aligned_fraction``, ``attribute_entropy``, ``pairwise_distance`` (:func:`set_measures`), and
+    ``group_counts``: the network's predictions on both test splits as a
+    :func:`fairdd.stats.group_counts` table over the bias attribute (JSON), from which
+    :mod:`fairdd.studies.bias_report` computes the aligned gap with its interval and noise floor.
     """
     device = default_device()
     train, test = study_data(cell.data, cell.bias_ratio)
@@ -467,7 +479,9 @@ def cell_rows(cell: BiasCell, root: Root = None) -> list[dict[str, Any]]:
         measures = set_measures(sample.inputs, sample.labels, probe, num_classes=train.num_classes)
     else:
         measures = set_measures(images, labels, probe, num_classes=train.num_classes)
-    evaluated = evaluate_synthetic(images.to(device), labels.to(device), test, cell.evaluation, seed=cell.seed)
+    evaluated = evaluate_synthetic(images.to(device), labels.to(device), test, cell.evaluation, seed=cell.seed,
+                                   keep_predictions=True)
+    groups = len(test.attribute_values) if test.attribute_values else train.num_classes
     return [
         {
             "dataset": dataset_label(cell.data),
@@ -479,6 +493,11 @@ def cell_rows(cell: BiasCell, root: Root = None) -> list[dict[str, Any]]:
             "distill_time_s": distill_time,
             "num_train": row["num_train"],
             **measures,
+            # Both test splits' predictions as a count table over the bias attribute (its 10
+            # values are the groups): enough for the aligned gap, its bootstrap interval and its
+            # noise floor (fairdd.stats.check_measure).
+            "group_counts": stats.counts_to_json(stats.group_counts(
+                test.labels, row["predictions"], test.attributes, num_classes=test.num_classes, num_groups=groups)),
         }
         for row in evaluated
     ]
