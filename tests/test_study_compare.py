@@ -86,11 +86,14 @@ def test_smoke_grid_through_the_store_and_its_report(tmp_path, monkeypatch) -> N
     rows = compare.run_study(config, processes=1, root=tmp_path)
     assert len(rows) == len(config.cells())  # one evaluation network, one model per KD cell
     assert set(rows["compression"]) == {"whole", "random", "dm", "dm_fairdd", "teacher", "student", "kd", "kd_balanced"}
-    assert rows[["accuracy", "acc_conflicting", "dpd", "eod", "deo_mean", "cost_s"]].notna().all().all()
+    assert rows[["accuracy", "acc_conflicting", "dpd", "eod", "deo_mean", "cost_s", "group_counts"]].notna().all().all()
+    assert set(rows["rows_version"]) == {compare.ROWS_VERSION}
     assert len(report.summary_table(rows)) == 4 + 2 + len(config.temperatures) + len(config.balanced_temperatures)
     tests = report.mitigation_tests(rows)
     assert set(tests["mitigation"]) == {"DM + FairDD", "KD student, T = 4, α = 0.8", "KD student, balanced batches, T = 4, α = 0.8"}
     assert "Bias ratio 0.9" in report.findings(rows)
+    claims = report.claims(rows)  # read back from the store: the count tables survive the CSV
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "absent", "untestable here"}
 
     def boom(*args, **kwargs):
         raise AssertionError("a finished cell was computed again")
