@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from fairdd import results
+from fairdd import results, stats
 from fairdd.data import TemplateBios, load_dataset, template_bios
 from fairdd.studies import embedding as study
+from fairdd.studies import embedding_report
 from fairdd.studies.embedding import EmbeddingCell, EmbeddingStudyConfig, feature_data
 
 
@@ -127,17 +128,6 @@ def test_cost_table_reuse_factor_uses_the_matching_baseline():
     assert study.cost_table(df).set_index("method_label").loc["DD", "reuse_factor"] == pytest.approx(36.73, abs=0.01)
 
 
-def test_conclusions_are_computed_from_the_rows():
-    c = study.conclusions(rows(), 10).set_index("claim")
-    assert c.loc["DD keeps the bias (fairness not clearly better than STANDARD)", "supported"]
-    assert c.loc["DD + BTEO restores fairness over DD", "supported"]
-    assert not c.loc["DD + ADV restores fairness over DD", "supported"]
-    assert c.loc["DD + BTEO costs little accuracy (≤ 3 points)", "supported"]
-    df = rows()
-    df.loc[df["method_label"] == "DD + BTEO", "fairness"] = 0.70
-    assert not study.conclusions(df, 10).set_index("claim").loc["DD + BTEO restores fairness over DD", "supported"]
-
-
 def test_paper_table1_is_labelled_and_consistent():
     p = study.PAPER_TABLE1
     assert set(p["dataset"]) == {"MOJI", "BIOS"} and len(p) == 12
@@ -224,17 +214,12 @@ def test_text_section_end_to_end(tmp_path):
     text = study.text_rows(df)
     assert len(text) == 6 and len(study.feature_rows(df)) == 6 and set(text["data.per_profession"]) == {8}
     assert text["accuracy"].between(0, 1).all()
-    lines = study.text_findings(df, cfg.text_size)
+    lines = embedding_report.text_findings(df, cfg.text_size)
     assert lines[0].startswith("On the template biographies (1 seed, distilled size 2)")
-
-
-def test_text_findings_are_generated_from_the_rows():
-    df = rows().assign(dataset="template_bios")
-    lines = study.text_findings(df, 10)
-    assert "STANDARD accuracy 81.0 ± 1.4, fairness 71.0 ± 1.4" in lines[0] and "2 seeds" in lines[0]
-    restores = next(line for line in lines if "DD + BTEO restores fairness over DD" in line)
-    assert "holds on these rows" in restores and "does not hold" not in restores
-    df.loc[df["method_label"] == "DD + BTEO", "fairness"] = 0.70
-    flipped = next(line for line in study.text_findings(df, 10) if "DD + BTEO restores fairness over DD" in line)
-    assert "does not hold on these rows" in flipped
-    assert study.text_findings(rows(), 10) == []  # no text-section rows
+    # Each row stores its test predictions as a count table over the protected attribute, from
+    # which its fairness is recomputed exactly.
+    for _, row in df.iterrows():
+        groups = 2
+        counts = stats.counts_from_json(row["group_counts"], num_groups=groups)
+        assert 1 - stats.group_measure(counts, "rms_tpr_gap") == pytest.approx(row["fairness"], abs=1e-9)
+        assert stats.group_measure(counts, "accuracy") == pytest.approx(row["accuracy"], abs=1e-9)

@@ -6,15 +6,17 @@ skeleton (:class:`fairdd.studies.Study`, run store folder ``"embedding_dd"``: on
 per data set × method × size × seed, so a re-run computes only what is new) in parallel worker
 processes, and returns tidy rows. The other functions turn those rows into the paper's tables and figures:
 Table 1 (:func:`table1`), Figure 2 (:func:`size_sweep`, :func:`plot_size_sweep`), Tables 2–3
-and Figure 3 (:func:`cost_table`, :func:`plot_reuse`), and the paper's conclusions checked
-against our numbers (:func:`conclusions`). :data:`PAPER_TABLE1` holds the paper's own MOJI and
+and Figure 3 (:func:`cost_table`, :func:`plot_reuse`); the paper's claims judged against our
+numbers, the RMS TPR gap beside its noise floor and the text section's findings are in
+:mod:`fairdd.studies.embedding_report`. :data:`PAPER_TABLE1` holds the paper's own MOJI and
 BIOS numbers, to be shown beside ours and labelled as the paper's.
 
 The chapter's text section is cells of the same study: :func:`fairdd.data.template_bios` writes one-line
 biographies (written for this book, not a benchmark), a frozen encoder
 (:func:`fairdd.data.embed_texts`) turns them into document vectors, and the same six models are
 trained on them (:class:`fairdd.data.TemplateBios`, ``data`` of those cells), so their rows are recorded and
-verified like every other; :func:`text_findings` states what they show, from the rows.
+verified like every other; :func:`fairdd.studies.embedding_report.text_findings` states what they
+show, from the rows.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairdd import results
+from fairdd import results, stats
 from fairdd.config import Profile, check_choice, check_int, check_number, check_profile, check_sequence
 from fairdd.data import TEMPLATE_PROFESSIONS, Dataset, StudyData, TemplateBios, embed_texts, feature_names
 from fairdd.debias import StandardConfig, train_standard
@@ -48,7 +50,6 @@ __all__ = [
     "METHODS",
     "PAPER_TABLE1",
     "STUDY",
-    "conclusions",
     "cost_table",
     "cell_rows",
     "cell_work",
@@ -59,7 +60,6 @@ __all__ = [
     "size_sweep",
     "table1",
     "table1_with_paper",
-    "text_findings",
     "training_times",
 ]
 
@@ -427,7 +427,11 @@ def cell_rows(run: EmbeddingCell, root: Root = None) -> list[dict[str, Any]]:
     pred = predict(model, params, test.inputs.to(device)).cpu()
     acc = accuracy(test.labels, pred)
     fair = 1.0 - rms_tpr_gap(test.labels, pred, sensitive_features=test.attributes, num_classes=test.num_classes)
-    row |= {"accuracy": acc, "fairness": fair, "dto": float(distance_to_optimum(acc, fair))}
+    row |= {"accuracy": acc, "fairness": fair, "dto": float(distance_to_optimum(acc, fair)),
+            # The test predictions as a count table over the protected attribute: enough for the
+            # RMS TPR gap, its bootstrap interval and its noise floor (fairdd.stats.check_measure).
+            "group_counts": stats.counts_to_json(stats.group_counts(
+                test.labels, pred, test.attributes, num_classes=test.num_classes, num_groups=groups))}
     return [row]
 
 
@@ -479,14 +483,18 @@ def run_study(config: EmbeddingStudyConfig, *, processes: int | None = None, roo
     ``method_label, debias, seed, size, accuracy, fairness, dto``, the wall and CPU seconds of
     each phase (``distill_seconds``, ``distill_cpu_seconds``, ``retrain_…``, ``train_…``),
     ``iterations, train_rows, discriminator_steps, final_loss, adv_loss_end`` (the
-    discriminator's loss over the last 10 outer steps), the provenance columns (``device``: where
-    each run computed), plus ``converged`` (accuracy ≥ the data set's threshold).
+    discriminator's loss over the last 10 outer steps), ``group_counts`` (the test predictions as a
+    :func:`fairdd.stats.group_counts` table over the protected attribute, JSON), the provenance
+    columns (``device``: where each run computed), plus ``converged`` (accuracy ≥ the data set's
+    threshold) and ``table_size`` (``config.table_size``, or ``config.text_size`` on the text
+    section's rows: the distilled size their Table 1 and claims are read at).
     """
     cells = config.cells()
     df = STUDY.run(cells, processes=1 if default_device() != "cpu" else processes, root=root)
     names = {results.run_id(c): dataset_name(c.data) for c in cells}
     df.insert(1, "dataset", df["run_id"].map(names))
     df["converged"] = df["accuracy"] >= df["dataset"].map(config.threshold)
+    df["table_size"] = np.where(df["dataset"] == TEMPLATE, config.text_size, config.table_size)
     return df
 
 
@@ -589,68 +597,6 @@ def cost_table(df: pd.DataFrame, *, clock: Literal["wall", "cpu"] = "wall") -> p
     dd["standard_seconds"] = [std.get((a, b), np.nan) for a, b in zip(dd["dataset"], dd["debias"])]
     dd["reuse_factor"] = dd["distill_seconds"] / (dd["standard_seconds"] - dd["retrain_seconds"])
     return dd
-
-
-def conclusions(df: pd.DataFrame, size: int, *, accuracy_tolerance: float = 0.03) -> pd.DataFrame:
-    """The paper's claims, each marked supported or not by our runs, with the numbers behind it.
-
-    A fairness difference counts when it exceeds the seeds' noise: the two means differ by
-    more than the larger of their standard deviations. Accuracies count as "kept" within
-    ``accuracy_tolerance`` (default 3 points: the paper calls DD's 2.6-point drop on BIOS
-    "similar accuracy" and DD + BTEO's 6.5-point drop there "appreciable").
-    """
-    sel = df[df["include_protected"] & df["converged"] & ((df["method"] == "standard") | (df["size"] == size))]
-    rows = []
-    for dataset in dict.fromkeys(sel["dataset"]):
-        part = sel[sel["dataset"] == dataset]
-
-        def stats(label: str, metric: str) -> tuple[float, float]:
-            x = part.loc[part["method_label"] == label, metric]
-            return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0
-
-        def claim(text: str, ok: bool, why: str) -> None:
-            rows.append({"dataset": dataset, "claim": text, "supported": bool(ok), "evidence": why})
-
-        (a_s, sa_s), (a_d, sa_d) = stats("STANDARD", "accuracy"), stats("DD", "accuracy")
-        (f_s, sf_s), (f_d, sf_d) = stats("STANDARD", "fairness"), stats("DD", "fairness")
-        noise_a, noise_f = max(sa_s, sa_d), max(sf_s, sf_d)
-        claim(f"DD keeps STANDARD's accuracy (within {100 * accuracy_tolerance:.0f} points)", a_s - a_d <= max(noise_a, accuracy_tolerance),
-              f"accuracy {100*a_d:.1f} (DD) vs {100*a_s:.1f} (STANDARD), noise {100*noise_a:.1f}")
-        retained = (1 - f_d) / (1 - f_s) if f_s < 1 else np.nan
-        claim("DD keeps the bias (fairness not clearly better than STANDARD)", f_d - f_s <= noise_f,
-              f"fairness {100*f_d:.1f} vs {100*f_s:.1f}; DD retains {100*retained:.0f} % of the TPR gap")
-        for label in ("DD + BTEO", "DD + ADV"):
-            (a_x, _), (f_x, sf_x) = stats(label, "accuracy"), stats(label, "fairness")
-            if np.isnan(f_x):
-                continue
-            gain = f_x - f_d
-            claim(f"{label} restores fairness over DD", gain > max(sf_x, sf_d),
-                  f"fairness {100*f_x:.1f} vs {100*f_d:.1f} (DD), gain {100*gain:+.1f}, noise {100*max(sf_x, sf_d):.1f}")
-            cost = a_d - a_x
-            claim(f"{label} costs little accuracy (≤ {100 * accuracy_tolerance:.0f} points)", cost <= accuracy_tolerance,
-                  f"accuracy {100*a_x:.1f} vs {100*a_d:.1f} (DD): {100*-cost:+.1f} points")
-    return pd.DataFrame(rows)
-
-
-def text_findings(df: pd.DataFrame, size: int) -> list[str]:
-    """What the text section's rows show, as sentences generated from them: each model's
-    accuracy and fairness (mean ± std over seeds, %), then each of :func:`conclusions`' claims
-    tested on these rows. An empty list when ``df`` has no text-section rows."""
-    rows = text_rows(df)
-    if rows.empty:
-        return []
-    table = table1(rows, size).set_index("method")
-    seeds = sorted(rows["seed"].unique().tolist())
-    out = [
-        f"On the template biographies ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}, distilled size {size}): "
-        + "; ".join(f"{label} accuracy {table.loc[label, 'accuracy']}, fairness {table.loc[label, 'fairness']}"
-                    for label, _, _ in METHODS if label in table.index)
-        + "."
-    ]
-    for _, claim in conclusions(rows, size).iterrows():
-        verdict = "holds" if claim["supported"] else "does not hold"
-        out.append(f"*{claim['claim']}* {verdict} on these rows ({claim['evidence']}).")
-    return out
 
 
 def plot_size_sweep(sweep: pd.DataFrame, standard: pd.DataFrame | None = None):  # noqa: ANN201  (matplotlib Figure)
