@@ -320,7 +320,7 @@ def _claim_beats_whole(data: pd.DataFrame, methods: list[str], extreme: list[flo
     best = max(tests, key=lambda t: t.a.mean() - t.b.mean())
     evidence = (f"best case {best.label}: {best.a.mean():.1f}% vs {best.b.mean():.1f}%"
                 + (f" (p = {judged['p'][best.label]:.2g})" if "p" in judged else "")
-                + f", {len(tests)} tests")
+                + f", {len(tests)} test{'s' if len(tests) > 1 else ''}")
     r = float(best.label.rsplit("r = ", 1)[1])
     rand = _values(data, "random", r, "acc_conflicting")
     if rand.size:
