@@ -513,7 +513,8 @@ def findings(rows: pd.DataFrame, checks: pd.DataFrame | None = None, batch: pd.D
                     + ".")
             note = _floor_note(checks, ratio, measure)
             if note:
-                rho = spearmanr(means["accuracy"], means[measure]).statistic if len(means) > 2 else float("nan")
+                varied = len(means) > 2 and np.ptp(means["accuracy"]) > 0 and np.ptp(means[measure]) > 0
+                rho = spearmanr(means["accuracy"], means[measure]).statistic if varied else float("nan")
                 line += (f" {note}, so this front re-plots accuracy, not colour fairness (Spearman ρ of the kinds' "
                          f"mean accuracy and mean {label.split(' (')[0]}: {rho:.2f}).")
             lines.append(line)
@@ -544,7 +545,8 @@ def findings(rows: pd.DataFrame, checks: pd.DataFrame | None = None, batch: pd.D
                      f"({g['units (model / reference)'].iloc[0]} units): "
                      + ("; ".join(f"{r.model} ({r['classes harmed (Holm)']} of {r.classes})" for _, r in found.iterrows())
                         or "no model harms a class significantly")
-                     + f"; absence of a harm above {100 * MARGIN:.0f} points shown for "
+                     + (f"; absence of a harm above {100 * MARGIN:.0f} points shown for " if form == "absolute" else
+                        f"; absence of a harm above {MARGIN:g} of the normalised accuracy shown for ")
                      + (", ".join(absent["model"]) or "no model") + f"; untestable here for "
                      + f"{int((g['verdict: harms a class'] == 'untestable here').sum())} of {len(g)}.")
     for _, r in tests.iterrows():
