@@ -219,15 +219,13 @@ class MethodsStudyConfig:
         check_profile(profile)
         fields: dict[str, Any] = {}
         if profile == "cpu":
-            # fast_kernels (the same networks on the faster CPU path; benchmarks/bench_flops.py) for
-            # DC/DSA, DM and the evaluation; not for MTT, whose iterations it slows (same benchmark).
-            net = NetworkSpec(width=32, fast_kernels=True)
+            net = NetworkSpec(width=32)
             dc = {"init": "real", "network": net, "iterations": 40, "batch_real": 64, "loops": _capped_loops(5, 5)}
             fields = dict(
                 images_per_class=(1, 10), seeds=(0, 1),
                 dc=DCConfig(**dc), dsa=dsa_config(**dc),
                 dm=DMConfig(network=net, batch_real=64, iterations=300),
-                mtt=MTTConfig(network=NetworkSpec(width=32), num_experts=4, expert_train_epochs=6, expert_epoch_size=10_000,
+                mtt=MTTConfig(network=net, num_experts=4, expert_train_epochs=6, expert_epoch_size=10_000,
                               max_start_epoch=4, expert_epochs=2, syn_steps=8, iterations=100),
                 evaluation=EvalConfig(network=net, epochs=300, num_networks=1),
                 evaluation_dsa=None,
