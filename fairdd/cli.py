@@ -8,6 +8,12 @@
     fairdd run bias_dd --profile cpu              the unfinished runs on this machine's cores
     fairdd run bias_dd --profile paper --ray auto the unfinished runs as tasks of a Ray cluster
     fairdd run classwise_dd --profile smoke --set num_classes=100 ipcs=1,5 data.source=mnist
+    fairdd run kd_fairness --profile cpu --set temperatures=1,3 --dry-run
+                                                  the expanded grid and its projected cost, nothing run
+    fairdd runs kd_fairness --set role=ds kd.temperature=4
+                                                  the stored runs: the keys that vary, commit, date, wall
+    fairdd export kd_fairness --profile cpu -o rows.csv
+                                                  the rows of a config's runs as one CSV file
 
 (``python -m fairdd ...`` is the same.) A study is named by its run store folder (a key of
 :data:`fairdd.studies.STUDIES`) or its module's name (``bias``, ``methods``, ...). Its config
@@ -16,7 +22,20 @@ then ``--set key=value`` replaces fields: values are parsed against the fields' 
 ``0.5``, ``true``, ``none``, tuples as ``1,5,10``, pairs as ``adult:0.7``), nested configs by
 dotted keys (``dc.iterations=10``); a key that is a keyword of ``for_profile`` (the class-wise
 study's ``num_classes``) is passed to it instead. Every argument is checked, and the cells
-built, before anything is computed; an error names the key and what is allowed.
+built, before anything is computed; an error names the key and what is allowed. After ``--set``
+each word holding a ``=`` is one more assignment, so the study may come after them
+(``fairdd status --set ipcs=1 classwise_dd --profile smoke``). Before any run starts, ``run``
+also checks that the data every run to compute reads are on disk
+(:func:`fairdd.sweep.check_data`) and, with ``--ray``, connects to the cluster
+(:func:`fairdd.sweep.connect_ray`): each failure is one line, with exit status 2.
+
+``status`` and ``run --dry-run`` show the grid with the keys that vary first (the grid's axes,
+then what follows from them: :func:`order_keys`); ``--dry-run`` adds what the runs to compute
+cost by the projection's counting and measured rates (:func:`fairdd.sweep.cost_estimate`).
+``runs`` lists what the run store holds, whatever config made it (``--set`` there filters on
+the stored keys; ``--profile`` keeps the book's cells of that profile); ``export`` writes the
+rows of a config's runs (``--set`` as for ``run``), refusing when some are not computed unless
+``--partial``.
 
 Rows go to the run store (``--root``, else ``$FAIRDD_RESULTS`` or ``results/``), where the
 notebooks read them: ``fairdd run bias_dd --profile paper --ray auto`` on a cluster, then
@@ -28,6 +47,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import functools
 import inspect
 import math
 import signal
@@ -310,12 +330,96 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _varying(cells: list[Any]) -> list[dict[str, Any]]:
-    """Per cell, the (flattened) fields whose values differ between the cells."""
-    flats = [_flat(c) for c in cells]
-    keys = list(dict.fromkeys(k for f in flats for k in f))
-    varying = [k for k in keys if len({repr(f[k]) for f in flats if k in f}) > 1]
-    return [{k: f[k] for k in varying if k in f} for f in flats]
+def _text(value: Any) -> str:
+    """A flattened config value as a column shows it: lists as compact JSON, ``None`` as ``none``."""
+    from fairdd.results import _dumps
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return _dumps(value)
+    return str(value)
+
+
+def _complex(value: Any) -> bool:
+    return isinstance(value, (list, dict)) or (isinstance(value, str) and value[:1] in "[{" and len(value) > 1)
+
+
+def order_keys(table: Sequence[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
+    """The keys of ``table`` (one dict per run) as ``(free, derived, constant)``.
+
+    ``free``: the keys that vary on their own, the grid's axes (``role``, ``kd.temperature``,
+    ``seed``: none follows from another); ``derived``: the other varying keys, those that follow
+    from a free one (``data.train_per_class`` from ``data.source``), then lists and nested
+    groups (``evaluations``); ``constant``: the keys with one value in every run. Each in
+    config order. A key a run lacks counts as one more value, and a key follows from another
+    only if that one is set in every run it is set in (``dd.size``, unset in the baselines' runs,
+    does not make ``method`` a derived key).
+    """
+    keys = list(dict.fromkeys(k for row in table for k in row))
+    texts = {k: [_text(row[k]) if k in row else "\x00" for row in table] for k in keys}
+    varying = [k for k in keys if len(set(texts[k])) > 1]
+    constant = [k for k in keys if k not in varying]
+    plain = [k for k in varying if not any(_complex(row.get(k)) for row in table)]
+    nested = [k for k in varying if k not in plain]
+    counts = {k: len(set(texts[k])) for k in plain}
+
+    def follows(k: str, j: str) -> bool:  # j is set wherever k is, and each value of j comes with one of k
+        seen: dict[str, str] = {}
+        return all((a != "\x00" or b == "\x00") and seen.setdefault(a, b) == b for a, b in zip(texts[j], texts[k]))
+
+    free: list[str] = []
+    derived: list[str] = []
+    for k in plain:
+        if any(follows(k, j) and (counts[j] > counts[k] or (counts[j] == counts[k] and j in free)) for j in plain if j != k):
+            derived.append(k)
+        else:
+            free.append(k)
+    return free, derived + nested, constant
+
+
+def _grid(ids: Sequence[str], first: Sequence[tuple[str, Sequence[str]]], table: Sequence[dict[str, Any]],
+          free: Sequence[str], derived: Sequence[str], last: Sequence[tuple[str, Sequence[str]]] = (),
+          width: int | None = None) -> list[str]:
+    """The lines of a runs table: ``run_id``, the ``first`` columns, every free key, then as many
+    derived keys as fit in ``width`` characters (default: the terminal's, at least 120), then the
+    ``last`` columns; a last line names the derived keys left out."""
+    import shutil
+
+    width = width if width is not None else max(120, shutil.get_terminal_size((160, 24)).columns)
+
+    def column(key: str) -> list[str]:
+        return [_short(_text(row[key]) if key in row else "–", 32) for row in table]
+
+    columns = [("run_id", list(ids)), *[(h, [_short(v, 32) for v in vals]) for h, vals in first],
+               *[(k, column(k)) for k in free]]
+    tail = [(h, [_short(v, 32) for v in vals]) for h, vals in last]
+
+    def size(cols: Sequence[tuple[str, list[str]]]) -> int:
+        return sum(max([len(h), *map(len, vals)]) + 2 for h, vals in cols)
+
+    shown, left = [], []
+    for k in derived:
+        if not left and size([*columns, *shown, (k, column(k)), *tail]) <= width:
+            shown.append((k, column(k)))
+        else:
+            left.append(k)
+    cols = [*columns, *shown, *tail]
+    widths = [max([len(h), *map(len, vals)]) for h, vals in cols]
+    lines = ["  ".join(h.ljust(w) for (h, _), w in zip(cols, widths)).rstrip()]
+    for i in range(len(ids)):
+        lines.append("  ".join(vals[i].ljust(w) for (_, vals), w in zip(cols, widths)).rstrip())
+    if left:
+        named = ", ".join(left[:8]) + (", ..." if len(left) > 8 else "")
+        lines.append(f"({len(left)} more varying keys follow from the ones shown or are groups: {named}; "
+                     "--format csv lists every key)")
+    return lines
+
+
+def _cell_table(cells: Sequence[Any]) -> list[dict[str, Any]]:
+    return [_flat(c) for c in cells]
 
 
 def _short(value: Any, width: int = 40) -> str:
@@ -353,6 +457,30 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _csv_out(frame: Any, output: str | None) -> None:
+    """``frame`` as CSV (no index) to ``output`` (``-`` or ``None``: stdout), written atomically:
+    a file is complete or absent."""
+    import os
+    import tempfile
+
+    if output in (None, "-"):
+        frame.to_csv(sys.stdout, index=False)
+        return
+    target = Path(output)
+    if target.is_dir():
+        raise CLIError(f"-o {output}: is a folder; give a file name (e.g. {target / 'rows.csv'})")
+    if not target.parent.is_dir():
+        raise CLIError(f"-o {output}: the folder {target.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            frame.to_csv(fh, index=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from fairdd.sweep import cell_state
 
@@ -363,10 +491,153 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from fairdd import results
 
     where = results.run_dir(key, cells[0], root=root).parent
+    table = _cell_table(cells)
+    free, derived, constant = order_keys(table)
+    ids = [results.run_id(c) for c in cells]
+    if args.format == "csv":
+        import pandas as pd
+
+        frame = pd.DataFrame([{"run_id": i, "state": s, **{k: _text(row[k]) if k in row else "" for k in
+                                                           [*free, *derived, *constant]}}
+                              for i, s, row in zip(ids, states, table)])
+        _csv_out(frame, None)
+        return 0
     print(f"{key} --profile {args.profile}: {finished}/{len(cells)} runs finished ({where})")
-    for cell, state, fields in zip(cells, states, _varying(cells)):
-        described = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
-        print(f"  {results.run_id(cell)}  {state:<12}  {_short(described, 150)}")
+    for line in _grid(ids, [("state", states)], table, free, derived):
+        print(line)
+    if constant:
+        print(f"({len(constant)} keys are the same in every run: fairdd list {key} --profile {args.profile})")
+    return 0
+
+
+def _matches(value: Any, text: str) -> bool:
+    """Whether a stored column value equals ``text`` as ``--set`` writes it (``3``, ``0.5``,
+    ``true``, ``none``, ``a,b``; for a scalar, a comma-separated list means any of them)."""
+    import json
+
+    if isinstance(value, str) and value[:1] == "[":
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if isinstance(value, list):
+        parts = [p.strip() for p in text.split(",")] if text.strip() else []
+        return len(parts) == len(value) and all(_matches(v, p) for v, p in zip(value, parts))
+    options = [p.strip() for p in text.split(",")]
+    for option in options:
+        low = option.lower()
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            if low in _NONE or low == "":
+                return True
+        elif isinstance(value, bool):
+            if (low in _TRUE and value) or (low in _FALSE and not value):
+                return True
+        elif isinstance(value, (int, float)):
+            try:
+                if float(option) == float(value):
+                    return True
+            except ValueError:
+                pass
+        elif str(value) == option:
+            return True
+    return False
+
+
+def _select_runs(frame: Any, assignments: Sequence[str], study: str) -> Any:
+    """``frame`` (one row per stored run) keeping the runs whose columns match every ``--set``."""
+    pairs = _split(assignments)
+    for name, text in pairs.items():
+        if name not in frame.columns:
+            columns = [c for c in frame.columns]
+            close = difflib.get_close_matches(name, columns, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise CLIError(f"--set {name}=: the stored runs of {study} have no key {name!r}.{hint} "
+                           f"Keys: {', '.join(columns)}")
+        frame = frame[[_matches(v, text) for v in frame[name]]]
+    return frame
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    import warnings
+
+    from fairdd import results
+
+    key = resolve_study(args.study)
+    root = Path(args.root) if args.root else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = results.runs(key, root=root)
+    for w in caught:
+        print(f"fairdd runs: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
+    where = results._study_dir(key, root)
+    if frame.empty:
+        print(f"{key}: no finished runs in {where}", file=sys.stderr)
+        return 0
+    total = len(frame)
+    if args.profile is not None:
+        if args.profile not in PROFILES:
+            raise CLIError(f"--profile {args.profile!r} is not known; choose one of {', '.join(PROFILES)}")
+        from fairdd.records import book_cells
+
+        try:
+            cells = book_cells(key, args.profile)
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"{key} --profile {args.profile}: {exc}") from exc
+        frame = frame[frame["run_id"].isin(cells)]
+    frame = _select_runs(frame, args.set, key)
+    provenance = list(results.RUN_LIST_PROVENANCE)
+    config_keys = [c for c in frame.columns if c not in provenance and c != "run_id"]
+    records = frame.to_dict("records")
+    table = [{k: v for k, v in row.items() if k in config_keys and not _missing(v)} for row in records]
+    free, derived, constant = order_keys(table) if table else ([], [], config_keys)
+    if args.format == "csv":
+        _csv_out(frame[["run_id", *free, *derived, *constant, *provenance]], None)
+        return 0
+    print(f"{key}: {len(frame)} of {total} stored runs" + (f", cells of --profile {args.profile}" if args.profile else "")
+          + (f", matching {' '.join(args.set)}" if args.set else "") + f" ({where})")
+    if frame.empty:
+        return 0
+    last = [
+        ("commit", [str(r.get("commit") or "–")[:7] + ("+" if r.get("dirty") else "") for r in records]),
+        ("finished (UTC)", [str(r.get("finished") or "–")[:16].replace("T", " ") for r in records]),
+        ("wall", ["–" if _missing(r.get("wall_s")) else _duration(float(r["wall_s"])) for r in records]),
+    ]
+    for line in _grid([r["run_id"] for r in records], [], table, free, derived, last):
+        print(line)
+    if constant:
+        print(f"({len(constant)} keys are the same in every listed run; commit+: made with uncommitted changes)")
+    return 0
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from fairdd import results
+
+    key, _, _, cells = build_config(args.study, args.profile, args.set)
+    root = Path(args.root) if args.root else None
+    frame, missing = results.load_runs(key, cells, root=root)
+    if missing and not args.partial:
+        given = f" --set {' '.join(args.set)}" if args.set else ""
+        raise CLIError(
+            f"{len(missing)} of the {len(set(cells))} runs of {key} --profile {args.profile}{given} are not in "
+            f"{results._study_dir(key, root)}; nothing written. Compute them (fairdd run {key} --profile "
+            f"{args.profile}{given}) or export the finished ones (--partial)"
+        )
+    if frame.empty:
+        raise CLIError(f"none of the {len(set(cells))} runs of {key} --profile {args.profile} is finished; nothing written")
+    _csv_out(frame, args.output)
+    if args.output not in (None, "-"):
+        note = f"; {len(missing)} runs not finished, left out" if missing else ""
+        print(f"{key} --profile {args.profile}: {len(frame)} rows of {frame['run_id'].nunique()} runs -> "
+              f"{args.output}{note}", file=sys.stderr)
     return 0
 
 
@@ -384,11 +655,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
     root = Path(args.root) if args.root else None
     from fairdd import results
 
+    if args.dry_run:
+        return _dry_run(args, key, study, cells, root)
+    todo = [c for c in cells if not study.is_finished(c, root)]
+    finished = len(cells) - len(todo)
+    try:
+        sweep.check_data(todo)  # before any work: every data set the runs to compute read is there
+    except sweep.MissingDataError as exc:
+        raise CLIError(str(exc)) from None
     try:
         results.check_root(root)  # before any work, teachers and experts included
     except (NotADirectoryError, PermissionError) as exc:
         raise CLIError(str(exc)) from None
-    finished = sum(study.is_finished(c, root) for c in cells)
+    ray = None
+    if args.ray is not None and todo:
+        ray = sweep.import_ray()
+        started_here = not ray.is_initialized()
+        try:
+            sweep.connect_ray(args.ray or None, processes=args.processes)  # before any work
+        except sweep.RayConnectionError as exc:
+            raise CLIError(str(exc)) from None
+        if not started_here:
+            ray = None  # someone else's instance (a notebook, a test): left running
+    try:
+        return _run_connected(args, key, study, config, cells, root, finished)
+    finally:
+        if ray is not None:
+            ray.shutdown()
+
+
+def _run_connected(args: argparse.Namespace, key: str, study: Any, config: Any, cells: list[Any], root: Path | None,
+                   finished: int) -> int:
+    from fairdd import sweep
+
     print(f"{key} --profile {args.profile}: {len(cells)} runs, {finished} finished", file=sys.stderr)
     progress = sweep.Progress(key)
     start = time.perf_counter()
@@ -400,15 +699,60 @@ def _cmd_run(args: argparse.Namespace) -> int:
         computed = len(cells) - finished
     else:
         summary = sweep.RaySummary()
-        rows = sweep.run_ray(
-            study, cells, root=root, address=args.ray or None, processes=args.processes,
-            gpus_per_task=args.gpus_per_task, max_retries=args.max_retries, progress=progress, summary=summary,
-        )
+        try:
+            rows = sweep.run_ray(
+                study, cells, root=root, address=args.ray or None, processes=args.processes,
+                gpus_per_task=args.gpus_per_task, max_retries=args.max_retries, progress=progress, summary=summary,
+            )
+        except sweep.RayConnectionError as exc:  # raised before any task is sent
+            raise CLIError(str(exc)) from None
         computed = summary.computed
     print(
         f"{key} --profile {args.profile}: {len(cells)} runs, {computed} computed now, "
         f"{len(rows)} rows in {results_dir(key, cells[0], root)} ({time.perf_counter() - start:.1f} s)"
     )
+    return 0
+
+
+def _dry_run(args: argparse.Namespace, key: str, study: Any, cells: list[Any], root: Path | None) -> int:
+    """``run --dry-run``: the expanded grid (each run's state and the keys that vary) and what
+    computing the unfinished runs would cost (:func:`fairdd.sweep.cost_estimate`); nothing is
+    computed or written. Exit status 2 when data the runs to compute read are missing."""
+    from fairdd import results, sweep
+
+    states = [sweep.cell_state(study, c, root) for c in cells]
+    todo = [c for c, s in zip(cells, states) if s != "finished"]
+    table = _cell_table(cells)
+    free, derived, _ = order_keys(table)
+    given = f" --set {' '.join(args.set)}" if args.set else ""
+    print(f"{key} --profile {args.profile}{given}: {len(cells)} runs, {len(cells) - len(todo)} finished, "
+          f"{len(todo)} to compute ({results._study_dir(key, root)}); dry run: nothing is computed")
+    for line in _grid([results.run_id(c) for c in cells], [("state", states)], table, free, derived):
+        print(line)
+    try:
+        sweep.check_data(todo)  # before the estimate, which may read the data to count its work
+    except sweep.MissingDataError as exc:
+        raise CLIError(str(exc)) from None
+    work = functools.lru_cache(maxsize=None)(study.work) if study.work is not None else None
+    for label, chosen in (("to compute", todo), ("all runs", cells)):
+        if (label == "all runs" and len(todo) == len(cells)) or not chosen:
+            continue
+        est = sweep.cost_estimate(key, chosen, work=work)
+        line = f"cost, {label} ({est['cells']} runs): {est.get('sample_passes', 0):.3g} sample-passes"
+        unmeasured = est.get("unmeasured_items") or 0
+        if est.get("hours_sequential") is not None:
+            line += (f"; projected {_duration(3600 * est['hours_sequential'])} one network at a time, "
+                     f"{_duration(3600 * est['hours_batched'])} with the batched paths, on {est['device']}"
+                     f" (rates of {est['rates_file']}, measured {est['measured']} at {est['commit']}"
+                     + (f"; {unmeasured} of {est['items']} work items have no measured rate and are not counted"
+                        if unmeasured else "") + ")")
+        elif "rates_file" in est:
+            line += (f"; no time estimate: none of its {est['items']} work items has a measured rate in "
+                     f"{est['rates_file']} (benchmarks/projection.py measures the networks of the profile it is "
+                     "run for)")
+        else:
+            line += f"; no time estimate: {est.get('why')}"
+        print(line)
     return 0
 
 
@@ -422,13 +766,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fairdd", description="Run the book's studies: list them, show a sweep's state, run it locally or on Ray."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{list,status,run}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{list,status,run,runs,export}")
 
     def common(p: argparse.ArgumentParser, *, profile_required: bool) -> None:
         p.add_argument("--profile", required=profile_required, default=None if profile_required else "smoke",
                        help=f"one of {', '.join(PROFILES)}")
-        p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                       help="replace config fields (e.g. seeds=0,1 data.source=mnist num_classes=100)")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="replace config fields (e.g. seeds=0,1 data.source=mnist num_classes=100); one or "
+                            "more KEY=VALUE after each --set")
 
     p = commands.add_parser("list", help="the studies (or one study's --set keys)")
     p.add_argument("study", nargs="?")
@@ -436,13 +781,22 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_list)
 
     for name, handler, text in (("status", _cmd_status, "runs finished / total, each run's state"),
-                                ("run", _cmd_run, "compute the unfinished runs")):
+                                ("run", _cmd_run, "compute the unfinished runs"),
+                                ("export", _cmd_export, "the rows of a config's runs as one CSV file")):
         p = commands.add_parser(name, help=text)
         p.add_argument("study")
         common(p, profile_required=True)
         p.add_argument("--root", help="the run store (default $FAIRDD_RESULTS or results/)")
         p.set_defaults(handler=handler)
+        if name == "status":
+            p.add_argument("--format", choices=("table", "csv"), default="table")
+        if name == "export":
+            p.add_argument("-o", "--output", default="-", metavar="FILE", help="the CSV file (default -: stdout)")
+            p.add_argument("--partial", action="store_true",
+                           help="write the finished runs when some are not (default: refuse)")
         if name == "run":
+            p.add_argument("--dry-run", action="store_true",
+                           help="print the expanded grid and the projected cost; compute nothing")
             p.add_argument("--processes", type=int, help="local worker processes (default: one per CPU)")
             p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                            help="run on Ray: a cluster address ('auto', 'ray://head:10001'), or none for "
@@ -450,7 +804,41 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--gpus-per-task", type=float, default=None,
                            help="GPUs per Ray task (default: 1 when the cluster has GPUs, 0 for CPU-only cells)")
             p.add_argument("--max-retries", type=int, default=3, help="Ray retries of a task whose worker died")
+    p = commands.add_parser("runs", help="the stored runs of a study: the keys that vary, commit, date, wall time")
+    p.add_argument("study")
+    p.add_argument("--profile", default=None,
+                   help=f"only the runs that are cells of the book at this profile ({', '.join(PROFILES)})")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="keep the runs whose stored KEY equals VALUE (e.g. kd.temperature=4 role=ds seed=0,1)")
+    p.add_argument("--format", choices=("table", "csv"), default="table",
+                   help="csv: every key of every listed run, with its provenance")
+    p.add_argument("--root", help="the run store (default $FAIRDD_RESULTS or results/)")
+    p.set_defaults(handler=_cmd_runs)
     return parser
+
+
+def _expand_set(argv: Sequence[str]) -> list[str]:
+    """``--set a=1 b=2 study`` as ``--set=a=1 --set=b=2 study``: after ``--set`` the next word is
+    its value, and each following word is one more while it holds a ``=`` (a study name never
+    does), so ``--set ipcs=1 classwise_dd`` leaves the study name to the study."""
+    out: list[str] = []
+    words = list(argv)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            out += words[i:]
+            break
+        if word == "--set" and i + 1 < len(words) and not words[i + 1].startswith("-"):
+            out.append(f"--set={words[i + 1]}")
+            i += 2
+            while i < len(words) and "=" in words[i] and not words[i].startswith("-"):
+                out.append(f"--set={words[i]}")
+                i += 1
+            continue
+        out.append(word)
+        i += 1
+    return out
 
 
 _SIGNALLED: list[int] = []
@@ -473,7 +861,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); the exit status."""
     from fairdd.results import _DISK_FULL
 
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_expand_set(sys.argv[1:] if argv is None else argv))
     replaced: dict[int, Any] = {}
     if args.command == "run" and threading.current_thread() is threading.main_thread():
         replaced = _stop_on_signals()

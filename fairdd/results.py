@@ -56,7 +56,7 @@ import tempfile
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -68,6 +68,7 @@ from fairdd.paths import REPO_ROOT, results_root
 
 __all__ = [
     "RUN_ID_LENGTH",
+    "RUN_LIST_PROVENANCE",
     "CorruptRunError",
     "DamagedFileError",
     "canonical_config",
@@ -84,10 +85,12 @@ __all__ = [
     "load",
     "load_cache",
     "load_checkpoint",
+    "load_runs",
     "pid_alive",
     "run",
     "run_dir",
     "run_id",
+    "runs",
     "save_checkpoint",
 ]
 
@@ -999,3 +1002,87 @@ def load(study: str, *, root: str | os.PathLike[str] | None = None, **filters: A
             value = _dumps(_canonical(value, column))
         frame = frame[frame[column] == value]
     return frame.reset_index(drop=True)
+
+
+#: The provenance fields :func:`runs` lists beside each run's config.
+RUN_LIST_PROVENANCE = ("commit", "dirty", "device", "started", "finished", "wall_s")
+
+
+def runs(study: str, *, root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """One row per finished run of ``study``: what is stored, whatever config produced it.
+
+    Parameters
+    ----------
+    study : str
+        Study folder name.
+    root : path-like, optional
+        Results root; ``fairdd.paths.results_root()`` by default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run_id``, the run's config columns as its ``rows.csv`` holds them (nested fields
+        dotted, lists as JSON; in ``rows.csv``'s order), then :data:`RUN_LIST_PROVENANCE` from
+        its ``provenance.json`` (``wall_s``: the run's wall seconds); runs in run id order.
+        Columns hold the values as stored (``object`` dtype: an int stays an int); a config
+        column a run lacks holds NaN. Empty (no columns) when the study has none.
+
+    Warns
+    -----
+    RuntimeWarning
+        For each corrupt run (as :func:`load`), which is left out.
+    """
+    study_dir = _study_dir(study, root)
+    out = []
+    for done in sorted(d for d in study_dir.glob("*/DONE") if not d.parent.name.startswith(".")):
+        path = done.parent
+        try:
+            manifest = _verify_run(path)
+            payload = json.loads((path / "config.json").read_text())
+            provenance = json.loads((path / "provenance.json").read_text())
+            header = list(manifest["columns"]) if manifest is not None else \
+                pd.read_csv(path / "rows.csv", nrows=0, keep_default_na=False).columns.tolist()
+        except CorruptRunError as exc:
+            warnings.warn(f"results.runs({study!r}) skips a run: {exc}", RuntimeWarning, stacklevel=2)
+            continue
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            warnings.warn(f"results.runs({study!r}) skips a run: {_corrupt(path, f'{type(exc).__name__}: {exc}')}",
+                          RuntimeWarning, stacklevel=2)
+            continue
+        columns = _config_columns(payload if isinstance(payload, dict) else {})
+        ordered = [c for c in header if c in columns] + [c for c in columns if c not in header]
+        out.append({"run_id": path.name, **{c: columns[c] for c in ordered},
+                    **{k: provenance.get(k) for k in RUN_LIST_PROVENANCE}})
+    if not out:
+        return pd.DataFrame()
+    keys = list(dict.fromkeys(k for row in out for k in row if k not in RUN_LIST_PROVENANCE))
+    return pd.DataFrame(out, columns=[*keys, *RUN_LIST_PROVENANCE], dtype=object)
+
+
+def load_runs(
+    study: str, configs: Sequence[Any], *, root: str | os.PathLike[str] | None = None
+) -> tuple[pd.DataFrame, list[Any]]:
+    """The rows of the finished runs of ``configs``, and the configs whose run is not there.
+
+    Nothing is computed. Rows come in the order of ``configs`` (a config given twice is read
+    once), each run's rows as :func:`load` returns them, provenance columns included; a corrupt
+    run counts as not there (with a ``RuntimeWarning``). The frame is empty (no columns) when no
+    run is finished.
+    """
+    parts, missing = [], []
+    for config in dict.fromkeys(configs):
+        final = run_dir(study, config, root=root)
+        _restore_replaced(final.parent, final.name)
+        if not (final / "DONE").is_file():
+            missing.append(config)
+            continue
+        try:
+            parts.append(_read_run(final))
+        except CorruptRunError as exc:
+            warnings.warn(f"results.load_runs({study!r}): {exc}", RuntimeWarning, stacklevel=2)
+            missing.append(config)
+    if not parts:
+        return pd.DataFrame(), missing
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*concatenation with empty or all-NA.*", category=FutureWarning)
+        return pd.concat(parts, ignore_index=True), missing

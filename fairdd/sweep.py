@@ -68,9 +68,14 @@ __all__ = [
     "LEASE_HEARTBEAT_S",
     "LEASE_TTL_S",
     "Lease",
+    "MissingDataError",
     "Progress",
+    "RayConnectionError",
     "RaySummary",
     "cell_state",
+    "check_data",
+    "connect_ray",
+    "cost_estimate",
     "import_ray",
     "lease_holder",
     "lease_path",
@@ -286,6 +291,143 @@ def cell_state(study: Study, cell: Any, root: Root = None) -> str:
     return "to do"
 
 
+# -------------------------------------------------------------------- before any work
+
+
+class MissingDataError(FileNotFoundError):
+    """The files of a data set that cells to compute read are absent or damaged (one line)."""
+
+
+#: Sources whose loader makes the data (no files to look for).
+_GENERATED_SOURCES = ("trifeature",)
+
+
+def _data_specs(value: Any, out: dict[str, None]) -> None:
+    """The ``source`` of every :class:`fairdd.data.StudyData` inside ``value`` (a cell), into ``out``."""
+    from fairdd.data import StudyData
+
+    if isinstance(value, StudyData):
+        out[value.source] = None
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _data_specs(getattr(value, f.name), out)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _data_specs(v, out)
+
+
+def check_data(cells: Sequence[Any], *, data_root: str | os.PathLike[str] | None = None) -> None:
+    """Raise :class:`MissingDataError` (one line naming the data set, the files and how to get
+    them, and how many of ``cells`` read it) when a data set the cells read is not on disk.
+
+    Every :class:`fairdd.data.StudyData` inside the cells (their fields, nested configs and
+    tuples) names a source; each distinct source's test split is read once
+    (:func:`fairdd.data.load_dataset`, no download), which fails at once when its files are
+    absent or damaged. Generated sources (Trifeature) are not read. Other errors of a loader are
+    left to the run itself: this check is about the files only. Call it with the cells that are
+    to be computed (finished runs read no data).
+    """
+    from fairdd.data import LOADERS, load_dataset
+    from fairdd.data._files import DataFileError
+
+    users: dict[str, int] = {}
+    for cell in cells:
+        sources: dict[str, None] = {}
+        _data_specs(cell, sources)
+        for source in sources:
+            users[source] = users.get(source, 0) + 1
+    problems = []
+    for source, count in users.items():
+        if source in _GENERATED_SOURCES or source not in LOADERS:
+            continue
+        splits = LOADERS[source].splits
+        split = "test" if "test" in splits else splits[-1]
+        try:
+            load_dataset(source, split, root=data_root)
+        except (FileNotFoundError, DataFileError) as exc:
+            text = " ".join(str(exc).split())
+            problems.append(f"{source} (read by {count} of the {len(cells)} runs to compute): {text}")
+        except Exception:  # noqa: BLE001 - not a file problem: the run reports it with its own context
+            continue
+    if problems:
+        raise MissingDataError("data missing, nothing computed: " + "; ".join(problems))
+
+
+def cost_estimate(
+    study: str, cells: Sequence[Any], *, rates: str | os.PathLike[str] | None = None,
+    work: Callable[[Any], Any] | None = None,
+) -> dict[str, Any]:
+    """What computing ``cells`` of ``study`` costs, by the projection's counting and rates.
+
+    The cells' declared work (``Study(work=...)``, :mod:`fairdd.studies._work`) turned into work
+    items and priced with the rates an earlier ``benchmarks/projection.py`` run measured
+    (``rates``, default ``benchmarks/results/projection.json``), as that script does
+    (``declared_items``, ``project``). Work that cells share (teachers, experts) counts once.
+    ``work``: the study's ``work`` hook to use (default ``STUDY.work``; e.g. a memoised one when
+    several estimates read the same cells: a cell's work may load its data to count it).
+
+    Returns
+    -------
+    dict
+        ``cells``, ``items``, ``sample_passes`` (always); when the projection and its rates are
+        at hand (a source checkout), also ``hours_sequential``, ``hours_batched`` (``None``
+        when some item's rate was not measured), ``unmeasured_items``, ``device``, ``measured``
+        (date) and ``commit`` of the rates and ``rates_file``; otherwise ``why`` says what is
+        missing.
+    """
+    import importlib.util
+
+    from fairdd.paths import REPO_ROOT
+    from fairdd.studies import study_module
+
+    out: dict[str, Any] = {"cells": len(cells)}
+    work = work if work is not None else study_module(study).STUDY.work
+    if work is None:
+        return {**out, "why": f"study {study!r} declares no work (Study(work=...))"}
+    script = REPO_ROOT / "benchmarks" / "projection.py"
+    rates_file = Path(rates) if rates is not None else REPO_ROOT / "benchmarks" / "results" / "projection.json"
+    if not script.is_file():
+        from fairdd.studies._work import cell_cost
+
+        works = [work(c) for c in cells]
+        return {**out, "items": sum(len(w) for w in works),
+                "sample_passes": sum(w.sample_passes for ws in works for w in ws if w.shared is None),
+                "macs": sum(cell_cost(ws) for ws in works),
+                "why": f"no {script} (the projection lives in a source checkout)"}
+    projection = sys.modules.get("_fairdd_projection")
+    if projection is None:
+        spec = importlib.util.spec_from_file_location("_fairdd_projection", script)
+        assert spec is not None and spec.loader is not None
+        projection = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = projection  # its dataclasses look their module up there
+        try:
+            spec.loader.exec_module(projection)
+        except BaseException:
+            del sys.modules[spec.name]
+            raise
+    items = projection.declared_items(study, [work(c) for c in cells])
+    out.update(items=len(items), sample_passes=float(sum(i.sample_passes for i in items)))
+    if not rates_file.is_file():
+        return {**out, "why": f"no measured rates at {rates_file} (run benchmarks/projection.py)"}
+    try:
+        saved = json.loads(rates_file.read_text())
+        rows = saved["tables"]["rates"]
+        provenance = saved.get("provenance", {})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {**out, "why": f"{rates_file} is unreadable ({type(exc).__name__}: {exc})"}
+    rated = projection.Rates.from_rows(rows)
+    device = next((r["device"] for r in rows if r.get("device")), "cpu")
+    total = projection.project(items, rated, device=device)["studies"]
+    total = total[-1] if total else {"hours_sequential": 0.0, "hours_batched": 0.0, "unmeasured_rows": 0}
+    threads = provenance.get("torch_threads")
+    return {**out, "hours_sequential": total["hours_sequential"], "hours_batched": total["hours_batched"],
+            "unmeasured_items": total["unmeasured_rows"],
+            "device": f"{device}" + (f" ({threads} thread{'s' if threads != 1 else ''})"
+                                     if threads and not str(device).startswith("cuda") else ""),
+            "measured": str(provenance.get("created_utc", "?"))[:10], "commit": str(provenance.get("commit") or "?")[:7],
+            "rates_file": str(rates_file)}
+
+
 # ------------------------------------------------------------------------------ local
 
 
@@ -392,6 +534,39 @@ def _gpus_for(cell: Any, gpus_per_task: float | None, cluster_gpus: float) -> fl
     return 1.0 if cluster_gpus > 0 else 0.0
 
 
+class RayConnectionError(ConnectionError):
+    """Ray could not start or reach the cluster (one line, before any task is sent)."""
+
+
+def _ray_failure(address: str | None, exc: BaseException) -> str:
+    first = " ".join(str(exc).split())
+    where = f"--ray {address}" if address else "--ray (a new local instance or $RAY_ADDRESS)"
+    if address == "auto" or (address is None and os.environ.get("RAY_ADDRESS")):
+        advice = ("no running Ray cluster was found on this machine: start one (`ray start --head`) or give its "
+                  "address (--ray ray://head:10001), or give --ray without an address to start a local instance")
+    elif address:
+        advice = f"the cluster at {address!r} cannot be reached: check the address and that its head node is up"
+    else:
+        advice = "a local Ray instance could not be started"
+    return f"{where}: {advice}; nothing computed (Ray said: {first[:200]})"
+
+
+def connect_ray(address: str | None = None, *, processes: int | None = None) -> Any:
+    """``ray.init`` for a sweep (the cluster at ``address``, ``$RAY_ADDRESS`` or a new local
+    instance); :class:`RayConnectionError` in one line when it fails. Ray already initialised
+    (a test, a notebook) is used as it is. Returns the ``ray`` module."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        options: dict[str, Any] = {"address": address, "include_dashboard": False}
+        if address is None and processes is not None:
+            options["num_cpus"] = processes
+        try:
+            ray.init(**options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise RayConnectionError(_ray_failure(address, exc)) from exc
+    return ray
+
+
 @dataclasses.dataclass
 class RaySummary:
     """What a Ray sweep did: tasks sent, runs computed by them, runs found finished by them."""
@@ -440,11 +615,7 @@ def run_ray(
     summary = summary if summary is not None else RaySummary()
     if todo:
         started_here = not ray.is_initialized()
-        if started_here:
-            options: dict[str, Any] = {"address": address, "include_dashboard": False}
-            if address is None and processes is not None:
-                options["num_cpus"] = processes
-            ray.init(**options)
+        connect_ray(address, processes=processes)  # RayConnectionError before any work
         pending: list[Any] = []
         try:
             if study.prepare is not None:
