@@ -20,7 +20,8 @@
 is ``for_profile(profile, **options)`` of its config class (:func:`fairdd.studies.config_class`),
 then ``--set key=value`` replaces fields: values are parsed against the fields' types (``3``,
 ``0.5``, ``true``, ``none``, tuples as ``1,5,10``, pairs as ``adult:0.7``), nested configs by
-dotted keys (``dc.iterations=10``); a key that is a keyword of ``for_profile`` (the class-wise
+dotted keys (``dc.iterations=10``; in a tuple of configs, every member: ``data.train_per_class=50``,
+``protocols.epochs=3``); a key that is a keyword of ``for_profile`` (the class-wise
 study's ``num_classes``) is passed to it instead. Every argument is checked, and the cells
 built, before anything is computed; an error names the key and what is allowed. After ``--set``
 each word holding a ``=`` is one more assignment, so the study may come after them
@@ -213,16 +214,46 @@ def _profile_options(config_cls: type) -> dict[str, tuple[Any, Any]]:
     return out
 
 
+def _is_config(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _members(value: Any) -> list[Any] | None:
+    """The configs inside a tuple field, when it is a tuple of configs of one class
+    (``data: tuple[StudyData, ...]``) or of pairs ending in one (``protocols: ((name,
+    KDConfig), ...)``); ``None`` otherwise."""
+    if not isinstance(value, tuple) or not value:
+        return None
+    members = [v if _is_config(v) else v[-1] if isinstance(v, tuple) and v and _is_config(v[-1])
+               and not any(_is_config(x) for x in v[:-1]) else None for v in value]
+    if any(m is None for m in members) or len({type(m) for m in members}) != 1:
+        return None
+    return members
+
+
 def settable_keys(config: Any, prefix: str = "") -> dict[str, tuple[Any, Any]]:
-    """Every field ``--set`` can replace, dotted: key → (type, current value)."""
+    """Every field ``--set`` can replace, dotted: key → (type, current value).
+
+    Nested configs give dotted keys (``dc.iterations``). A tuple of configs of one class, or
+    of pairs ending in one, gives the keys of that class, set in every member at once
+    (``data.train_per_class`` for every data set of ``data``, ``protocols.epochs`` for every
+    protocol); its current value is the members' value when they agree, else the tuple of
+    their values."""
     hints = _hints(type(config))
     out: dict[str, tuple[Any, Any]] = {}
     for f in dataclasses.fields(config):
         if not prefix and f.name == "profile":
             continue
         value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        members = _members(value)
+        if _is_config(value):
             out.update(settable_keys(value, f"{prefix}{f.name}."))
+        elif members is not None:
+            per_member = [settable_keys(m, f"{prefix}{f.name}.") for m in members]
+            for key, (annotation, _) in per_member[0].items():
+                values = [keys[key][1] for keys in per_member if key in keys]
+                same = all(v == values[0] for v in values)
+                out[key] = (annotation, values[0] if same else tuple(values))
         else:
             out[f"{prefix}{f.name}"] = (hints.get(f.name), value)
     return out
@@ -260,7 +291,11 @@ def _replace(config: Any, values: dict[str, Any]) -> Any:
         else:
             top[key] = value
     for head, inner in nested.items():
-        top[head] = _replace(getattr(config, head), inner)
+        value = getattr(config, head)
+        if _members(value) is not None:  # a tuple of configs (or of pairs ending in one): every member
+            top[head] = tuple(_replace(v, inner) if _is_config(v) else (*v[:-1], _replace(v[-1], inner)) for v in value)
+        else:
+            top[head] = _replace(value, inner)
     return dataclasses.replace(config, **top)
 
 

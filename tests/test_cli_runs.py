@@ -255,3 +255,23 @@ def test_ray_auto_without_a_cluster_fails_in_one_line(toy, tmp_path, capsys, mon
     assert "--ray auto: no running Ray cluster was found" in line and "ray start --head" in line
     assert "nothing computed" in line
     assert not (tmp_path / "attempts").exists() and not (tmp_path / "toy_sweep").exists()
+
+
+def test_a_tuple_of_configs_takes_nested_keys_for_every_member():
+    """``data`` (data specs) and ``protocols`` ((name, KDConfig) pairs) of the KD study: a nested
+    key sets the field in every member; the keys are listed with the members' values; a bad
+    nested key or value is refused as for any other key."""
+    _, _, base, _ = cli.build_config("kd_fairness", "smoke")
+    _, _, config, cells = cli.build_config("kd_fairness", "smoke", ["protocols.epochs=3", "data.data_seed=1",
+                                                                    "protocols.teacher.width=16"])
+    assert [p[0] for p in config.protocols] == [p[0] for p in base.protocols]
+    assert all(p[1].epochs == 3 and p[1].teacher.width == 16 for p in config.protocols)
+    assert all(d.data_seed == 1 for d in config.data) and {c.kd.epochs for c in cells} == {3}
+    keys = cli.settable_keys(base)
+    assert keys["protocols.epochs"][1] == base.protocols[0][1].epochs  # the members agree
+    assert keys["data.source"][1] == tuple(d.source for d in base.data)  # they differ: each member's
+    for assignment, message in (("protocols.epoch=3", "Did you mean 'protocols.epochs'?"),
+                                ("protocols.epochs=two", "protocols.epochs='two': expected an integer"),
+                                ("data=adult", "data is a group of settings")):
+        with pytest.raises(cli.CLIError, match=message):
+            cli.build_config("kd_fairness", "smoke", [assignment])
