@@ -299,6 +299,22 @@ def _replace(config: Any, values: dict[str, Any]) -> Any:
     return dataclasses.replace(config, **top)
 
 
+def _say_what_options_change(key: str, profile: str, config_cls: type, chosen: dict[str, Any],
+                             keys: dict[str, tuple[Any, Any]], pairs: dict[str, str]) -> None:
+    """Print (stderr) the keys a ``for_profile`` option changed besides itself, e.g. the data set
+    the class-wise study's ``num_classes=100`` switches to: an explicit choice, not a silent one.
+    Keys the command line sets itself are left out (the ``--set`` value wins)."""
+    try:
+        plain = settable_keys(config_cls.for_profile(profile))
+    except (ValueError, TypeError):
+        return
+    changed = [f"{k} {_short(_text(plain[k][1]), 40)} -> {_short(_text(v), 40)}" for k, (_, v) in keys.items()
+               if k in plain and k not in pairs and plain[k][1] != v]
+    if changed:
+        given = " ".join(f"{k}={_text(v)}" for k, v in chosen.items())
+        print(f"{key} --profile {profile}: {given} also changes {'; '.join(changed)}", file=sys.stderr)
+
+
 def build_config(study: str, profile: str, assignments: Sequence[str] = ()) -> tuple[str, Any, Any, list[Any]]:
     """Study key, ``STUDY``, config and its cells for ``study --profile profile --set ...``;
     every error is a :class:`CLIError` (nothing is computed)."""
@@ -320,6 +336,8 @@ def build_config(study: str, profile: str, assignments: Sequence[str] = ()) -> t
     except (ValueError, TypeError) as exc:
         raise CLIError(f"{key} --profile {profile} {' '.join(f'{k}={v}' for k, v in chosen.items())}: {exc}") from exc
     keys = settable_keys(config)
+    if chosen:
+        _say_what_options_change(key, profile, config_cls, chosen, keys, pairs)
     values = {}
     for name, text in pairs.items():
         group = sorted(k for k in keys if k.startswith(f"{name}."))

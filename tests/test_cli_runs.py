@@ -275,3 +275,18 @@ def test_a_tuple_of_configs_takes_nested_keys_for_every_member():
                                 ("data=adult", "data is a group of settings")):
         with pytest.raises(cli.CLIError, match=message):
             cli.build_config("kd_fairness", "smoke", [assignment])
+
+
+def test_what_a_for_profile_option_changes_is_said_not_silent(capsys):
+    """The class-wise study's ``num_classes=100`` at smoke moves to another data set; the command
+    says so (stderr), naming each key it changed, and leaves out the keys given with --set."""
+    _, _, config, _ = cli.build_config("classwise_dd", "smoke", ["num_classes=100"])
+    base = cli.build_config("classwise_dd", "smoke")[2]
+    err = capsys.readouterr().err
+    assert "classwise_dd --profile smoke: num_classes=100 also changes" in err
+    if config.data.source != base.data.source:
+        assert f"data.source {base.data.source} -> {config.data.source}" in err
+    cli.build_config("classwise_dd", "smoke", ["num_classes=100", "data.source=cifar100"])
+    assert "data.source" not in capsys.readouterr().err
+    cli.build_config("classwise_dd", "smoke", ["ipcs=1"])  # no for_profile option: nothing to say
+    assert capsys.readouterr().err == ""
