@@ -256,9 +256,9 @@ def test_a_dead_holders_lease_is_taken_over_a_live_one_is_not(tmp_path):
 
 def _rows(root: Path) -> pd.DataFrame:
     frame = results.load("embedding_dd", root=root)
-    # Wall/CPU times differ run to run; "dirty" records the working tree at compute time, which
-    # another process may change between the two sweeps.
-    return frame[[c for c in frame.columns if not c.endswith("seconds") and c not in ("dirty", "finished")]]
+    # Wall/CPU times differ run to run; "dirty" and "commit" record the working tree at compute
+    # time, which another process may change (or commit) between the two sweeps.
+    return frame[[c for c in frame.columns if not c.endswith("seconds") and c not in ("dirty", "commit", "finished")]]
 
 
 def test_ray_gives_the_local_pools_rows_and_a_second_run_computes_nothing(ray_local, tmp_path, capsys):
