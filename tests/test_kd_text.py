@@ -210,23 +210,7 @@ def test_paper_table3_is_the_transcription() -> None:
     assert (t10["acc"], t10["eod_gender"], t10["dpd_gender"], t10["eod_race"], t10["dpd_race"]) == (74.27, 1.13, 0.64, 2.64, 1.04)
 
 
-def test_minimum_detectable_effect_has_the_stated_power() -> None:
-    from scipy import stats
-
-    from fairdd.studies.kd_text_report import minimum_detectable_effect
-
-    n, sd = 4, 2.0
-    mde = minimum_detectable_effect(n, n, sd, level=0.05)
-    # Monte Carlo: one-sided pooled t-tests with the means mde apart reject ≈ 80 % of the time.
-    rng = __import__("numpy").random.default_rng(0)
-    a = rng.normal(0.0, sd, (20000, n))
-    b = rng.normal(mde, sd, (20000, n))
-    rate = (stats.ttest_ind(a, b, axis=1, alternative="less").pvalue <= 0.05).mean()
-    assert abs(rate - 0.8) < 0.015
-    assert minimum_detectable_effect(n, n, sd, level=0.01) > mde > minimum_detectable_effect(8, 8, sd, level=0.05)
-
-
-def _rows(teacher: list[float], ds: dict[float, list[float]]) -> "pd.DataFrame":
+def _rows(teacher: list[float], ds: dict[float, list[float]], teacher_accuracy: float = 0.75) -> "pd.DataFrame":
     import pandas as pd
 
     out = []
@@ -238,27 +222,40 @@ def _rows(teacher: list[float], ds: dict[float, list[float]]) -> "pd.DataFrame":
     rows = pd.DataFrame(out)
     rows["eod_gender"] = rows["dpd_gender"] = rows.pop("value")
     rows["accuracy"] = 0.7
+    rows.loc[rows["role"] == "teacher", "accuracy"] = teacher_accuracy
+    rows["alpha"] = [0.8 if r == "ds" else float("nan") for r in rows["role"]]
     rows["source"], rows["dataset"] = "template_bios", "template biographies (offline stand-in)"
     return rows
 
 
-def test_claims_supported_not_supported_and_untestable() -> None:
+def test_claims_in_the_four_verdict_classes() -> None:
+    from fairdd import stats
     from fairdd.studies import kd_text_report as report
 
     clear = _rows([0.30, 0.31, 0.29, 0.30], {1.0: [0.30, 0.31, 0.30, 0.29], 10.0: [0.10, 0.11, 0.09, 0.10]})
-    verdicts = report.claims(clear).set_index("claim")
-    assert verdicts.loc["T", "verdict"] == "supported" and verdicts.loc["teacher", "verdict"] == "supported"
-    # No change, tight spread: a drop like the paper's would have been seen.
+    table = report.claims(clear)
+    assert list(table.columns[:len(stats.CLAIM_COLUMNS)]) == list(stats.CLAIM_COLUMNS)
+    verdicts = table.set_index("claim")
+    assert verdicts.loc["text: T", "verdict"] == "supported" and verdicts.loc["text: teacher", "verdict"] == "supported"
+    # The other way round: the students at T = 10 less fair.
+    worse = _rows([0.10, 0.11, 0.09, 0.10], {1.0: [0.10, 0.11, 0.10, 0.09], 10.0: [0.30, 0.31, 0.29, 0.30]})
+    assert (report.claims(worse)["verdict"] == "contradicted").all()
+    # No change, tight spread: no drop as large as the paper's (TOST at its relative drop).
     flat = _rows([0.30, 0.301, 0.299, 0.30], {1.0: [0.30, 0.301, 0.299, 0.30], 10.0: [0.30, 0.302, 0.298, 0.30]})
     verdicts = report.claims(flat).set_index("claim")
-    assert (verdicts["verdict"] == "not supported").all() and (verdicts["reason"] == "").all()
+    assert (verdicts["verdict"] == "absent").all() and verdicts["reason"].str.contains("equivalence").all()
     # No clear change, a spread far wider than the paper's drop: untestable, with the reason.
     noisy = _rows([0.30, 0.05, 0.55, 0.30], {1.0: [0.30, 0.02, 0.60, 0.25], 10.0: [0.28, 0.05, 0.58, 0.30]})
     verdicts = report.claims(noisy).set_index("claim")
     assert (verdicts["verdict"] == "untestable here").all()
-    assert "smallest drop detectable at 80% power" in verdicts.loc["T", "reason"]
+    assert "could not have detected the paper's effect" in verdicts.loc["text: T", "reason"]
+    assert (verdicts["mde"] > verdicts["paper_effect"].abs()).all()
     text = report.findings(noisy)
-    assert "**untestable here**" in text and "teacher reaches 70.0%" in text
+    assert "**untestable here**" in text and "teacher reaches 75.0%" in text
+    # A teacher no better than the hard-label student: nothing to distil.
+    same = report.claims(_rows([0.30, 0.31, 0.29, 0.30], {1.0: [0.30, 0.31, 0.30, 0.29], 10.0: [0.10, 0.11, 0.09, 0.10]},
+                               teacher_accuracy=0.7))
+    assert (same["verdict"] == "untestable here").all() and same["reason"].str.contains("no better").all()
     caption, table = report.table3(clear)
     assert "paper" in caption and list(table["model"])[:2] == ["Teacher", "NDS"] and len(table) == 12
     row10 = table[table["T"] == "10"].iloc[0]

@@ -76,6 +76,10 @@ class StudyData:
         none.
     samples_per_combination, image_size : Trifeature's size (800 / 200 combinations × this many
         images per split; canvas side). ``None`` for every other source.
+    test_samples_per_combination : Trifeature's test images per combination when they differ
+        from the training split's (``None``: ``samples_per_combination``). Test images are cheap to
+        generate, and a group measure needs many per (class, group) cell (issue 23). Part of the
+        run id only when set.
     zca : ZCA-whiten the splits after normalisation (MTT's reference pipeline for CIFAR); a study
         that whitens reads it.
     bias : the colour or corruption bias of Lu et al. built into the splits (read by
@@ -91,6 +95,7 @@ class StudyData:
     image_size: int | None = None
     zca: bool = False
     bias: BiasSpec | None = None
+    test_samples_per_combination: int | None = dataclasses.field(default=None, metadata={"run_id": "unless_default"})
 
     def __post_init__(self) -> None:
         check_choice("source", self.source, DATASETS)
@@ -105,8 +110,10 @@ class StudyData:
                 check_choice("attributes", a, _TRIFEATURE_FEATURES)
             check_int("samples_per_combination", self.samples_per_combination, minimum=1)
             check_int("image_size", self.image_size, minimum=16)
+            if self.test_samples_per_combination is not None:
+                check_int("test_samples_per_combination", self.test_samples_per_combination, minimum=1)
         else:
-            for name in ("samples_per_combination", "image_size"):
+            for name in ("samples_per_combination", "image_size", "test_samples_per_combination"):
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name}={getattr(self, name)!r} is for source 'trifeature' only (source={self.source!r})")
             if self.source in _NAMED_ATTRIBUTES:
@@ -152,14 +159,18 @@ def _load(data: StudyData, loader_options: tuple[tuple[str, Any], ...] = ()) -> 
     first = data.attributes[0] if data.source in _NAMED_ATTRIBUTES and data.attributes else None
     if first is not None:
         options["attribute"] = first
-    train, test = (load_dataset(data.source, split, **options) for split in ("train", "test"))
+    test_options = dict(options)
+    if data.source == "trifeature" and data.test_samples_per_combination is not None:
+        test_options["samples_per_combination"] = data.test_samples_per_combination
+    train = load_dataset(data.source, "train", **options)
+    test = load_dataset(data.source, "test", **test_options)
     train_seed, test_seed = subset_seeds(data.data_seed)
     train = stratified_subset(train, data.train_per_class, train_seed)
     attributes: dict[str, torch.Tensor] = {}
     for name in data.attributes:
         if data.source in _NAMED_ATTRIBUTES and name != first:
             # The same rows (Trifeature: same seed and combinations); only the stored attribute differs.
-            values = load_dataset(data.source, "test", **{**options, "attribute": name}).attributes
+            values = load_dataset(data.source, "test", **{**test_options, "attribute": name}).attributes
         else:
             values = test.attributes
         if values is None or (data.source not in _NAMED_ATTRIBUTES and test.attribute_name != name):

@@ -19,12 +19,13 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
 from fairdd import metrics
+from fairdd import stats as fstats
 from fairdd.studies._study import mean_std
 
-__all__ = ["PAPER_TABLE3", "claims", "findings", "minimum_detectable_effect", "paper_table3", "plot_figure5", "table3"]
+__all__ = ["PAPER_TABLE3", "claims", "findings", "paper_table3", "plot_figure5", "table3"]
 
 LEVEL = 0.05
 POWER = 0.8
@@ -122,43 +123,9 @@ def table3(rows: pd.DataFrame) -> tuple[str, pd.DataFrame]:
 # ------------------------------------------------------------------------------ claims
 
 
-def minimum_detectable_effect(n1: int, n2: int, sd: float, *, level: float, power: float = POWER) -> float:
-    """The smallest difference of means a one-sided two-sample t-test (``n1``, ``n2`` samples,
-    common standard deviation ``sd``, df = n1 + n2 − 2) detects with probability ``power`` at
-    ``level``: d·sd, with d solving 1 − F_nct(t_crit; df, d·sqrt(n1·n2/(n1+n2))) = power (the
-    noncentral t; what ``statsmodels``' ``TTestIndPower.solve_power`` computes).
-    Welch's test, used for the claims, has at most these degrees of freedom."""
-    if n1 < 2 or n2 < 2:
-        return float("inf")
-    df = n1 + n2 - 2
-    crit = stats.t.ppf(1 - level, df)
-    scale = np.sqrt(n1 * n2 / (n1 + n2))
-    d = optimize.brentq(lambda d: (1 - stats.nct.cdf(crit, df, d * scale)) - power, 1e-9, 1e3)
-    return float(d * sd)
-
-
-def _welch_less(a: np.ndarray, b: np.ndarray) -> float:
-    """One-sided Welch p-value that mean(a) < mean(b); NaN when it cannot be computed."""
-    if len(a) < 2 or len(b) < 2 or (np.std(a) == 0 and np.std(b) == 0):
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(stats.ttest_ind(a, b, equal_var=False, alternative="less").pvalue)
-
-
-def _test(low: np.ndarray, ref: np.ndarray, paper_low: float, paper_ref: float, level_each: float) -> dict[str, float]:
-    """Welch test that ``low`` < ``ref``, and the relative drop (1 − low/ref) ours, the paper's,
-    and the least our test detects at :data:`POWER`."""
-    sd = float(np.sqrt((np.var(low, ddof=1) + np.var(ref, ddof=1)) / 2)) if len(low) > 1 and len(ref) > 1 else float("nan")
-    mde = minimum_detectable_effect(len(low), len(ref), sd, level=level_each) if np.isfinite(sd) else float("inf")
-    base = float(np.mean(ref))
-    return {"p": _welch_less(low, ref), "ours": 1 - float(np.mean(low)) / base if base else float("nan"),
-            "paper": 1 - paper_low / paper_ref, "mde": mde / base if base else float("inf"),
-            "low": float(np.mean(low)), "ref": base}
-
-
 def claims(rows: pd.DataFrame, *, level: float = LEVEL) -> pd.DataFrame:
-    """The paper's two text claims, judged by computed tests on our rows.
+    """The paper's two text claims, judged by computed tests on our rows, in the four verdict
+    classes of :func:`fairdd.stats.decide` (issue 23).
 
     - ``"T"`` (fairness improves with T): for every group and for EOD and DPD, a one-sided
       Welch test that the distilled students at our largest T ≤ 10 have a lower value than
@@ -167,25 +134,35 @@ def claims(rows: pd.DataFrame, *, level: float = LEVEL) -> pd.DataFrame:
       Welch test that the distilled students at the largest T ≤ 10 are below the teachers (the
       paper's Table 3: T = 10 below the teacher in both).
 
-    Within a claim the p-values are Holm-corrected together; the claim is "supported" when
-    every test is significant after Holm. Otherwise each test that is not is checked for
-    power: its minimum detectable effect (:func:`minimum_detectable_effect` at 80 % power and
-    level ``level``/m, Holm's strictest step, with our pooled std), as a drop relative to the
-    reference mean, against the paper's relative drop for the same metric (and group, else
-    gender) in Table 3. If any such test could not have detected the paper's drop, the claim
-    is "untestable here" (the reason is given); else "not supported".
+    Effects are *relative drops* (1 − low/reference), ours and the paper's (Table 3: its
+    HateXplain levels are not ours, its relative changes are comparable); the minimum
+    detectable effect (:func:`fairdd.stats.minimum_detectable_effect`, pooled std, 80 % power)
+    is divided by the same reference. Within a claim the tests are Holm-corrected together and
+    every test is needed; "absent" needs every test's TOST at the paper's relative drop; a
+    claim is "untestable here" when the teacher is no better than the hard-label student
+    (:func:`fairdd.studies.kd_report.degenerate`) or a test could not have detected the paper's
+    drop. The row's effect, interval, MDE and paper's effect are those of the test least able
+    to detect the paper's effect. (The text rows store no count tables, so the group measures
+    have no noise floor here.)
 
-    Columns: ``claim``, ``statement``, ``dataset``, ``verdict``, ``tests``, ``significant``
-    (after Holm), ``evidence``, ``reason`` (why untestable; empty otherwise).
+    Returns :data:`fairdd.stats.CLAIM_COLUMNS`, then ``evidence``.
     """
-    _source(rows)  # one data set's rows
+    from fairdd.studies.kd_report import PAPER as paper_name
+    from fairdd.studies.kd_report import degenerate
+
+    source = _source(rows)
+    dataset = rows["dataset"].iloc[0]
     paper = paper_table3().set_index(["model", "temperature"], drop=False)
     temps = [t for t in _temps(rows) if t <= 10]
     out = []
     if len(temps) < 2:
-        return pd.DataFrame([{"claim": c, "statement": s, "dataset": rows["dataset"].iloc[0], "verdict": "untestable here",
-                              "tests": 0, "significant": 0, "evidence": "", "reason": "needs two temperatures ≤ 10"}
-                             for c, s in CLAIMS.items()])
+        for c, s in CLAIMS.items():
+            out.append(fstats.claim_row(paper=paper_name, claim=f"text: {c}", statement=s, chapter="kd_fairness",
+                                        dataset=dataset, verdict=fstats.Verdict("untestable here",
+                                                                                "no test: needs two temperatures ≤ 10"),
+                                        unit="seed", evidence=""))
+        return pd.DataFrame(out)
+    deg = degenerate(rows.assign(alpha=rows["alpha"] if "alpha" in rows else np.nan), source, level=level)["teacher"]
     t_lo, t_hi = temps[0], temps[-1]
     p_row = lambda model, t=None: paper[(paper["model"] == model) & (  # noqa: E731
         paper["temperature"].isna() if t is None else paper["temperature"] == t)].iloc[0]
@@ -195,45 +172,48 @@ def claims(rows: pd.DataFrame, *, level: float = LEVEL) -> pd.DataFrame:
         "teacher": [("gender", m, ds_hi, teacher, p_row("ds", 10.0), p_row("teacher")) for m in ("eod", "dpd")],
     }
     for claim, plan in plans.items():
-        m_tests = len(plan)
         tests, parts = [], []
         for group, m, low, ref, paper_low, paper_ref in plan:
             col = f"{m}_{group}"
-            r = _test(low[col].to_numpy(float), ref[col].to_numpy(float), paper_low[col], paper_ref[col], level / m_tests)
-            tests.append((group, m, r))
+            a, b = ref[col].to_numpy(float), low[col].to_numpy(float)
+            base = float(np.mean(a))
+            rel_paper = 1 - paper_low[col] / paper_ref[col]
+            if len(a) < 2 or len(b) < 2 or base <= 0:
+                tests.append({"p": 1.0, "q": 1.0, "absent": None, "effect": float("nan"), "ci": (float("nan"),) * 2,
+                              "mde": float("inf"), "paper": rel_paper})
+                parts.append(f"{m.upper()} {group}: no drop is measurable (reference {100 * base:.2f}%)")
+                continue
+            sd = float(np.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2))
+            diff, lo, hi = fstats.welch_interval(a, b)
+            mde = fstats.minimum_detectable_effect(len(a), len(b), sd, level=level) / base
+            margin = abs(rel_paper) * base
+            r = {"p": fstats.welch(a, b, alternative="larger"), "q": fstats.welch(a, b, alternative="smaller"),
+                 "absent": fstats.tost(a, b, margin=margin) if margin > 0 else None,
+                 "effect": diff / base, "ci": (lo / base, hi / base), "mde": mde, "paper": rel_paper}
+            tests.append(r)
             ref_name = f"T = {t_lo:g}" if claim == "T" else "teacher"
-            text = (f"{m.upper()} {group}: {ref_name} {100 * r['ref']:.2f}% → T = {t_hi:g} {100 * r['low']:.2f}% "
-                    f"(drop {100 * r['ours']:+.0f}%, one-sided Welch p = {r['p']:.2g}; paper {100 * r['paper']:+.0f}%, "
-                    f"detectable ≥ {100 * r['mde']:.0f}%)")
+            text = (f"{m.upper()} {group}: {ref_name} {100 * base:.2f}% → T = {t_hi:g} {100 * np.mean(b):.2f}% "
+                    f"(relative drop {100 * r['effect']:+.0f}%, one-sided Welch p = {r['p']:.2g}; paper "
+                    f"{100 * rel_paper:+.0f}%, detectable ≥ {100 * mde:.0f}%)")
             if claim == "T":
                 ds = _sel(rows, "ds")
                 ds = ds[ds["temperature"] <= 10]
                 if ds["temperature"].nunique() > 1 and ds[col].nunique() > 1:
                     text += f", Spearman ρ over T = {stats.spearmanr(ds['temperature'], ds[col]).statistic:+.2f}"
             parts.append(text)
-        p = np.array([r["p"] for _, _, r in tests], float)
-        adjusted = metrics.holm_adjust(np.nan_to_num(p, nan=1.0))
-        hits = adjusted <= level
-        reason = ""
-        if hits.all():
-            verdict = "supported"
-        else:
-            weak = [(g, m, r) for (g, m, r), h in zip(tests, hits) if not h and not r["mde"] <= r["paper"]]
-            if weak:
-                verdict = "untestable here"
-                n = rows["seed"].nunique()
-                reason = "; ".join(
-                    (f"{m.upper()} {g}: with {n} seeds and our spread the smallest drop detectable at {POWER:.0%} power "
-                     f"(level {level:g}/{m_tests}) is {100 * r['mde']:.0f}% of the reference, the paper's is "
-                     f"{100 * r['paper']:.0f}%") if np.isfinite(r["mde"]) else
-                    f"{m.upper()} {g}: no drop is measurable (the reference is {100 * r['ref']:.2f}%)"
-                    for g, m, r in weak)
-            else:
-                verdict = "not supported"
-        out.append({"claim": claim, "statement": CLAIMS[claim], "dataset": rows["dataset"].iloc[0], "verdict": verdict,
-                    "tests": m_tests, "significant": int(hits.sum()),
-                    "evidence": "; ".join(parts) + f" — Holm over {m_tests} tests, {int(hits.sum())} at p ≤ {level:g}",
-                    "reason": reason})
+        worst = min(tests, key=lambda r: abs(r["paper"]) / r["mde"] if r["mde"] > 0 else float("inf"))
+        absent = [r["absent"] for r in tests]
+        verdict = fstats.decide(
+            p_support=[r["p"] for r in tests], p_contradict=[r["q"] for r in tests], need="all",
+            p_absent=absent if all(x is not None for x in absent) else None,
+            margin=min(abs(r["paper"]) for r in tests), margin_source="the paper's relative drop",
+            mde=worst["mde"] if np.isfinite(worst["mde"]) else None, paper_effect=worst["paper"], degenerate=deg,
+            level=level)
+        out.append(fstats.claim_row(
+            paper=paper_name, claim=f"text: {claim}", statement=CLAIMS[claim], chapter="kd_fairness", dataset=dataset,
+            verdict=verdict, effect=worst["effect"], ci_low=worst["ci"][0], ci_high=worst["ci"][1], mde=worst["mde"],
+            paper_effect=worst["paper"], unit="seed (relative drop)", n=rows["seed"].nunique(), tests=len(tests),
+            evidence="; ".join(parts)))
     return pd.DataFrame(out)
 
 
@@ -258,8 +238,7 @@ def findings(rows: pd.DataFrame, *, level: float = LEVEL) -> str:
                          f"teacher {vals['dpd']['teacher']:.2f}%, NDS {vals['dpd']['nds']:.2f}%, DS T = {temps[0]:g} "
                          f"{vals['dpd']['lo']:.2f}% → T = {t_hi:g} {vals['dpd']['hi']:.2f}%.")
     for r in claims(rows, level=level).itertuples():
-        lines.append(f"Claim *{r.statement}*: **{r.verdict}** ({r.significant} of {r.tests} tests significant after "
-                     f"Holm)" + (f" — {r.reason}." if r.reason else "."))
+        lines.append(f"Claim *{r.statement}*: **{r.verdict}** — {r.reason}.")
     return "\n\n".join(lines)
 
 
