@@ -213,7 +213,8 @@ def batch_analysis(config: CompareStudyConfig) -> pd.DataFrame:
             "largest colour's weight, DM + FairDD (%)": 100 * float(e.weights[rows, major].mean()),
             "largest colour's weight, DM + balanced sampling (%)": 100 * float(e.balanced[rows, major].mean()),
             "FairDD's step (× DM's), uniform batches": float(e.step.mean()),
-            "FairDD's step (× DM's), balanced batches": float((sizes > 0).sum(1).mean()),
+            # A balanced batch holds min(batch, groups) groups (RealSampler gives each a share).
+            "FairDD's step (× DM's), balanced batches": float(np.minimum((sizes > 0).sum(1), config.dm.batch_real).mean()),
         })
     return pd.DataFrame(out)
 
