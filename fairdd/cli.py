@@ -63,7 +63,7 @@ from typing import Any
 
 from fairdd.config import PROFILES
 
-__all__ = ["CLIError", "build_config", "main", "parse_value", "settable_keys"]
+__all__ = ["CLIError", "build_config", "main", "notebook_config", "parse_value", "settable_keys"]
 
 _NONE = ("none", "null")
 _TRUE = ("true", "yes", "on", "1")
@@ -315,9 +315,15 @@ def _say_what_options_change(key: str, profile: str, config_cls: type, chosen: d
         print(f"{key} --profile {profile}: {given} also changes {'; '.join(changed)}", file=sys.stderr)
 
 
-def build_config(study: str, profile: str, assignments: Sequence[str] = ()) -> tuple[str, Any, Any, list[Any]]:
+def build_config(
+    study: str, profile: str, assignments: Sequence[str] = (), *, options: dict[str, Any] | None = None
+) -> tuple[str, Any, Any, list[Any]]:
     """Study key, ``STUDY``, config and its cells for ``study --profile profile --set ...``;
-    every error is a :class:`CLIError` (nothing is computed)."""
+    every error is a :class:`CLIError` (nothing is computed).
+
+    ``options``: ``for_profile`` options given as values (a notebook's own parameters, e.g. the
+    bias chapter's ``colour_severity``); an option given both there and in ``assignments`` is an
+    error."""
     key = resolve_study(study)
     if profile not in PROFILES:
         raise CLIError(f"--profile {profile!r} is not known; choose one of {', '.join(PROFILES)}")
@@ -325,12 +331,21 @@ def build_config(study: str, profile: str, assignments: Sequence[str] = ()) -> t
     pairs = _split(assignments)
     if "profile" in pairs:
         raise CLIError("--set profile=...: give the profile with --profile")
-    options = _profile_options(config_cls)
+    options_known = _profile_options(config_cls)
+    given = dict(options or {})
+    unknown = sorted(set(given) - set(options_known))
+    if unknown:
+        raise CLIError(f"{key}: for_profile has no option {unknown}; options: {', '.join(options_known) or 'none'}")
+    twice = sorted(set(given) & set(pairs))
+    if twice:
+        raise CLIError(f"{key}: {twice} given both as a parameter and in the overrides; give each once")
     chosen = {
         name: _parse_set(name, pairs.pop(name), annotation, default)
-        for name, (annotation, default) in options.items()
+        for name, (annotation, default) in options_known.items()
         if name in pairs
     }
+    chosen.update(given)
+    options = options_known
     try:
         config = config_cls.for_profile(profile, **chosen)
     except (ValueError, TypeError) as exc:
@@ -363,6 +378,17 @@ def build_config(study: str, profile: str, assignments: Sequence[str] = ()) -> t
     if not cells:
         raise CLIError(f"{key} --profile {profile}: the config has no cells to run")
     return key, study_obj, config, list(cells)
+
+
+def notebook_config(study: str, profile: str, overrides: Sequence[str] = (), **options: Any) -> Any:
+    """The config a chapter renders: ``for_profile(profile, **options)`` with ``overrides``
+    applied — ``key=value`` strings in the grammar of ``fairdd run --set`` (nested keys such as
+    ``data.train_per_class=50``), parsed and checked by the same code, so a page and the command
+    build the same config from the same words. Errors are :class:`CLIError` sentences, raised
+    before any work."""
+    if isinstance(overrides, str):
+        raise CLIError(f"overrides={overrides!r} must be a list of key=value strings, e.g. ['seeds=0,1']")
+    return build_config(study, profile, list(overrides), options=options)[2]
 
 
 # --------------------------------------------------------------------------- commands

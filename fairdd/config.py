@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 __all__ = [
     "Profile",
     "PROFILES",
+    "assignments",
     "check_choice",
     "check_fraction",
     "check_int",
@@ -150,6 +151,16 @@ def optional(validator: Validator) -> Validator:
             validator(field, value)
 
     return check
+
+
+def assignments(field: str, value: Any) -> None:
+    """A validator of a list (possibly empty) of ``key=value`` strings: a page's ``overrides``, in
+    the grammar of the ``fairdd`` command's ``--set`` (the values are checked when the config is built)."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{field}={value!r} must be a list of key=value strings, e.g. ['seeds=0,1']")
+    bad = [v for v in value if not isinstance(v, str) or "=" not in v or not v.partition("=")[0].strip()]
+    if bad:
+        raise ValueError(f"{field}: {bad!r} are not key=value strings (e.g. 'temperatures=1,3' or 'data.train_per_class=50')")
 
 
 def sequence(validator: Validator, *, contains: Collection[Any] = ()) -> Validator:
