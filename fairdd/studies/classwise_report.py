@@ -55,7 +55,7 @@ from fairdd.metrics import holm_adjust, significant_classes
 from fairdd.plots import image_grid, show_image_grid
 from fairdd.studies._study import Root, mean_std
 from fairdd.studies.classwise import (
-    CONTROL, DISTILLERS, METHOD_LABELS, PAPER_IPCS, ClasswiseStudyConfig, dataset_label, synthetic_images,
+    CONTROL, DISTILLERS, METHOD_LABELS, METHODS, PAPER_IPCS, ClasswiseStudyConfig, dataset_label, synthetic_images,
 )
 
 __all__ = [
@@ -141,7 +141,10 @@ def set_measures(rows: pd.DataFrame) -> pd.DataFrame:
     units = stats.unit_means(measured, unit=_unit_keys(rows), value=values)
     units["variance_of_class_means"] = np.var(units[cols].to_numpy(float), axis=1, ddof=0) * VAR_SCALE
     units["dataset"] = measured["dataset"].iloc[0] if len(measured) else ""
-    return units
+    # The page's order: MTT, DM, the control, the BLM (then architecture, IPC, seed).
+    order = units["method"].map({m: i for i, m in enumerate(METHODS)}).fillna(len(METHODS))
+    return units.assign(_order=order).sort_values(["_order", *_unit_keys(rows)[1:]], kind="stable").drop(
+        columns="_order").reset_index(drop=True)
 
 
 def long_format(rows: pd.DataFrame) -> pd.DataFrame:
