@@ -539,7 +539,7 @@ def findings(rows: pd.DataFrame, checks: pd.DataFrame | None = None, batch: pd.D
                          f"({t['verdict: improves']}).")
             lines.append(line)
     harmed = classes_harmed(rows, alpha=alpha)
-    for (ratio, form), g in harmed.groupby(["bias ratio", "form"], sort=False):
+    for (ratio, form), g in (harmed.groupby(["bias ratio", "form"], sort=False) if len(harmed) else ()):
         found = g[g["verdict: harms a class"] == "supported"]
         absent = g[g["verdict: harms a class"] == "absent"]
         lines.append(f"Bias ratio {ratio:g}, classes harmed in {form} accuracy against the teacher "
