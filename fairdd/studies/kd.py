@@ -346,7 +346,11 @@ class KDStudyConfig:
                 temperatures=(1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 20.0),
                 alpha_ablation=None,
                 seeds=(0, 1, 2),
-                seeds_by_set=(("trifeature100", (0, 1, 2, 3)), ("adult", tuple(range(5))), ("compas", tuple(range(8)))),
+                # The 100-class set on two seeds only: its ConvNet-32 teacher came out no better
+                # than the LeNet student there (77.4 / 77.5 % against 77.8 / 82.8 % on seeds 0
+                # and 1, measured in the recording run, 24 training images per class), so its
+                # claims are untestable here whatever the seeds; the page says so from the rows.
+                seeds_by_set=(("trifeature100", (0, 1)), ("adult", tuple(range(5))), ("compas", tuple(range(8)))),
             )
         else:
             tiny = {"teacher": NetworkSpec(width=8, depth=2), "student": NetworkSpec(model="lenet"), "epochs": 2,
