@@ -114,8 +114,11 @@ class EmbeddingCell:
     method: Literal["standard", "dd"]
     dd: EmbeddingDDConfig | None = None
     standard: StandardConfig | None = None
+    count_tables: bool = dataclasses.field(default=False, metadata={"run_id": "unless_default"})
 
     def __post_init__(self) -> None:
+        if not isinstance(self.count_tables, bool):
+            raise ValueError(f"count_tables={self.count_tables!r} must be True or False")
         if not isinstance(self.data, (StudyData, TemplateBios)):
             raise ValueError(f"data={self.data!r} must be a fairdd.data.StudyData or a TemplateBios")
         if isinstance(self.data, StudyData):
@@ -168,6 +171,11 @@ class EmbeddingStudyConfig:
     text_size : distilled size of the text section.
     text_batch_size : the real minibatch (DD) and the baselines' batch on the text section
         (its training split is small).
+    count_tables : each model's row also stores its test predictions as a count table over the
+        protected attribute (``group_counts``, :func:`fairdd.stats.group_counts`): the RMS TPR
+        gap's bootstrap interval and noise floor come from it. A new row column, so part of the
+        run id when on; on at ``smoke`` and ``paper``, off at ``cpu`` until that profile's
+        records are recomputed with it (they were made without).
     """
 
     profile: Profile = "cpu"
@@ -184,9 +192,12 @@ class EmbeddingStudyConfig:
     text_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     text_size: int = 2
     text_batch_size: int = 64
+    count_tables: bool = True
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
+        if not isinstance(self.count_tables, bool):
+            raise ValueError(f"count_tables={self.count_tables!r} must be True or False")
         if not isinstance(self.data, tuple) or not all(isinstance(d, StudyData) for d in self.data):
             raise ValueError(f"data={self.data!r} must be a tuple of fairdd.data.StudyData (feature_data(source))")
         check_sequence("data", [d.source for d in self.data], lambda f, v: check_choice(f, v, _SOURCES))
@@ -243,6 +254,7 @@ class EmbeddingStudyConfig:
                 profile="cpu",
                 dd=EmbeddingDDConfig(distill_epochs=3, iterations=150, decay_every=30),
                 standard=StandardConfig(epochs=30, patience=3),
+                count_tables=False,  # the recorded cpu runs predate the count tables
             )
         else:
             base = cls(
@@ -268,10 +280,10 @@ class EmbeddingStudyConfig:
             batch = {} if batch_size is None else {"batch_size": batch_size}
             if method == "dd":
                 cfg = dataclasses.replace(self.dd, size=size, debias=debias, seed=seed, **batch)
-                run = EmbeddingCell(data, protected, "dd", dd=cfg)
+                run = EmbeddingCell(data, protected, "dd", dd=cfg, count_tables=self.count_tables)
             else:
                 cfg = dataclasses.replace(self.standard, debias=debias, seed=seed, **batch)
-                run = EmbeddingCell(data, protected, "standard", standard=cfg)
+                run = EmbeddingCell(data, protected, "standard", standard=cfg, count_tables=self.count_tables)
             if run not in out:
                 out.append(run)
 
@@ -427,11 +439,12 @@ def cell_rows(run: EmbeddingCell, root: Root = None) -> list[dict[str, Any]]:
     pred = predict(model, params, test.inputs.to(device)).cpu()
     acc = accuracy(test.labels, pred)
     fair = 1.0 - rms_tpr_gap(test.labels, pred, sensitive_features=test.attributes, num_classes=test.num_classes)
-    row |= {"accuracy": acc, "fairness": fair, "dto": float(distance_to_optimum(acc, fair)),
-            # The test predictions as a count table over the protected attribute: enough for the
-            # RMS TPR gap, its bootstrap interval and its noise floor (fairdd.stats.check_measure).
-            "group_counts": stats.counts_to_json(stats.group_counts(
-                test.labels, pred, test.attributes, num_classes=test.num_classes, num_groups=groups))}
+    row |= {"accuracy": acc, "fairness": fair, "dto": float(distance_to_optimum(acc, fair))}
+    if run.count_tables:
+        # The test predictions as a count table over the protected attribute: enough for the
+        # RMS TPR gap, its bootstrap interval and its noise floor (fairdd.stats.check_measure).
+        row["group_counts"] = stats.counts_to_json(stats.group_counts(
+            test.labels, pred, test.attributes, num_classes=test.num_classes, num_groups=groups))
     return [row]
 
 

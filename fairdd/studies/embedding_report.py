@@ -95,7 +95,12 @@ def _section(df: pd.DataFrame, text: bool) -> pd.DataFrame:
     return text_rows(df) if text else feature_rows(df)
 
 
-def fairness_checks(df: pd.DataFrame, size: int | None = None, *, text: bool = False) -> pd.DataFrame:
+NO_COUNT_TABLES = ("These runs carry no count tables of their test predictions (the recorded `cpu` runs of this "
+                   "chapter were computed before them; `count_tables=True` computes them), so no interval or noise "
+                   "floor of the RMS TPR gap is shown, and the fairness verdicts below are not checked against one.")
+
+
+def fairness_checks(df: pd.DataFrame, size: int | None = None, *, text: bool = False) -> pd.DataFrame | None:
     """Every Table-1 model's RMS TPR gap beside its 95 % bootstrap interval over the test split
     and its noise floor (the 95th percentile of the gap with the protected attribute permuted
     among the same predictions: what a model blind to the attribute scores here by chance),
@@ -103,12 +108,14 @@ def fairness_checks(df: pd.DataFrame, size: int | None = None, *, text: bool = F
 
     The paper's data sets' models, or with ``text=True`` the text section's. Columns
     ``dataset``, ``method_label``, ``seed``, then ``measure``, ``value``, ``ci_low``,
-    ``ci_high``, ``floor``, ``within_floor`` (fractions; fairness = 1 − value).
+    ``ci_high``, ``floor``, ``within_floor`` (fractions; fairness = 1 − value). ``None`` when the
+    rows carry no ``group_counts`` (cells computed without
+    :attr:`~fairdd.studies.embedding.EmbeddingStudyConfig.count_tables`; :data:`NO_COUNT_TABLES`
+    says so on the page).
     """
     df = _section(df, text)
-    if "group_counts" not in df.columns:
-        raise KeyError("the rows have no 'group_counts' column: they were computed before the count tables were "
-                       "stored (issue 23); recompute the cells (a fresh run store) to get the noise floors")
+    if "group_counts" not in df.columns or df["group_counts"].isna().all():
+        return None
     if df.empty:
         raise ValueError(f"the rows hold no {'text-section' if text else 'feature-vector'} model to check")
     size = _default_size(df) if size is None else size
@@ -116,10 +123,22 @@ def fairness_checks(df: pd.DataFrame, size: int | None = None, *, text: bool = F
                                 keep=["dataset", "method_label", "seed"])
 
 
-def fairness_table(checks: pd.DataFrame) -> pd.DataFrame:
+def floor_summary(checks: pd.DataFrame | None, dataset: str) -> str:
+    """"k of n models' RMS TPR gaps within the noise floor" on ``dataset``, or that no floor was
+    computed (:func:`fairness_checks` gave ``None``)."""
+    if checks is None:
+        return "noise floors not computed (these runs carry no count tables)"
+    mine = checks[checks["dataset"] == dataset]
+    return f"{int(mine['within_floor'].sum())} of {len(mine)} models' RMS TPR gaps within the noise floor"
+
+
+def fairness_table(checks: pd.DataFrame | None) -> pd.DataFrame:
     """:func:`fairness_checks` as the page shows it: data set × method, ``"gap [low, high] floor f"``
     in points, each the mean over the seeds' models; ``≈ floor`` where every model's interval
-    reaches its floor (within the noise floor), ``(k/n ≈ floor)`` where k of n do."""
+    reaches its floor (within the noise floor), ``(k/n ≈ floor)`` where k of n do. For ``None``
+    (no count tables), one row saying so (:data:`NO_COUNT_TABLES`)."""
+    if checks is None:
+        return pd.DataFrame({"note": [NO_COUNT_TABLES]}, index=[""])
     def text(g: pd.DataFrame) -> str:
         within, n = int(g["within_floor"].sum()), len(g)
         mark = " ≈ floor" if within == n else (f" ({within}/{n} ≈ floor)" if within else "")
@@ -290,7 +309,7 @@ def claims(df: pd.DataFrame, size: int | None = None, *, level: float = stats.LE
     size = _default_size(df) if size is None else size
     sel = _table1_rows(df, size, converged_only=True)
     if checks is None:
-        floors = fairness_checks(df, size, text=text) if "group_counts" in df.columns else None
+        floors = fairness_checks(df, size, text=text)
     else:
         wanted = _table1_rows(df, size, converged_only=False)[["dataset", "method_label", "seed"]]
         merged = wanted.merge(checks[["dataset", "method_label", "seed"]], how="left", indicator=True)
