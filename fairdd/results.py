@@ -658,9 +658,11 @@ def _read_run(path: Path) -> pd.DataFrame:
         raise _corrupt(path, f"rows.csv holds {len(rows)} rows; the run finished with {manifest['rows']}")
     if "run_id" not in rows.columns or not (rows["run_id"].astype(str) == path.name).all():
         raise _corrupt(path, "rows.csv's run_id column does not name this run")
-    for column in _PROVENANCE_COLUMNS:
-        rows[column] = provenance.get(column)
-    return rows
+    # The provenance columns joined in one step (inserted one by one, a wide frame of many dtype
+    # blocks makes pandas warn about fragmentation on the page).
+    extra = pd.DataFrame({column: [provenance.get(column)] * len(rows) for column in _PROVENANCE_COLUMNS},
+                         index=rows.index)
+    return pd.concat([rows.drop(columns=[c for c in _PROVENANCE_COLUMNS if c in rows.columns]), extra], axis=1)
 
 
 def _read_rows(path: Path, columns: dict[str, Any]) -> pd.DataFrame:
