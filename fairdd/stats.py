@@ -308,22 +308,31 @@ def _permuted(counts: np.ndarray, permutations: int, rng: np.random.Generator) -
 
 
 def bootstrap_interval(counts: np.ndarray, measure: str, *, confidence: float = 0.95, resamples: int = 1000,
-                       seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``measure`` over the test examples.
+                       seed: int = 0, method: Literal["basic", "percentile"] = "basic") -> tuple[float, float]:
+    """Bootstrap interval of ``measure`` over the test examples.
 
     The test set is resampled with replacement (a multinomial draw of the count table, the
     same as resampling examples) ``resamples`` times; replicates where the measure is
-    undefined are left out.
+    undefined are left out. ``method="basic"`` (the default; Davison & Hinkley 1997, §5.2) is
+    the reverse-percentile interval :math:`[2\hat\theta - q_{1-a}, 2\hat\theta - q_a]`: the
+    group measures are maxima of spreads, which sampling noise inflates, so their bootstrap
+    distribution sits above the estimate and the plain ``"percentile"`` interval can miss it
+    altogether; the basic interval corrects for that shift.
     """
     fn = _measure(measure)
     _check_fraction("confidence", confidence)
     check_int("resamples", resamples, minimum=100)
-    values = fn(_resampled(_check_counts(counts, "counts"), resamples, np.random.default_rng(seed)))
+    check_choice("method", method, ("basic", "percentile"))
+    counts = _check_counts(counts, "counts")
+    values = fn(_resampled(counts, resamples, np.random.default_rng(seed)))
     values = values[np.isfinite(values)]
     if values.size == 0:
         return (float("nan"), float("nan"))
     tail = (1 - confidence) / 2
     low, high = np.quantile(values, [tail, 1 - tail])
+    if method == "basic":
+        estimate = float(fn(counts.astype(np.float64)))
+        low, high = 2 * estimate - high, 2 * estimate - low
     return (float(low), float(high))
 
 
@@ -353,17 +362,19 @@ class MeasureCheck:
     ci_low: float
     ci_high: float
     floor: float
-    within_floor: bool  # the interval reaches the floor: indistinguishable from no group effect
+    within_floor: bool  # the value or its interval reaches the floor: indistinguishable from no group effect
 
 
 def check_measure(counts: np.ndarray, measure: str, *, confidence: float = 0.95, quantile: float = 0.95,
                   resamples: int = 1000, seed: int = 0) -> MeasureCheck:
-    """:func:`group_measure`, :func:`bootstrap_interval` and :func:`noise_floor` of one table."""
+    """:func:`group_measure`, its basic :func:`bootstrap_interval` and :func:`noise_floor` of one
+    table; ``within_floor`` when the value or the interval's lower end is at most the floor."""
     counts = _check_counts(counts, "counts")
     value = group_measure(counts, measure)
     low, high = bootstrap_interval(counts, measure, confidence=confidence, resamples=resamples, seed=seed)
     floor = noise_floor(counts, measure, quantile=quantile, permutations=resamples, seed=seed)
-    return MeasureCheck(measure, value, low, high, floor, bool(low <= floor) if np.isfinite(low) else True)
+    within = not np.isfinite(low) or low <= floor or value <= floor
+    return MeasureCheck(measure, value, low, high, floor, bool(within))
 
 
 def check_measures(rows: pd.DataFrame, measure: str, *, counts_column: str = "group_counts",
@@ -576,6 +587,7 @@ def decide(
     degenerate: str | None = None,
     within_floor: bool = False,
     level: float = LEVEL,
+    direction: str = "the paper's direction",
 ) -> Verdict:
     """The verdict on one claim from its tests, in four classes, with its reason.
 
@@ -595,6 +607,8 @@ def decide(
     degenerate : a reason the protocol cannot show the effect at all (e.g. "the teacher is no
         better than the hard-label student"): "untestable here" whatever the p-values.
     within_floor : the measure the claim rests on is within its noise floor: "untestable here".
+    direction : what the supporting direction is called in the reason (a chapter's own
+        hypothesis, not a paper's: e.g. "the expected direction").
 
     Order: degenerate or within the floor; supported; contradicted; absent; not detectable;
     inconclusive (also "untestable here": neither the effect nor its absence is shown).
@@ -623,7 +637,7 @@ def decide(
             return f"the test is {'' if n else 'not '}significant {direction} at {level:g}"
         return f"{n} of {k} tests significant {direction} (Holm-corrected, {level:g})"
 
-    along, opposite = "in the paper's direction", "against the paper's direction"
+    along, opposite = f"in {direction}", f"against {direction}"
     if (need == "all" and hits == k) or (need == "any" and hits > 0):
         p = holm_s.max() if need == "all" else holm_s.min()
         return Verdict("supported", f"{count(hits, along)} (p {_fmt(p)})")
