@@ -477,13 +477,16 @@ def _scope(rows: pd.DataFrame, method: str, architecture: str) -> str:
             f"{paper[0]}–{paper[-1]}" if paper else ours)
 
 
-def _control_text(trends: pd.DataFrame, architecture: str, unit: str) -> str:
-    line = trends[(trends["_method"] == CONTROL) & (trends["architecture"] == architecture)]
-    if not len(line):
+def _control_text(units: pd.DataFrame, method: str, architecture: str, unit: str) -> str:
+    """The random-subset control's slope of the per-model variance over the IPCs ``method`` ran at."""
+    ipcs = _select(units, method, architecture)["ipc"].unique()
+    ctrl = _select(units, CONTROL, architecture)
+    ctrl = ctrl[ctrl["ipc"].isin(ipcs)]
+    fit = trend_test(ctrl["ipc"].astype(float), ctrl["classwise_variance"]) if len(ctrl) else None
+    if fit is None or not np.isfinite(fit["slope"]):
         return ""
-    r = line.iloc[0]
-    return (f"; control (random real subsets, IPC {r['IPC range']}): slope {r['slope']:+.3g} {unit} "
-            f"[{r['ci_low']:+.3g}, {r['ci_high']:+.3g}]")
+    return (f"; control (random real subsets at the same IPCs): slope {fit['slope']:+.3g} {unit} "
+            f"[{fit['ci_low']:+.3g}, {fit['ci_high']:+.3g}]")
 
 
 def claims(rows: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame:
@@ -510,6 +513,7 @@ def claims(rows: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame:
     acc = trend_tests(rows, "accuracy")
     var = {m: trend_tests(rows, m) for m in ESTIMATORS}
     comp = blm_comparison(rows, control=False)
+    units = set_measures(rows)
     dataset = str(rows["dataset"].iloc[0])
     out = []
 
@@ -548,7 +552,7 @@ def claims(rows: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame:
             mde=lines[0]["mde"], n=int(lines[0]["sets"]), tests=len(lines),
             unit=unit_text + "; effect: slope of the per-model variance in pp² per IPC", scope=scope,
             reason_tail=f"; {slopes}; scope: {scope}"
-                        + _control_text(var["classwise_variance"], arch, "pp² per IPC"))
+                        + _control_text(units, method, arch, "pp² per IPC"))
         # Claims 3a, 3b: against the BLM at every IPC.
         for key, measures, unit in (("3a", ("accuracy",), "pp"),
                                     ("3b", tuple(ESTIMATORS), "pp²")):
