@@ -371,7 +371,8 @@ def degenerate(rows: pd.DataFrame, source: str, *, level: float = LEVEL) -> dict
         p = fstats.welch(teacher.to_numpy(float), nds.to_numpy(float), alternative="larger")
         if p > level:
             out["teacher"] = (f"the teacher ({_pct(teacher.mean())}) is no better than the hard-label student "
-                              f"({_pct(nds.mean())}; one-sided Welch p = {p:.2g})")
+                              f"({_pct(nds.mean())}) at level {level:g}: not significantly more accurate over "
+                              f"{len(teacher)} seeds (one-sided Welch p = {p:.2g})")
     alpha = main_alpha(rows, source) if len(_sel(rows, source, "ds")) else None
     temps = [t for t in _temps(rows, source, alpha) if t <= 10] if alpha is not None else []
     if len(temps) >= 2:
