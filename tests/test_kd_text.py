@@ -301,6 +301,6 @@ def test_report_reads_the_groups_from_the_rows() -> None:
     rows["eod_race"] = rows["dpd_race"] = rows["eod_gender"]
     assert report._groups(rows) == ["gender", "race"]
     assert len(report.plot_figure5(rows).axes) == 2
-    assert report.claims(rows).set_index("claim").loc["T", "tests"] == 4
+    assert report.claims(rows).set_index("claim").loc["text: T", "tests"] == 4
     with pytest.raises(ValueError, match="eod_"):
         report._groups(rows.drop(columns=["eod_gender", "eod_race"]))
