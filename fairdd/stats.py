@@ -623,8 +623,8 @@ def decide(
     if degenerate:
         return Verdict("untestable here", f"degenerate protocol: {degenerate}")
     if within_floor:
-        return Verdict("untestable here", "the measure is within its noise floor (its confidence interval reaches the "
-                                          "95th percentile of the measure with the group labels permuted)")
+        return Verdict("untestable here", "the measure is within its noise floor (its value or its confidence interval "
+                                          "reaches the 95th percentile of the measure with the group labels permuted)")
     if support.size == 0:
         return Verdict("untestable here", "no test: the profile lacks the settings this claim needs")
     k = support.size
