@@ -52,3 +52,23 @@ def test_claims_html_marks_every_row_for_the_browser_check():
     bad = _claims("P", ["supported"]).assign(verdict="not supported")
     with pytest.raises(ValueError, match="verdicts \\['not supported'\\]"):
         book.claims_html(bad)
+
+
+def test_chapter_claims_judges_every_book_variant(monkeypatch):
+    """A chapter that runs its config more than once (BOOK_VARIANTS) has claims for each run."""
+    from fairdd.studies import classwise, config_class
+
+    config_cls = config_class("classwise_dd")
+    monkeypatch.setattr(replication, "config_class", lambda study: config_cls)
+    seen = []
+
+    def fake_run(config, *, processes=None, root=None):
+        seen.append(config.num_classes if hasattr(config, "num_classes") else config)
+        return pd.DataFrame({"variant": [len(seen)]})
+
+    monkeypatch.setattr(classwise, "run_study", fake_run)
+    monkeypatch.setattr(replication.claims_module("classwise_dd"), "claims",
+                        lambda rows: _claims(f"v{int(rows['variant'][0])}", ["supported"]))
+    out = replication.chapter_claims("classwise_dd", "smoke")
+    assert len(seen) == len(classwise.BOOK_VARIANTS) == len(out) >= 2
+    assert out["paper"].tolist() == [f"v{i + 1}" for i in range(len(seen))]

@@ -43,13 +43,19 @@ def chapter_claims(study: str, profile: str, *, processes: int | None = None, ro
     """``study``'s claim verdicts at ``profile``, exactly as its chapter computes them."""
     if study not in CHAPTERS:
         raise ValueError(f"study={study!r} judges no claims here; choose one of {list(CHAPTERS)}")
-    config = config_class(study).for_profile(profile)
-    rows = study_module(study).run_study(config, processes=processes, root=root)
-    claims = claims_module(study).claims(rows)
-    missing = [c for c in CLAIM_COLUMNS if c not in claims.columns]
-    if missing:
-        raise TypeError(f"study {study!r}: claims(rows) lacks the columns {missing} (build rows with stats.claim_row)")
-    return claims
+    module = study_module(study)
+    frames = []
+    # Every configuration the chapter runs (BOOK_VARIANTS: e.g. the class-wise chapter's 10- and
+    # 100-class tasks), each judged on its own rows, as the page does.
+    for variant in getattr(module, "BOOK_VARIANTS", ({},)):
+        config = config_class(study).for_profile(profile, **variant)
+        rows = module.run_study(config, processes=processes, root=root)
+        claims = claims_module(study).claims(rows)
+        missing = [c for c in CLAIM_COLUMNS if c not in claims.columns]
+        if missing:
+            raise TypeError(f"study {study!r}: claims(rows) lacks the columns {missing} (build rows with stats.claim_row)")
+        frames.append(claims)
+    return pd.concat(frames, ignore_index=True)
 
 
 def summary(profile: str, *, studies: Sequence[str] = CHAPTERS, processes: int | None = None,
