@@ -373,11 +373,15 @@ def blm_comparison(rows: pd.DataFrame, *, control: bool = True) -> pd.DataFrame:
                                    _margin(measure, units, arch), alternative)
                 out.append({"method": METHOD_LABELS[method], "architecture": arch, "IPC": int(ipc),
                             "measure": measure, "sets": len(at), "BLM runs": len(blm), **line, "_method": method})
-    table = pd.DataFrame(out)
+    return _holm_by_measure(pd.DataFrame(out), "p_support")
+
+
+def _holm_by_measure(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``table`` with ``p_holm``: Holm's adjustment of ``column`` within each measure."""
     if len(table):
         table["p_holm"] = np.nan
-        for measure, idx in table.groupby("measure").groups.items():
-            table.loc[idx, "p_holm"] = holm_adjust(table.loc[idx, "p_support"])
+        for _, idx in table.groupby("measure").groups.items():
+            table.loc[idx, "p_holm"] = holm_adjust(table.loc[idx, column])
     return table
 
 
@@ -399,12 +403,7 @@ def control_comparison(rows: pd.DataFrame) -> pd.DataFrame:
                 out.append({"method": METHOD_LABELS[method], "architecture": arch, "IPC": int(ipc), "measure": measure,
                             "distilled − random": effect, "ci_low": low, "ci_high": high,
                             "p": stats.welch(a, b, alternative="two-sided"), "sets": f"{len(a)} vs {len(b)}"})
-    table = pd.DataFrame(out)
-    if len(table):
-        table["p_holm"] = np.nan
-        for _, idx in table.groupby("measure").groups.items():
-            table.loc[idx, "p_holm"] = holm_adjust(table.loc[idx, "p"])
-    return table
+    return _holm_by_measure(pd.DataFrame(out), "p")
 
 
 def significance_counts(rows: pd.DataFrame, *, alpha: float = ALPHA) -> pd.DataFrame:
