@@ -18,6 +18,9 @@ CHAPTERS := book/chapters
 SMOKE := build/smoke
 FRESH ?=
 FRESH_RESULTS := $(CURDIR)/build/fresh-results
+# The rows behind each table and figure of a built page, as CSV (fairdd.book.rows_csv): the
+# folder is copied beside the pages (_config.yml html_extra_path), so the Source lines link them.
+BOOK_DATA := $(CURDIR)/build/book-data/book/chapters/data
 # The run store the book reads and writes: a separate one for FRESH=1, so records never enter it.
 BOOK_RESULTS := $(if $(FRESH),$(FRESH_RESULTS),$(or $(FAIRDD_RESULTS),$(CURDIR)/results))
 PROGRESS := $(CURDIR)/build/progress.log
@@ -56,11 +59,13 @@ test: unit nbval
 # The studies' own progress (runs done / total, elapsed, time left) is shown from $(PROGRESS).
 book: data
 	mkdir -p $(CHAPTERS) build $(BOOK_RESULTS)
+	rm -rf $(BOOK_DATA) && mkdir -p $(BOOK_DATA)
 	$(if $(FRESH),@echo "FRESH=1: the records are ignored; every run is computed into $(BOOK_RESULTS)",FAIRDD_RESULTS=$(BOOK_RESULTS) $(PY) -m fairdd.records restore --profile $(PROFILE))
 	: > $(PROGRESS); tail -n 0 -F $(PROGRESS) 2>/dev/null & tailpid=$$!; \
 	for nb in $(NOTEBOOKS); do \
 	  start=$$(date +%s); \
-	  FAIRDD_RESULTS=$(BOOK_RESULTS) FAIRDD_PROGRESS=$(PROGRESS) $(VENV)/bin/papermill -k python3 --cwd notebooks -p profile $(PROFILE) "$$nb" "$(CHAPTERS)/$$(basename $$nb)" \
+	  FAIRDD_RESULTS=$(BOOK_RESULTS) FAIRDD_PROGRESS=$(PROGRESS) FAIRDD_BOOK_DATA=$(BOOK_DATA) FAIRDD_PAGE=$$(basename $$nb .ipynb) \
+	    $(VENV)/bin/papermill -k python3 --cwd notebooks -p profile $(PROFILE) "$$nb" "$(CHAPTERS)/$$(basename $$nb)" \
 	    || { kill $$tailpid; exit 1; }; \
 	  echo "$$(basename $$nb .ipynb): $$(( $$(date +%s) - start )) s"; \
 	done; kill $$tailpid
@@ -68,6 +73,7 @@ book: data
 	$(MAKE) html
 
 html: venv
+	mkdir -p $(BOOK_DATA)
 	$(VENV)/bin/jupyter-book build --all .
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 

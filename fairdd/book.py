@@ -23,7 +23,18 @@ from typing import Any
 
 import nbformat
 
-__all__ = ["PARAMETERS_NOTE", "claims_html", "fold_parameters", "main", "show_claims", "show_sources", "sources"]
+__all__ = [
+    "PARAMETERS_NOTE",
+    "claims_html",
+    "fold_parameters",
+    "main",
+    "rerun_html",
+    "rows_csv",
+    "run_summary",
+    "show_claims",
+    "show_sources",
+    "sources",
+]
 
 #: The ``fairdd-book`` metadata key marks the line this module adds (so a second run replaces it).
 PARAMETERS_NOTE = "fairdd-parameters-note"
@@ -120,16 +131,134 @@ def sources(rows: Any, profile: str) -> str:
     )
 
 
+#: Where a book build writes the rows behind each table and figure (``make book`` sets it to a
+#: folder that Jupyter Book copies beside the pages: ``html_extra_path`` in ``_config.yml``),
+#: and the page being executed (its notebook's name).
+BOOK_DATA_ENV, PAGE_ENV = "FAIRDD_BOOK_DATA", "FAIRDD_PAGE"
+#: Columns whose cells are longer than this (count tables, disagreement matrices as JSON) are
+#: left out of a page's CSV files; ``fairdd export`` writes every column.
+CSV_CELL_LIMIT = 1000
+
+
+def rows_csv(rows: Any, folder: str | Path) -> tuple[Path, list[str]]:
+    """Write ``rows`` (tidy, one row per trained model) as CSV under ``folder``, named by a hash
+    of its content (so the same rows under several tables are one file). Columns with a cell
+    longer than :data:`CSV_CELL_LIMIT` characters are left out. Returns the path and the
+    left-out columns."""
+    import hashlib
+
+    import pandas as pd
+
+    if rows is None or len(rows) == 0:
+        raise ValueError("rows_csv needs at least one row")
+    wide = [c for c in rows.columns if (rows[c].dtype == object or pd.api.types.is_string_dtype(rows[c]))
+            and rows[c].map(lambda v: isinstance(v, str) and len(v) > CSV_CELL_LIMIT).any()]
+    text = rows.drop(columns=wide).to_csv(index=False)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"rows-{hashlib.sha256(text.encode()).hexdigest()[:12]}.csv"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path, wide
+
+
+def _csv_link(rows: Any) -> str:
+    """`` · [the N rows as CSV](data/<page>/rows-….csv)`` when a book build asks for the files
+    (:data:`BOOK_DATA_ENV`, :data:`PAGE_ENV` set), else ``""``."""
+    import os
+
+    folder, page = os.environ.get(BOOK_DATA_ENV), os.environ.get(PAGE_ENV)
+    if not folder or not page:
+        return ""
+    path, wide = rows_csv(rows, Path(folder) / page)
+    left = f", without the column(s) {', '.join(wide)}; `fairdd export` writes them" if wide else ""
+    return f" [The {len(rows)} rows as CSV](data/{page}/{path.name}){left}."
+
+
+def run_summary(rows: Any, started: float, profile: str, *, what: str = "models") -> str:
+    """The line a page's run cell ends with: how many ``what`` (rows) from how many runs, how
+    many of those runs were computed by this call (finished at or after ``started``, a
+    ``time.time()`` taken just before it) and how many were read from the run store, the
+    wall time, the profile and the devices the runs were computed on."""
+    import time
+
+    import pandas as pd
+
+    if rows is None or len(rows) == 0 or "run_id" not in rows or "finished" not in rows:
+        raise ValueError("run_summary needs the rows of a run_study call (with run_id and finished columns)")
+    runs = rows.drop_duplicates("run_id")
+    finished = pd.to_datetime(runs["finished"], utc=True, errors="coerce", format="ISO8601")
+    start = pd.Timestamp(started, unit="s", tz="UTC")
+    computed = int((finished >= start).sum())
+    devices = ", ".join(sorted(runs["device"].astype(str).unique())) if "device" in runs else "unknown"
+    return (f"{len(rows)} {what} from {len(runs)} runs in {time.time() - started:.0f} s: computed {computed}, "
+            f"read {len(runs) - computed} from the run store (profile {profile!r}; runs computed on {devices})")
+
+
 def show_sources(rows: Any, profile: str) -> None:
     """Display :func:`sources` under a table or figure in a notebook (open matplotlib figures
-    are shown first, so the line sits under the figure it describes)."""
+    are shown first, so the line sits under the figure it describes); in a book build, with a
+    link to the rows as CSV (:func:`rows_csv`)."""
     import matplotlib.pyplot as plt
     from IPython.display import Markdown, display
 
     if plt.get_fignums():
         plt.show()
 
-    display(Markdown(sources(rows, profile)))
+    display(Markdown(sources(rows, profile) + _csv_link(rows)))
+
+
+def rerun_html(study: str, notebook: str, profile: str, overrides: Sequence[str] = (), *,
+               options: dict[str, Any] | None = None, paper_runs: int | None = None) -> str:
+    """The "Rerun this page" box: the exact papermill and ``fairdd`` commands that rebuild this
+    page's runs (``overrides`` in ``--set`` grammar; ``options``: the page's other parameters),
+    where the runs are stored, and what the study costs at ``paper`` (``paper_runs``, its run
+    count; the projection's estimate, from ``benchmarks/results/projection.json`` when present).
+    :func:`fairdd.cli.show_rerun` fills in the count from the study's config.
+    """
+    import json
+    import shlex
+
+    from fairdd.paths import REPO_ROOT
+
+    overrides = list(overrides)
+    params = [f"-p profile {profile}"] + [f"-p {k} {shlex.quote(str(v))}" for k, v in (options or {}).items()]
+    if overrides:
+        params.append("-y " + shlex.quote("overrides: " + json.dumps(overrides)))
+    sets = (" --set " + " ".join(shlex.quote(o) for o in overrides)) if overrides else ""
+    commands = [
+        f"papermill -k python3 --cwd notebooks {' '.join(params)} notebooks/{notebook}.ipynb {notebook}-out.ipynb",
+        f"fairdd run {study} --profile {profile}{sets}    # the same runs from a terminal (--dry-run: the grid and its cost)",
+        f"fairdd list {study} --profile {profile}    # every key that overrides / --set accept",
+        f"fairdd runs {study}    # the runs in the store, by the keys that vary",
+        f"fairdd export {study} --profile {profile}{sets} -o rows.csv    # every row, every column",
+    ]
+    projected = ""
+    rates = REPO_ROOT / "benchmarks" / "results" / "projection.json"
+    if rates.is_file():
+        try:
+            table = json.loads(rates.read_text())["tables"]["studies"]
+            entry = next(e for e in table if e.get("study") == study)
+            prov = json.loads(rates.read_text())["provenance"]
+            hours = float(entry["hours_sequential"])
+            projected = (f" benchmarks/projection.py put the study's paper profile ({entry['cells']} runs when it ran) at "
+                         f"{hours:,.0f} hours one network at a time on {entry['device']} (one thread; measured "
+                         f"{str(prov.get('created_utc', '?'))[:10]} at {str(prov.get('commit', '?'))[:7]}).")
+        except (KeyError, ValueError, TypeError, StopIteration):
+            projected = ""
+    given = ", ".join(overrides) if overrides else "none"
+    return (
+        '<div class="admonition tip fairdd-rerun"><p class="admonition-title">Rerun this page</p>'
+        f"<p>This page ran study <code>{html.escape(study)}</code> at profile <code>{html.escape(profile)}</code>, "
+        f"overrides: <code>{html.escape(given)}</code>. Change them and rerun from a checkout (<code>make data</code> "
+        "first):</p><pre>" + html.escape("\n".join(commands)) + "</pre>"
+        "<p>Runs are stored under <code>$FAIRDD_RESULTS</code> (else <code>results/</code> in the checkout); a run "
+        "already there is read, not recomputed, so a changed override computes only the new runs. "
+        + (f"At profile <code>paper</code> this page is {paper_runs} runs." if paper_runs is not None else "")
+        + f"{html.escape(projected)}</p></div>"
+    )
 
 
 def _number(x: Any, digits: int = 2) -> str:

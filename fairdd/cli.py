@@ -63,7 +63,7 @@ from typing import Any
 
 from fairdd.config import PROFILES
 
-__all__ = ["CLIError", "build_config", "main", "notebook_config", "parse_value", "settable_keys"]
+__all__ = ["CLIError", "build_config", "main", "notebook_config", "parse_value", "settable_keys", "show_rerun"]
 
 _NONE = ("none", "null")
 _TRUE = ("true", "yes", "on", "1")
@@ -389,6 +389,17 @@ def notebook_config(study: str, profile: str, overrides: Sequence[str] = (), **o
     if isinstance(overrides, str):
         raise CLIError(f"overrides={overrides!r} must be a list of key=value strings, e.g. ['seeds=0,1']")
     return build_config(study, profile, list(overrides), options=options)[2]
+
+
+def show_rerun(study: str, notebook: str, profile: str, overrides: Sequence[str] = (), **options: Any) -> None:
+    """Display a chapter's "Rerun this page" box (:func:`fairdd.book.rerun_html`) with the run
+    count of the study at ``paper`` (``options``: the page's other ``for_profile`` parameters)."""
+    from IPython.display import HTML, display
+
+    from fairdd.book import rerun_html
+
+    paper_runs = len(build_config(study, "paper", options=options)[3])
+    display(HTML(rerun_html(study, notebook, profile, overrides, options=options, paper_runs=paper_runs)))
 
 
 # --------------------------------------------------------------------------- commands

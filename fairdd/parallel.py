@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TextIO, TypeVar
 
-__all__ = ["Progress", "available_cpus", "map_processes"]
+__all__ = ["Progress", "available_cpus", "job_progress", "map_processes"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -186,26 +186,63 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    """``progress(done, total)`` that prints one line per finished job to ``stream`` (stderr):
-    runs done / total, elapsed, and the estimated time left (elapsed per run × runs left)."""
+    """``progress(done, total)`` that prints one line per finished job: runs done / total,
+    elapsed, and the estimated time left (elapsed per run × runs left).
 
-    def __init__(self, label: str, *, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic):
-        self.label, self.stream, self.clock = label, stream, clock
+    ``stream``: where the lines go. ``None`` (default): appended to the file ``$FAIRDD_PROGRESS``
+    names when set (``make book`` shows that file in its terminal), else standard error — in a
+    Jupyter kernel the process's original one (``sys.__stderr__``: the terminal that started
+    papermill or Jupyter), never the page (a kernel captures ``sys.stderr`` into the notebook). ``unit``: what a job is called (``"run"``, ``"teacher"``, ...).
+    """
+
+    def __init__(self, label: str, *, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic,
+                 unit: str = "run"):
+        self.label, self.stream, self.clock, self.unit = label, stream, clock, unit
         self.start: float | None = None
 
+    def _print(self, line: str) -> None:
+        if self.stream is not None:
+            print(line, file=self.stream, flush=True)
+            return
+        path = os.environ.get("FAIRDD_PROGRESS")
+        if path:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+            return
+        print(line, file=_terminal(), flush=True)
+
     def __call__(self, done: int, total: int) -> None:
-        stream = self.stream if self.stream is not None else sys.stderr
         now = self.clock()
         if self.start is None or done == 0:
             self.start = now
         if done == 0:
-            print(f"{self.label}: {total} run(s) to compute", file=stream, flush=True)
+            self._print(f"{self.label}: {total} {self.unit}(s) to compute")
             return
         elapsed = now - self.start
         left = elapsed / done * (total - done)
-        print(
-            f"{self.label}: {done}/{total} runs ({100 * done / total:.0f}%) · elapsed {_clock(elapsed)} · "
-            f"about {_clock(left)} left",
-            file=stream,
-            flush=True,
+        self._print(
+            f"{self.label}: {done}/{total} {self.unit}s ({100 * done / total:.0f}%) · elapsed {_clock(elapsed)} · "
+            f"about {_clock(left)} left"
         )
+
+
+def _terminal() -> TextIO:
+    """Standard error, or in a Jupyter kernel (whose ``sys.stderr`` is the page) the original one."""
+    if type(sys.stderr).__name__ == "OutStream" and "ipykernel" in sys.modules and sys.__stderr__ is not None:
+        return sys.__stderr__
+    return sys.stderr
+
+
+def job_progress(label: str, total: int, *, unit: str = "job") -> Callable[[int, object], None]:
+    """An ``on_done`` for :func:`map_processes` that reports ``total`` jobs through a
+    :class:`Progress` (its default stream): a first line now, then one per finished job — so
+    preparation steps (teachers, experts, probes) show their own count and time left."""
+    progress = Progress(label, unit=unit)
+    progress(0, total)
+    done = [0]
+
+    def on_done(index: int, result: object) -> None:
+        done[0] += 1
+        progress(done[0], total)
+
+    return on_done

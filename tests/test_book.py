@@ -75,3 +75,68 @@ def test_sources_line_is_computed_from_the_provenance_columns() -> None:
         sources(rows.drop(columns="finished"), "cpu")
     with pytest.raises(ValueError, match="rows"):
         sources(rows.iloc[:0], "cpu")
+
+
+def _rows():
+    import pandas as pd
+
+    return pd.DataFrame({
+        "run_id": ["a", "b"], "accuracy": [0.5, 0.75], "group_counts_colour": ["[" + "0," * 600 + "0]", "[0]"],
+        "commit": ["3b89ea10abcdef"] * 2, "device": ["cpu"] * 2, "finished": ["2026-12-03T14:00:00+00:00"] * 2,
+    })
+
+
+def test_rows_csv_is_named_by_content_and_leaves_out_long_json_columns(tmp_path) -> None:
+    import pandas as pd
+
+    rows = _rows()
+    path, wide = book.rows_csv(rows, tmp_path / "page")
+    assert wide == ["group_counts_colour"] and path.name.startswith("rows-") and path.suffix == ".csv"
+    back = pd.read_csv(path)
+    assert list(back.columns) == ["run_id", "accuracy", "commit", "device", "finished"]
+    assert back["accuracy"].tolist() == [0.5, 0.75]
+    assert book.rows_csv(rows, tmp_path / "page")[0] == path  # same rows, same file
+    assert book.rows_csv(rows.iloc[:1], tmp_path / "page")[0] != path
+    with pytest.raises(ValueError, match="at least one row"):
+        book.rows_csv(rows.iloc[:0], tmp_path)
+
+
+def test_source_lines_link_their_rows_only_in_a_book_build(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv(book.BOOK_DATA_ENV, raising=False)
+    monkeypatch.delenv(book.PAGE_ENV, raising=False)
+    assert book._csv_link(_rows()) == ""
+    monkeypatch.setenv(book.BOOK_DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(book.PAGE_ENV, "kd_fairness")
+    link = book._csv_link(_rows())
+    name = next((tmp_path / "kd_fairness").glob("rows-*.csv")).name
+    assert f"[The 2 rows as CSV](data/kd_fairness/{name})" in link
+    assert "without the column(s) group_counts_colour; `fairdd export` writes them" in link
+
+
+def test_rerun_box_gives_the_commands_for_this_build() -> None:
+    box = book.rerun_html("bias_dd", "bias_dd", "cpu", ["seeds=0,1", "data.train_per_class=50"],
+                          options={"colour_severity": 4}, paper_runs=252)
+    assert "Rerun this page" in box and "overrides: <code>seeds=0,1, data.train_per_class=50</code>" in box
+    assert ("papermill -k python3 --cwd notebooks -p profile cpu -p colour_severity 4 -y "
+            "&#x27;overrides: [&quot;seeds=0,1&quot;, &quot;data.train_per_class=50&quot;]&#x27; notebooks/bias_dd.ipynb") in box
+    assert "fairdd run bias_dd --profile cpu --set seeds=0,1 data.train_per_class=50" in box
+    assert "fairdd list bias_dd --profile cpu" in box and "fairdd export bias_dd --profile cpu --set" in box
+    assert "this page is 252 runs" in box
+    plain = book.rerun_html("kd_fairness", "kd_fairness", "smoke")
+    assert "overrides: <code>none</code>" in plain and "--set" not in plain.split("# the same runs")[0]
+
+
+def test_run_summary_counts_runs_computed_now_and_runs_read() -> None:
+    import time
+
+    import pandas as pd
+
+    started = time.time()
+    now = pd.Timestamp(started + 1, unit="s", tz="UTC").isoformat()
+    rows = pd.DataFrame({"run_id": ["a", "a", "b", "c"], "device": ["cpu"] * 4,
+                         "finished": ["2026-12-03T14:00:00+00:00"] * 2 + [now, now]})
+    line = book.run_summary(rows, started, "cpu", what="rows")
+    assert line.startswith("4 rows from 3 runs in ") and "computed 2, read 1 from the run store" in line
+    assert "profile 'cpu'; runs computed on cpu" in line
+    with pytest.raises(ValueError, match="run_summary"):
+        book.run_summary(rows.drop(columns="finished"), started, "cpu")

@@ -43,3 +43,23 @@ def test_the_parameter_validator():
         assignments("overrides", "a=1")
     with pytest.raises(ValueError, match="are not key=value strings"):
         assignments("overrides", ["a"])
+
+
+CHAPTERS = ("bias_dd", "classwise_dd", "compare_dd_kd", "dd_methods", "embedding_dd", "kd_fairness")
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_chapter_takes_overrides_and_builds_its_config_from_them(name):
+    """The page's parameters declare ``overrides`` and its config comes from cli.notebook_config
+    (so the page renders exactly the runs the overrides select), with the rerun box."""
+    import nbformat
+
+    from fairdd.paths import REPO_ROOT
+
+    cells = nbformat.read(REPO_ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
+    parameters = next(c for c in cells if "parameters" in c.metadata.get("tags", []))
+    assert "overrides = []" in parameters.source
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    assert "overrides=assignments" in code
+    assert f'cli.notebook_config(\n    "{name}", profile, overrides' in code or f'cli.notebook_config("{name}", profile, overrides' in code
+    assert "cli.show_rerun(" in code and ".for_profile(profile" not in code

@@ -121,3 +121,24 @@ def test_from_a_jupyter_notebook(tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert [v for v, _ in out["a"]] == [10, 20, 30]
     assert out["pid"] not in {pid for _, pid in out["a"]}
+
+
+def test_progress_without_a_stream_goes_to_the_progress_file(tmp_path, monkeypatch):
+    from fairdd.parallel import job_progress
+
+    log = tmp_path / "progress.log"
+    monkeypatch.setenv("FAIRDD_PROGRESS", str(log))
+    on_done = job_progress("KD teachers", 2, unit="teacher")
+    on_done(1, None)
+    on_done(0, None)
+    lines = log.read_text().splitlines()
+    assert lines[0] == "KD teachers: 2 teacher(s) to compute"
+    assert lines[1].startswith("KD teachers: 1/2 teachers (50%)") and lines[2].startswith("KD teachers: 2/2 teachers (100%)")
+
+
+def test_progress_without_a_stream_or_file_goes_to_standard_error(monkeypatch, capsys):
+    from fairdd.parallel import Progress
+
+    monkeypatch.delenv("FAIRDD_PROGRESS", raising=False)
+    Progress("s")(0, 3)
+    assert capsys.readouterr().err == "s: 3 run(s) to compute\n"

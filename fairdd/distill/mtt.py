@@ -316,10 +316,11 @@ def train_experts(
             discard_damaged(p)  # its SHA-256: a damaged expert is trained again, with a warning
     missing = [i for i, p in enumerate(paths) if not p.is_file()]
     if missing and processes is not None:
-        from fairdd.parallel import map_processes
+        from fairdd.parallel import job_progress, map_processes
 
         job = functools.partial(_train_expert_once, train.to("cpu"), cfg, device=str(device), directory=str(directory))
-        map_processes(job, missing, processes=processes)
+        map_processes(job, missing, processes=processes,
+                      on_done=job_progress(f"MTT experts of {train.name}", len(missing), unit="expert"))
     if wait_timeout_s is None:
         wait_timeout_s = float(os.environ.get("FAIRDD_CLAIM_TIMEOUT_S", _CLAIM_TIMEOUT_S))
     check_number("wait_timeout_s", wait_timeout_s, minimum=0.0)

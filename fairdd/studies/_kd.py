@@ -20,7 +20,7 @@ import torch
 
 from fairdd import kd
 from fairdd.data import Dataset
-from fairdd.parallel import map_processes
+from fairdd.parallel import job_progress, map_processes
 from fairdd.studies._study import Root
 from fairdd.training import TrainLog
 
@@ -36,7 +36,8 @@ def prepare_teachers(jobs: Iterable[TeacherJob], root: Root, processes: int | No
     processes; nothing travels back (the teachers are read from the cache by the cells)."""
     unique = list(dict.fromkeys(jobs))
     if unique:
-        map_processes(functools.partial(_train_teacher, root=root), unique, processes=processes)
+        map_processes(functools.partial(_train_teacher, root=root), unique, processes=processes,
+                      on_done=job_progress("KD teachers (trained, or read from the cache)", len(unique), unit="teacher"))
 
 
 def _train_teacher(job: TeacherJob, *, root: Root) -> None:

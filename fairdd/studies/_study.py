@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import shutil
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
@@ -126,22 +125,15 @@ class Study:
         (``None``: one per CPU; use 1 on a GPU). ``progress(done, total)``, if given, is called
         with the unfinished cells' count once ``prepare`` is done (``done=0``) and again as each
         worker job finishes (``done``: cells finished so far; the ``fairdd`` command's progress line).
-        Without ``progress``, when ``$FAIRDD_PROGRESS`` names a file, a progress line (runs done /
-        total, elapsed, time left) is appended to it per finished job: ``make book`` shows that
-        file in its terminal while the notebooks run.
+        Without ``progress``, a :class:`fairdd.parallel.Progress` line (runs done / total,
+        elapsed, time left) per finished job goes to the file ``$FAIRDD_PROGRESS`` names (``make
+        book`` shows it in its terminal) or to the terminal — never into a notebook's page.
         """
         cells = self.check_cells(cells)
         todo = [c for c in cells if not self.is_finished(c, root)]
-        progress_file = None
-        if progress is None and todo and os.environ.get("FAIRDD_PROGRESS"):
-            # `make book` shows this in its terminal (a notebook's own output would be in the page).
-            progress_file = open(os.environ["FAIRDD_PROGRESS"], "a", buffering=1, encoding="utf-8")  # noqa: SIM115
-            progress = Progress(self.name, stream=progress_file)
-        try:
-            self._run_todo(todo, processes=processes, root=root, progress=progress)
-        finally:
-            if progress_file is not None:
-                progress_file.close()
+        if progress is None and todo:
+            progress = Progress(self.name)  # $FAIRDD_PROGRESS or the terminal, never the page
+        self._run_todo(todo, processes=processes, root=root, progress=progress)
         return pd.concat([self.run_cell(c, root) for c in cells], ignore_index=True)
 
     def _run_todo(

@@ -72,7 +72,7 @@ from fairdd.data import (
 from fairdd.distill import DCConfig, DMConfig, dsa_config
 from fairdd.evaluate import EvalConfig, evaluate_synthetic, random_subset
 from fairdd.models import NetworkSpec
-from fairdd.parallel import map_processes
+from fairdd.parallel import job_progress, map_processes
 from fairdd.probe import ProbeSpec, attribute_probe, set_measures
 from fairdd.studies._dd import load_synthetic, training_set
 from fairdd.studies import _work
@@ -506,7 +506,8 @@ def cell_rows(cell: BiasCell, root: Root = None) -> list[dict[str, Any]]:
 def _prepare_probes(cells: list[BiasCell], root: Root, processes: int | None) -> None:
     """Train the attribute probes the unfinished cells read, in parallel, before the cells."""
     probes = list(dict.fromkeys(c.probe for c in cells))
-    map_processes(functools.partial(_train_probe, root=root), probes, processes=processes)
+    map_processes(functools.partial(_train_probe, root=root), probes, processes=processes,
+                  on_done=job_progress("attribute probes (trained, or read from the cache)", len(probes), unit="probe"))
 
 
 def _train_probe(spec: ProbeSpec, *, root: Root) -> None:

@@ -174,8 +174,7 @@ class EmbeddingStudyConfig:
     count_tables : each model's row also stores its test predictions as a count table over the
         protected attribute (``group_counts``, :func:`fairdd.stats.group_counts`): the RMS TPR
         gap's bootstrap interval and noise floor come from it. A new row column, so part of the
-        run id when on; on at ``smoke`` and ``paper``, off at ``cpu`` until that profile's
-        records are recomputed with it (they were made without).
+        run id when on (off: the rows of runs made before the tables, whose pages say so).
     """
 
     profile: Profile = "cpu"
@@ -254,7 +253,6 @@ class EmbeddingStudyConfig:
                 profile="cpu",
                 dd=EmbeddingDDConfig(distill_epochs=3, iterations=150, decay_every=30),
                 standard=StandardConfig(epochs=30, patience=3),
-                count_tables=False,  # the recorded cpu runs predate the count tables
             )
         else:
             base = cls(

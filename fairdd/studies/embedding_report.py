@@ -95,8 +95,8 @@ def _section(df: pd.DataFrame, text: bool) -> pd.DataFrame:
     return text_rows(df) if text else feature_rows(df)
 
 
-NO_COUNT_TABLES = ("These runs carry no count tables of their test predictions (the recorded `cpu` runs of this "
-                   "chapter were computed before them; `count_tables=True` computes them), so no interval or noise "
+NO_COUNT_TABLES = ("These runs carry no count tables of their test predictions (they were computed "
+                   "without them; `count_tables=True` computes them), so no interval or noise "
                    "floor of the RMS TPR gap is shown, and the fairness verdicts below are not checked against one.")
 
 
