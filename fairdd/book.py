@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import numpy as np
 
 __all__ = [
     "PARAMETERS_NOTE",
@@ -29,6 +30,7 @@ __all__ = [
     "fold_parameters",
     "main",
     "rerun_html",
+    "readable_tables",
     "rows_csv",
     "run_summary",
     "show_claims",
@@ -175,6 +177,40 @@ def _csv_link(rows: Any) -> str:
     path, wide = rows_csv(rows, Path(folder) / page)
     left = f", without the column(s) {', '.join(wide)}; `fairdd export` writes them" if wide else ""
     return f" [The {len(rows)} rows as CSV](data/{page}/{path.name}){left}."
+
+
+def table_html(frame: Any) -> str:
+    """A data frame as a reader's HTML table: no 0…N index column (a labelled index stays),
+    "–" for a missing value, whole-number float columns as integers (counts, not 1.0); the
+    display options' row and column limits as in pandas' own rendering."""
+    import pandas as pd
+
+    shown = frame.copy()
+    for column in shown.columns:
+        values = shown[column]
+        if pd.api.types.is_float_dtype(values):
+            finite = values.dropna()
+            if len(finite) and np.isfinite(finite).all() and (finite == finite.round()).all() and finite.abs().max() < 2**53:
+                shown[column] = pd.Series([np.nan if pd.isna(v) else int(v) for v in values], index=values.index,
+                                          dtype=object)
+    plain_index = isinstance(shown.index, pd.RangeIndex)
+    return shown.to_html(index=not plain_index, na_rep="–", max_rows=pd.get_option("display.max_rows"),
+                         max_cols=pd.get_option("display.max_columns"), border=0)
+
+
+def readable_tables() -> None:
+    """Make a notebook show every data frame through :func:`table_html`, and styled tables with
+    "–" for a missing value. Call once in a page's set-up cell; outside IPython it does nothing."""
+    import pandas as pd
+
+    pd.set_option("styler.format.na_rep", "–")
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, table_html)
 
 
 def run_summary(rows: Any, started: float, profile: str, *, what: str = "models") -> str:

@@ -140,3 +140,18 @@ def test_run_summary_counts_runs_computed_now_and_runs_read() -> None:
     assert "profile 'cpu'; runs computed on cpu" in line
     with pytest.raises(ValueError, match="run_summary"):
         book.run_summary(rows.drop(columns="finished"), started, "cpu")
+
+
+def test_tables_for_readers_drop_the_plain_index_and_show_dashes_and_integers() -> None:
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"count": [1.0, 2.0, np.nan], "accuracy": [0.5, np.nan, 1.25], "name": ["x", "y", "z"]})
+    out = book.table_html(frame)
+    assert "<th></th>" not in out and "<tbody>\n    <tr>\n      <td>1</td>" in out  # no 0…N index
+    assert "NaN" not in out and "nan" not in out and out.count("<td>–</td>") == 2
+    assert "<td>2</td>" in out and "<td>1.0</td>" not in out  # whole-number floats as integers
+    assert "<td>0.50</td>" in out or "<td>0.5</td>" in out
+    labelled = book.table_html(frame.set_index("name"))
+    assert "<th>x</th>" in labelled  # a labelled index stays
+    assert list(frame["count"].isna()) == [False, False, True]  # the caller's frame is not changed

@@ -235,3 +235,125 @@ def test_the_replication_summary_agrees_with_every_chapter(tab, site) -> None:
         f"only on the summary: {sorted(set(shown) - set(chapters))}; only in a chapter: "
         f"{sorted(set(chapters) - set(shown))}; differing: "
         f"{sorted(k for k in set(shown) & set(chapters) if shown[k] != chapters[k][0])}")
+
+
+CSV_LINKS_JS = r"""() => Array.from(document.querySelectorAll("a[href$='.csv']"))
+  .map(a => [a.getAttribute("href"), a.href, a.textContent])"""
+TABLES_JS = r"""() => Array.from(document.querySelectorAll("article table")).map(t => ({
+  index: t.querySelector("thead th:first-child") !== null
+         && t.querySelector("thead th:first-child").textContent.trim() === ""
+         && t.querySelector("tbody th") !== null
+         && /^\d+$/.test(t.querySelector("tbody th").textContent.trim()),
+  nan: Array.from(t.querySelectorAll("td")).some(td => /^(nan|NaN|<NA>|None)$/.test(td.textContent.trim())),
+  head: Array.from(t.querySelectorAll("thead th")).map(th => th.textContent.trim()).join(" | ").slice(0, 120),
+}))"""
+
+
+def _csv_rows(tab, url: str) -> list[dict]:
+    import csv
+    import io
+
+    response = tab.page.request.get(url)
+    assert response.status == 200, f"HTTP {response.status} for {url}"
+    return list(csv.DictReader(io.StringIO(response.text())))
+
+
+def _check_csv_links(tab, relpath: str) -> list[tuple[str, list[dict]]]:
+    """Every "The N rows as CSV" link of the open page downloads N rows; returns them."""
+    out = []
+    for href, url, text in tab.page.evaluate(CSV_LINKS_JS):
+        m = re.search(r"The (\d+) rows as CSV", text)
+        assert m, f"{relpath}: CSV link {href!r} says {text!r}"
+        rows = _csv_rows(tab, url)
+        assert len(rows) == int(m.group(1)), f"{relpath}: {href} holds {len(rows)} rows, its link says {m.group(1)}"
+        assert rows and "run_id" in rows[0], f"{relpath}: {href} has no run_id column"
+        out.append((href, rows))
+    return out
+
+
+def test_every_source_line_links_the_rows_behind_it(tab, site) -> None:
+    """A chapter's Source lines link CSV files beside the page, each holding the rows it counts."""
+    chapters = [p for p in CONTENT if p.startswith("book/chapters/") and p != SUMMARY]
+    if not chapters:
+        _no_book()
+    for relpath in chapters:
+        _open(tab, relpath)
+        sources = tab.page.locator("text=/^Source: \\d+ runs? at profile/").count()
+        links = _check_csv_links(tab, relpath)
+        if sources:
+            assert links, f"{relpath}: {sources} Source line(s) but no CSV link"
+
+
+def test_page_tables_show_no_index_column_and_no_nan_text(tab, site) -> None:
+    problems = []
+    chapters = [p for p in CONTENT if p.startswith("book/chapters/")]
+    if not chapters:
+        _no_book()
+    for relpath in chapters:
+        _open(tab, relpath)
+        for t in tab.page.evaluate(TABLES_JS):
+            if t["nan"]:
+                problems.append(f"{relpath}: a table shows NaN text ({t['head']})")
+            if t["index"]:
+                problems.append(f"{relpath}: a table shows a 0…N index column ({t['head']})")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_page_rerun_with_an_override_shows_and_links_its_rows(browser, tmp_path) -> None:
+    """Re-execute the methods chapter at smoke with overrides (papermill, as the page's Rerun box
+    says), render it with Jupyter Book, and find the new runs in its Source lines' CSV files."""
+    import functools
+    import http.server
+    import json
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    import yaml
+
+    from .conftest import _QuietHandler
+    from .support import ROOT
+
+    overrides = ["methods=dm,random", "images_per_class=1,2"]
+    book = tmp_path / "book"
+    book.mkdir()
+    env = {**os.environ, "FAIRDD_RESULTS": str(tmp_path / "store"), "FAIRDD_PAGE": "dd_methods",
+           "FAIRDD_BOOK_DATA": str(book / "build" / "book-data" / "data")}
+    env.pop("FAIRDD_PROGRESS", None)
+    subprocess.run([sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(ROOT / "notebooks"), "-p", "profile",
+                    "smoke", "-y", "overrides: " + json.dumps(overrides), str(ROOT / "notebooks" / "dd_methods.ipynb"),
+                    str(book / "dd_methods.ipynb")], check=True, env=env, capture_output=True, timeout=900)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["sphinx"]["config"]["html_static_path"] = [str(ROOT / "book" / "_static")]
+    config["exclude_patterns"] = ["_build/*", "build/*"]
+    (book / "_config.yml").write_text(yaml.safe_dump(config))
+    (book / "_toc.yml").write_text("format: jb-book\nroot: dd_methods\n")
+    subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", str(book)], check=True,
+                   capture_output=True, timeout=600)
+    html = book / "_build" / "html"
+    handler = functools.partial(_QuietHandler, directory=str(html))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    context = browser.new_context(service_workers="block")
+    try:
+        page = context.new_page()
+        assert page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/dd_methods.html").status == 200
+        box = page.locator(".fairdd-rerun").inner_text()
+        assert "methods=dm,random, images_per_class=1,2" in box and "--set methods=dm,random images_per_class=1,2" in box
+
+        class _Tab:
+            pass
+
+        t = _Tab()
+        t.page = page
+        links = _check_csv_links(t, "dd_methods.html")
+        assert links, "the re-executed page links no CSV"
+        ipcs = {r["images_per_class"] for _, rows in links for r in rows if r.get("images_per_class")}
+        methods = {r["method"] for _, rows in links for r in rows}
+        assert {"1", "2"} <= {i.split(".")[0] for i in ipcs} and methods == {"dm", "random"}, (ipcs, methods)
+    finally:
+        context.close()
+        httpd.shutdown()
+        httpd.server_close()
