@@ -59,6 +59,7 @@ from fairdd.paths import REPO_ROOT, results_root
 __all__ = [
     "OTHER_KERNELS_ATOL",
     "OTHER_KERNELS_RTOL",
+    "RECORDED_CACHES",
     "TIMING_COLUMN",
     "Mismatch",
     "book_cells",
@@ -83,6 +84,12 @@ OTHER_KERNELS_RTOL = 0.05
 TIMING_COLUMN = re.compile(r"(_s|_seconds)$|(^|_)time(_|$)")
 _RUN = re.compile(rf"^[0-9a-f]{{{results.RUN_ID_LENGTH}}}$")
 _SKIPPED = ("checkpoints", "cache")  # resumable state and shared caches: never recorded
+#: The trained networks a record keeps so that extending a recorded sweep reuses them (a new
+#: temperature trains students only, from the very teachers the recorded students learnt from):
+#: the results root's ``cache/<kind>/<key>/<file>``, recorded as ``<profile>/.cache/<kind>/<key>/<file>``
+#: with the SHA-256 sidecar each is saved with (:func:`fairdd.results.save_checkpoint`).
+RECORDED_CACHES = (("kd_teachers", "teacher.pt"),)
+_CACHE = ".cache"
 
 
 def records_root() -> Path:
@@ -265,6 +272,53 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
+def _cached_networks(root: Path) -> list[Path]:
+    """The :data:`RECORDED_CACHES` files under ``root/<cache folder>`` (``cache`` of a results
+    root, ``.cache`` of a profile's records), relative to that folder."""
+    out = []
+    for kind, name in RECORDED_CACHES:
+        folder = root / kind
+        if folder.is_dir():
+            out += sorted(p.relative_to(root) for p in folder.glob(f"*/{name}") if p.is_file())
+    return out
+
+
+def _check_cached(path: Path, *, recorded: bool) -> None:
+    """A cached network's file against its SHA-256 sidecar (:func:`fairdd.results.check_digest`);
+    it must have one. ``recorded``: a record's (refused with record advice)."""
+    sidecar = results.digest_file(path)
+    why = None
+    if not sidecar.is_file():
+        why = f"no SHA-256 sidecar ({sidecar.name}) beside it"
+    else:
+        try:
+            results.check_digest(path)
+        except results.DamagedFileError as exc:
+            why = f"damaged: {exc.why}"
+    if why is not None:
+        if recorded:
+            raise _refusal(path, why)
+        raise ValueError(f"{path}: {why}; delete it and rerun to train it again")
+
+
+def _copy_cached(source: Path, target: Path, rel: Path, *, replace: bool = False) -> bool:
+    """Copy one cached network and its sidecar from ``source/rel`` to ``target/rel`` unless a
+    whole copy is there (``replace``: copy anyway); whether it copied."""
+    out = target / rel
+    if not replace and out.is_file() and results.digest_file(out).is_file():
+        try:
+            _check_cached(out, recorded=False)
+            return False
+        except ValueError:
+            pass
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for src, dst in ((source / rel, out), (results.digest_file(source / rel), results.digest_file(out))):
+        tmp = dst.with_name(f".tmp-{dst.name}-{os.getpid()}")
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+    return True
+
+
 def record(
     profile: str, *, source: str | Path | None = None, root: str | Path | None = None, prune: bool = False
 ) -> dict[str, Any]:
@@ -275,7 +329,9 @@ def record(
     stopped early) never deletes records — unless ``prune``, which removes them (and their
     synthetic sets; a study ``source`` has no run of goes whole). The profile's folder is rebuilt
     in a temporary folder and renamed into place, so an interrupted call leaves the previous
-    records. Synthetic sets are stored with 8-bit images (:func:`_copy_synthetic`).
+    records. Synthetic sets are stored with 8-bit images (:func:`_copy_synthetic`). The trained
+    networks of :data:`RECORDED_CACHES` in ``source``'s cache (KD teachers) are recorded beside
+    the runs, each checked against its SHA-256 first (kept from earlier records unless ``prune``).
 
     Returns the index written to ``<profile>/INDEX.json``, with ``"added"``, ``"replaced"``,
     ``"kept"`` and ``"pruned"`` (lists of ``"<study>/<run_id>"``) beside it.
@@ -314,7 +370,14 @@ def record(
                     shutil.rmtree(out)
                 shutil.copytree(run, out)
             _copy_artefacts(source / name, tmp / name, quantize=True, replace=True)
-        for study_dir in sorted(p for p in tmp.iterdir() if p.is_dir()):
+        cached = _cached_networks(source / "cache")
+        for rel in cached:
+            _check_cached(source / "cache" / rel, recorded=False)
+        if not prune and (target / _CACHE).is_dir():
+            shutil.copytree(target / _CACHE, tmp / _CACHE, copy_function=_link_or_copy)
+        for rel in cached:
+            _copy_cached(source / "cache", tmp / _CACHE, rel, replace=True)
+        for study_dir in sorted(p for p in tmp.iterdir() if p.is_dir() and not p.name.startswith(".")):
             names = {r.name for r in given.get(study_dir.name, [])}
             for run in sorted(p for p in study_dir.iterdir() if _RUN.match(p.name) and p.name not in names):
                 if not prune:
@@ -329,13 +392,15 @@ def record(
             "profile": profile, "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "studies": {},
         }
-        for study_dir in sorted(p for p in tmp.iterdir() if p.is_dir()):
+        for study_dir in sorted(p for p in tmp.iterdir() if p.is_dir() and not p.name.startswith(".")):
             runs = _runs(study_dir)
             commits = sorted({json.loads((r / "provenance.json").read_text()).get("commit") or "unknown" for r in runs})
             index["studies"][study_dir.name] = {
                 "runs": len(runs), "artefacts": len(_artefacts(study_dir)), "bytes": _size(study_dir), "commits": commits,
             }
-        index["bytes"] = sum(s["bytes"] for s in index["studies"].values())
+        networks = _cached_networks(tmp / _CACHE)
+        index["cached_networks"] = {"files": len(networks), "bytes": sum((tmp / _CACHE / r).stat().st_size for r in networks)}
+        index["bytes"] = sum(s["bytes"] for s in index["studies"].values()) + index["cached_networks"]["bytes"]
         (tmp / "INDEX.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         aside = target.with_name(f".old-{profile}-{os.getpid()}")
         if target.exists():
@@ -362,7 +427,9 @@ def restore(profile: str, *, root: str | Path | None = None, records: str | Path
     that fails raises (``ValueError`` for a record, naming it with record advice;
     ``NotADirectoryError`` / ``PermissionError`` for the results root) and nothing is written. A
     run of the store that is corrupt is replaced by its record, with a ``RuntimeWarning`` naming it
-    (the damaged copy is kept aside as ``.corrupt-<run_id>-...``).
+    (the damaged copy is kept aside as ``.corrupt-<run_id>-...``). Recorded networks
+    (:data:`RECORDED_CACHES`) are checked against their SHA-256 with the records and copied into
+    the results root's cache where it lacks a whole copy.
     """
     source = _profile_dir(profile, records)
     if not source.exists():
@@ -372,6 +439,9 @@ def restore(profile: str, *, root: str | Path | None = None, records: str | Path
         for rel in _artefacts(source / name):
             if rel.parts[0] == "synthetic" and rel.suffix == ".pt":
                 _read_synthetic(source / name / rel, quantized=True)
+    networks = _cached_networks(source / _CACHE)
+    for rel in networks:
+        _check_cached(source / _CACHE / rel, recorded=True)
     target = results.check_root(root)
     copied: dict[str, int] = {}
     try:
@@ -403,6 +473,8 @@ def restore(profile: str, *, root: str | Path | None = None, records: str | Path
                 n += 1
             _copy_artefacts(source / name, out_dir, quantize=False)
             copied[name] = n
+        for rel in networks:  # the recorded teachers, so that extending a sweep trains students only
+            _copy_cached(source / _CACHE, target / "cache", rel)
     except OSError as exc:
         full = results.disk_full(target, exc)
         if full is not None:

@@ -184,3 +184,44 @@ def test_verify_is_bit_exact_on_the_same_kernels_and_within_the_stated_tolerance
     with (tmp_path / "log2.txt").open("w") as stream:
         mismatches = records.verify(PROFILE, records=large, processes=1, log=stream)
     assert mismatches and {m.column for m in mismatches} == {"accuracy"}
+
+
+def test_kd_teachers_are_recorded_so_a_new_temperature_trains_students_only(tmp_path: Path, monkeypatch) -> None:
+    """Extending a restored KD sweep by one temperature trains the new students from the recorded
+    teachers (the ones the recorded students learnt from), and no teacher."""
+    import dataclasses
+
+    from fairdd import kd as kd_lib
+    from fairdd.studies import kd
+
+    config = kd.KDStudyConfig.for_profile("smoke", data=(kd.study_data_spec("compas", 60, 30),), temperatures=(1.0,),
+                                          seeds=(0, 1))
+    source, store, target = tmp_path / "results", tmp_path / "records", tmp_path / "restored"
+    kd.STUDY.run(config.cells(), processes=1, root=source)
+    index = records.record(PROFILE, source=source, root=store)
+    assert index["cached_networks"]["files"] == 2  # one teacher per seed
+    records.restore(PROFILE, root=target, records=store)
+    assert len(list((target / "cache" / "kd_teachers").glob("*/teacher.pt"))) == 2
+    trained = []
+    fit = kd_lib.fit
+    monkeypatch.setattr(kd_lib, "fit", lambda model, *a, **k: trained.append(type(model).__name__) or fit(model, *a, **k))
+    wider = dataclasses.replace(config, temperatures=(1.0, 3.0))
+    rows = kd.STUDY.run(wider.cells(), processes=1, root=target)
+    assert len(trained) == 2 and len(rows) == len(wider.cells())  # the two new students, no teacher
+    teacher_rows = rows[rows["role"] == "teacher"]
+    assert set(teacher_rows["run_id"]) <= set(results.load("kd_fairness", root=source)["run_id"])
+
+
+def test_a_damaged_recorded_teacher_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from fairdd.studies import kd
+
+    config = kd.KDStudyConfig.for_profile("smoke", data=(kd.study_data_spec("compas", 60, 30),), temperatures=(1.0,),
+                                          seeds=(0, 1))
+    source, store, target = tmp_path / "results", tmp_path / "records", tmp_path / "restored"
+    kd.STUDY.run(config.cells(), processes=1, root=source)
+    records.record(PROFILE, source=source, root=store)
+    teacher = next((store / PROFILE / ".cache" / "kd_teachers").glob("*/teacher.pt"))
+    teacher.write_bytes(teacher.read_bytes()[:-3] + b"xyz")
+    with pytest.raises(ValueError, match="damaged"):
+        records.restore(PROFILE, root=target, records=store)
+    assert not target.exists() or not any(target.iterdir())
