@@ -45,7 +45,7 @@ def test_the_parameter_validator():
         assignments("overrides", ["a"])
 
 
-CHAPTERS = ("bias_dd", "classwise_dd", "compare_dd_kd", "dd_methods", "embedding_dd", "kd_fairness")
+CHAPTERS = ("bias_dd", "classwise_dd", "compare_dd_kd", "dd_methods", "embedding_dd", "kd_fairness", "kd_text")
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
