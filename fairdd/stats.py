@@ -57,6 +57,7 @@ __all__ = [
     "bootstrap_interval",
     "check_measure",
     "check_measures",
+    "checks_text",
     "claim_row",
     "counts_from_json",
     "counts_to_json",
@@ -67,9 +68,11 @@ __all__ = [
     "minimum_detectable_effect",
     "noise_floor",
     "tost",
+    "tost_from_estimate",
     "unit_means",
     "welch",
     "welch_interval",
+    "welch_parts",
 ]
 
 LEVEL = 0.05
@@ -432,6 +435,27 @@ def _welch_parts(a: np.ndarray, b: np.ndarray | None) -> tuple[float, float, flo
     return float(a.mean() - b.mean()), se, float(df)
 
 
+def checks_text(checks: Any, *, scale: float = 100.0, digits: int = 1) -> str:
+    """A group of :func:`check_measures` rows (one per model) as one table entry:
+    ``"value [low, high] floor f"``, each the mean over the models, times ``scale`` (points);
+    ``" ≈ floor"`` where every model is within its floor, ``" (k/n ≈ floor)"`` where k of n are."""
+    if len(checks) == 0:
+        raise ValueError("checks_text needs at least one check row")
+    within, n = int(checks["within_floor"].sum()), len(checks)
+    mark = " ≈ floor" if within == n else (f" ({within}/{n} ≈ floor)" if within else "")
+    mean = {c: scale * float(checks[c].mean()) for c in ("value", "ci_low", "ci_high", "floor")}
+    return (f"{mean['value']:.{digits}f} [{mean['ci_low']:.{digits}f}, {mean['ci_high']:.{digits}f}] "
+            f"floor {mean['floor']:.{digits}f}{mark}")
+
+
+def welch_parts(a: Any, b: Any = None) -> tuple[float, float, float]:
+    """``mean(a) - mean(b)`` (``b=None``: ``mean(a)``), its standard error and Welch's degrees
+    of freedom: what :func:`welch`, :func:`welch_interval` and :func:`tost` are built from, for a
+    report's own power or equivalence computation."""
+    a = _sample("a", a)
+    return _welch_parts(a, None if b is None else _sample("b", b))
+
+
 def _degenerate_se(diff: float, se: float, scale: float) -> bool:
     return se <= 1e-12 * max(1.0, abs(scale), abs(diff))
 
@@ -473,6 +497,19 @@ def tost(a: Any, b: Any = None, *, margin: float) -> float:
     if not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin <= 0:
         raise ValueError(f"margin={margin!r} must be a positive number (the equivalence bound)")
     return max(welch(a, b, alternative="larger", null=-margin), welch(a, b, alternative="smaller", null=margin))
+
+
+def tost_from_estimate(effect: float, se: float, df: float, *, margin: float) -> float:
+    """Equivalence p-value (TOST) that a true effect lies within ±``margin``, from an estimate,
+    its standard error and degrees of freedom (e.g. a regression slope; :func:`tost` does the
+    same for samples): the larger of the one-sided t tests of effect > −margin and effect <
+    margin. An estimate without spread (``se`` 0) gets 0 inside the margin, else 1; NaN when
+    the inputs cannot give a test (a non-finite estimate or se, ``df`` ≤ 0, ``margin`` ≤ 0)."""
+    if not (math.isfinite(effect) and math.isfinite(se) and df > 0 and margin > 0):
+        return math.nan
+    if se == 0:
+        return 0.0 if abs(effect) < margin else 1.0
+    return float(max(sps.t.sf((effect + margin) / se, df), sps.t.cdf((effect - margin) / se, df)))
 
 
 def _power(delta_over_se: float, df: float, level: float, alternative: Alternative) -> float:

@@ -164,13 +164,6 @@ def test_claims_table_has_the_shared_columns_first() -> None:
     assert list(answer["detectable"]) == ["–"] * 4  # the paper gives no effect size
 
 
-def test_slope_tost_is_the_one_sample_tost_when_the_slope_is_a_mean() -> None:
-    a = np.array([0.3, -0.1, 0.2, 0.05, 0.15, -0.05])
-    se = a.std(ddof=1) / np.sqrt(a.size)
-    assert report.slope_tost(a.mean(), se, a.size - 1, margin=0.4) == pytest.approx(stats.tost(a, margin=0.4))
-    assert report.slope_tost(a.mean(), se, a.size - 1, margin=0.1) == pytest.approx(stats.tost(a, margin=0.1))
-
-
 # ----------------------------------------------------------------------------- the 2σ filter
 
 

@@ -351,3 +351,48 @@ def test_claim_rows_and_the_answerable_table():
     assert table["verdict"].tolist() == ["supported", "untestable here", "untestable here"]
     with pytest.raises(KeyError, match="lack the columns"):
         stats.answerable(pd.DataFrame({"claim": [1]}))
+
+
+def test_welch_parts_agree_with_scipy_welch():
+    import numpy as np
+    from scipy import stats as sps
+
+    from fairdd import stats
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(1.0, 1.0, 7), rng.normal(0.0, 2.0, 5)
+    diff, se, df = stats.welch_parts(a, b)
+    t = sps.ttest_ind(a, b, equal_var=False)
+    assert np.isclose(diff / se, t.statistic) and np.isclose(df, t.df)
+    one = stats.welch_parts(a)
+    assert np.isclose(one[0], a.mean()) and np.isclose(one[2], a.size - 1)
+
+
+def test_tost_from_an_estimate_is_the_one_sample_tost_when_the_estimate_is_a_mean():
+    import math
+
+    import numpy as np
+    import pytest
+
+    from fairdd import stats
+
+    a = np.array([0.3, -0.1, 0.2, 0.05, 0.15, -0.05])
+    se = a.std(ddof=1) / np.sqrt(a.size)
+    for margin in (0.4, 0.1):
+        assert stats.tost_from_estimate(a.mean(), se, a.size - 1, margin=margin) == pytest.approx(stats.tost(a, margin=margin))
+    assert stats.tost_from_estimate(0.05, 0.0, 5, margin=0.1) == 0.0 and stats.tost_from_estimate(0.2, 0.0, 5, margin=0.1) == 1.0
+    assert math.isnan(stats.tost_from_estimate(float("nan"), 0.1, 5, margin=0.1))
+
+
+def test_checks_text_is_the_mean_entry_with_its_floor_mark():
+    import pandas as pd
+    import pytest
+
+    from fairdd import stats
+
+    rows = pd.DataFrame({"value": [0.10, 0.20], "ci_low": [0.05, 0.1], "ci_high": [0.2, 0.3], "floor": [0.04, 0.06],
+                         "within_floor": [False, True]})
+    assert stats.checks_text(rows) == "15.0 [7.5, 25.0] floor 5.0 (1/2 ≈ floor)"
+    assert stats.checks_text(rows.iloc[1:]).endswith(" ≈ floor") and "≈" not in stats.checks_text(rows.iloc[:1])
+    with pytest.raises(ValueError, match="at least one"):
+        stats.checks_text(rows.iloc[:0])

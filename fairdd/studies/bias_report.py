@@ -166,13 +166,7 @@ def aligned_gap_table(checks: pd.DataFrame) -> pd.DataFrame:
     where every network's interval reaches its floor ("within the noise floor": the test images
     cannot tell that gap from none), ``(k/n ≈ floor)`` one where k of its n networks' do.
     """
-    def text(g: pd.DataFrame) -> str:
-        within, n = int(g["within_floor"].sum()), len(g)
-        mark = " ≈ floor" if within == n else (f" ({within}/{n} ≈ floor)" if within else "")
-        return (f"{100 * g['value'].mean():.1f} [{100 * g['ci_low'].mean():.1f}, {100 * g['ci_high'].mean():.1f}] "
-                f"floor {100 * g['floor'].mean():.1f}{mark}")
-
-    cells = checks.groupby(["dataset", "method", "bias_ratio"]).apply(text, include_groups=False).rename("text")
+    cells = checks.groupby(["dataset", "method", "bias_ratio"]).apply(stats.checks_text, include_groups=False).rename("text")
     table = cells.reset_index()
     table["method"] = pd.Categorical(table["method"], [m for m in METHODS if m in set(table["method"])], ordered=True)
     wide = table.pivot_table(index=["dataset", "method"], columns="bias_ratio", values="text", aggfunc="first",

@@ -78,7 +78,6 @@ __all__ = [
     "plot_trends",
     "set_measures",
     "significance_counts",
-    "slope_tost",
     "summary_table",
     "trend_test",
     "trend_tests",
@@ -282,16 +281,6 @@ def trend_test(x: Sequence[float], y: Sequence[float], *, confidence: float = 0.
             "p_value": fit.pvalue, "p_greater": p_greater, "p_less": p_less, "n": len(x)}
 
 
-def slope_tost(slope: float, se: float, df: float, *, margin: float) -> float:
-    """Equivalence p-value (TOST) that a regression slope lies within ±``margin``: the larger of
-    the one-sided t tests of slope > −margin and slope < margin (``se``, ``df`` of the fit)."""
-    if not (np.isfinite(slope) and np.isfinite(se) and df > 0 and margin > 0):
-        return np.nan
-    if se == 0:
-        return 0.0 if abs(slope) < margin else 1.0
-    return float(max(sps.t.sf((slope + margin) / se, df), sps.t.cdf((slope - margin) / se, df)))
-
-
 def _scale(measure: str) -> float:
     return 100.0 if measure in ("accuracy", "worst_class", "gap") else 1.0
 
@@ -332,7 +321,7 @@ def trend_tests(rows: pd.DataFrame, measure: str, *, log_ipc: bool = False, cont
                     "regressor": "ln IPC" if log_ipc else "IPC",
                     "IPC range": f"{int(ipc.min())}–{int(ipc.max())}" if len(ipc) else "",
                     "sets": fit.pop("n"), "models": int(g["replicates"].sum()), **fit, "mde": mde, "margin": margin,
-                    "p_equivalent": slope_tost(fit["slope"], fit["se"], fit["df"], margin=margin),
+                    "p_equivalent": stats.tost_from_estimate(fit["slope"], fit["se"], fit["df"], margin=margin),
                     "_method": method})
     table = pd.DataFrame(out)
     if len(table):

@@ -139,38 +139,24 @@ def fairness_table(checks: pd.DataFrame | None) -> pd.DataFrame:
     (no count tables), one row saying so (:data:`NO_COUNT_TABLES`)."""
     if checks is None:
         return pd.DataFrame({"note": [NO_COUNT_TABLES]}, index=[""])
-    def text(g: pd.DataFrame) -> str:
-        within, n = int(g["within_floor"].sum()), len(g)
-        mark = " ≈ floor" if within == n else (f" ({within}/{n} ≈ floor)" if within else "")
-        return (f"{100 * g['value'].mean():.1f} [{100 * g['ci_low'].mean():.1f}, {100 * g['ci_high'].mean():.1f}] "
-                f"floor {100 * g['floor'].mean():.1f}{mark}")
-
-    out = checks.groupby(["method_label", "dataset"], sort=False).apply(text, include_groups=False).unstack("dataset")
+    out = checks.groupby(["method_label", "dataset"], sort=False).apply(stats.checks_text, include_groups=False).unstack("dataset")
     return out.reindex([label for label in _LABELS if label in out.index])
 
 
 # ------------------------------------------------------------------------------- claims
 
 
-def _parts(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Welch's standard error and degrees of freedom of mean(a) − mean(b)."""
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if se > 0 else float(a.size + b.size - 2)
-    return se, df
-
-
 def _equivalence_mde(a: np.ndarray, b: np.ndarray) -> float:
     """The smallest margin TOST confirms with 80 % power when the true difference is 0: each of
     its one-sided tests must then succeed with power 0.9 (Welch se and df of the samples)."""
-    se, df = _parts(a, b)
+    _, se, df = stats.welch_parts(a, b)
     return stats.mde_from_standard_error(se, df, power=1 - (1 - stats.POWER) / 2, alternative="larger")
 
 
 def _bound_mde(a: np.ndarray, b: np.ndarray) -> float:
     """The smallest distance to a bound a one-sided (non-inferiority) test crosses with 80 %
     power when the true difference is 0."""
-    se, df = _parts(a, b)
+    _, se, df = stats.welch_parts(a, b)
     return stats.mde_from_standard_error(se, df, alternative="larger")
 
 

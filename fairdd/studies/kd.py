@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -589,12 +588,7 @@ def run_study(config: KDStudyConfig, *, processes: int | None = None, root: Root
     """Every cell of ``config`` through the run store; all rows (finished cells are only read).
     Teachers first (in parallel), then one worker job per data set and seed. ``processes=1``
     on a GPU."""
-    with warnings.catch_warnings():
-        # Reading back a 100-class run's rows (100 acc_class_k columns) makes fairdd.results add
-        # its provenance columns to a wide frame one by one, which pandas flags as fragmenting;
-        # harmless here (one row per run).
-        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
-        rows = STUDY.run(config.cells(), processes=processes, root=root)
+    rows = STUDY.run(config.cells(), processes=processes, root=root)
     for name in ("temperature", "alpha"):
         rows[name] = rows[name].astype(float)
     return rows

@@ -276,13 +276,10 @@ def _t_p(t: float, df: float, alternative: str) -> float:
     return float(stats.t.sf(t, df) if alternative == "larger" else stats.t.cdf(t, df))
 
 
-def _tost_from_se(effect: float, se: float, df: float, margin: float) -> float:
-    """Equivalence p-value (two one-sided t tests) that |true effect| < ``margin`` from an
-    estimate, its standard error and df (e.g. a regression slope; :func:`fairdd.stats.tost`
-    does the same for samples)."""
-    if not (np.isfinite(effect) and np.isfinite(se) and se > 0 and margin > 0):
-        return 1.0
-    return max(float(stats.t.sf((effect + margin) / se, df)), float(stats.t.cdf((effect - margin) / se, df)))
+def _p_absent(effect: float, se: float, df: float, margin: float) -> float:
+    """:func:`fairdd.stats.tost_from_estimate`, 1 (nothing shown) where it gives no test."""
+    p = fstats.tost_from_estimate(effect, se, df, margin=margin)
+    return p if np.isfinite(p) else 1.0
 
 
 def _binomial_mde(classes: int, level: float, *, power: float = fstats.POWER) -> float:
@@ -574,7 +571,7 @@ def _claim1(rows, source, alpha, temps, deg, level) -> dict[str, object]:
         tests.append(_Test(name, p=_t_p(eff / se if se > 0 else np.inf * np.sign(eff), df, "larger"),
                            p_other=_t_p(eff / se if se > 0 else np.inf * np.sign(eff), df, "smaller"),
                            effect=eff, ci=(eff - half, eff + half), mde=mde, paper=paper_eff,
-                           p_absent=_tost_from_se(eff, se, df, abs(paper_eff)) if paper_eff else None,
+                           p_absent=_p_absent(eff, se, df, abs(paper_eff)) if paper_eff else None,
                            text=(f"{name} per T ({', '.join(f'T{t:g}: {int(v)}' for t, v in zip(sig['temperature'], sig[count]))} "
                                  f"of {c}): slope {sign * eff:+.4f} of the classes per unit T (one-sided p = "
                                  f"{_t_p(eff / se if se > 0 else np.inf, df, 'larger'):.2g}); paper "
