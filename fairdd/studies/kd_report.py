@@ -391,11 +391,8 @@ def group_checks(rows: pd.DataFrame, *, resamples: int = CHECK_RESAMPLES) -> pd.
     (:func:`fairdd.stats.check_measure` on the row's ``group_counts_<attribute>``).
 
     Columns: ``source``, ``attribute``, ``role``, ``temperature``, ``alpha``, ``seed``,
-    ``measure``, ``value``, ``ci_low``, ``ci_high``, ``floor``, ``within_floor``. A model is
-    within the floor when its interval reaches the floor (:class:`fairdd.stats.MeasureCheck`)
-    or its value is not above the floor (the permutation test at 5 %: with many groups and
-    classes the percentile bootstrap of a max-type measure sits above the value, so its
-    interval can clear the floor of a classifier blind to the attribute). Empty (with these
+    ``measure``, ``value``, ``ci_low``, ``ci_high``, ``floor``, ``within_floor`` (its value or
+    its interval's lower end at most the floor: :func:`fairdd.stats.check_measure`). Empty (with these
     columns) when the rows carry no count tables (runs recorded before issue 23)."""
     columns = ["source", "attribute", "role", "temperature", "alpha", "seed", "measure", "value", "ci_low", "ci_high",
                "floor", "within_floor"]
@@ -409,7 +406,6 @@ def group_checks(rows: pd.DataFrame, *, resamples: int = CHECK_RESAMPLES) -> pd.
             for m in ("eod", "dpd"):
                 frame = fstats.check_measures(sel, m, counts_column=col, keep=["role", "temperature", "alpha", "seed"],
                                               resamples=resamples)
-                frame["within_floor"] = frame["within_floor"] | (frame["value"] <= frame["floor"])
                 frame.insert(0, "attribute", attribute)
                 frame.insert(0, "source", source)
                 parts.append(frame)
