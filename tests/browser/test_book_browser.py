@@ -246,6 +246,8 @@ TABLES_JS = r"""() => Array.from(document.querySelectorAll("article table")).map
          && /^\d+$/.test(t.querySelector("tbody th").textContent.trim()),
   nan: Array.from(t.querySelectorAll("td")).some(td => /^(nan|NaN|<NA>|None)$/.test(td.textContent.trim())),
   head: Array.from(t.querySelectorAll("thead th")).map(th => th.textContent.trim()).join(" | ").slice(0, 120),
+  overflow: (() => { const main = t.closest("article") || document.body;
+                     return t.getBoundingClientRect().right - main.getBoundingClientRect().right; })(),
 }))"""
 
 
@@ -284,7 +286,7 @@ def test_every_source_line_links_the_rows_behind_it(tab, site) -> None:
             assert links, f"{relpath}: {sources} Source line(s) but no CSV link"
 
 
-def test_page_tables_show_no_index_column_and_no_nan_text(tab, site) -> None:
+def test_page_tables_show_no_index_column_no_nan_text_and_fit_the_page(tab, site) -> None:
     problems = []
     chapters = [p for p in CONTENT if p.startswith("book/chapters/")]
     if not chapters:
@@ -296,6 +298,8 @@ def test_page_tables_show_no_index_column_and_no_nan_text(tab, site) -> None:
                 problems.append(f"{relpath}: a table shows NaN text ({t['head']})")
             if t["index"]:
                 problems.append(f"{relpath}: a table shows a 0…N index column ({t['head']})")
+            if t["overflow"] > 1:
+                problems.append(f"{relpath}: a table runs {t['overflow']:.0f} px past the page's right edge ({t['head']})")
     assert not problems, "\n".join(problems)
 
 
