@@ -35,6 +35,8 @@ from fairdd.training import default_device
 
 __all__ = [
     "paper_comparison",
+    "COLUMN_LABELS",
+    "readable",
     "BASELINES",
     "DISTILLATION_METHODS",
     "MethodsCell",
@@ -406,6 +408,26 @@ def synthetic_images(cell: MethodsCell, root: Root = None) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------ tables
+
+
+#: The tables' column names as the page shows them (units in the headers).
+COLUMN_LABELS: dict[str, str] = {
+    "images_per_class": "images per class",
+    "accuracy_mean": "accuracy (%), mean",
+    "accuracy_std": "accuracy (%), std",
+    "distill_time_s": "distillation time (s)",
+    "paper_accuracy": "paper's accuracy (%)",
+    "gain_points": "gain over random (points)",
+    "seeds_ahead": "seeds ahead",
+    "beats_random_on_every_seed": "ahead on every seed",
+    "eval_time_per_network_s": "evaluation time per network (s)",
+    "seconds_per_iteration": "time per iteration (s)",
+}
+
+
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the column names of :data:`COLUMN_LABELS`."""
+    return table.rename(columns=COLUMN_LABELS)
 
 
 def _per_seed(rows: pd.DataFrame) -> pd.DataFrame:
