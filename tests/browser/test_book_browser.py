@@ -357,6 +357,13 @@ def test_a_page_rerun_with_an_override_shows_and_links_its_rows(browser, tmp_pat
         ipcs = {r["images_per_class"] for _, rows in links for r in rows if r.get("images_per_class")}
         methods = {r["method"] for _, rows in links for r in rows}
         assert {"1", "2"} <= {i.split(".")[0] for i in ipcs} and methods == {"dm", "random"}, (ipcs, methods)
+        shown = page.evaluate(r"""() => Array.from(document.querySelectorAll("table")).flatMap(t => {
+            const heads = Array.from(t.querySelectorAll("thead th")).map(th => th.textContent.trim());
+            const k = heads.indexOf("images per class");
+            return k < 0 ? [] : Array.from(t.querySelectorAll("tbody tr"))
+              .map(tr => Array.from(tr.children).map(td => td.textContent.trim()))
+              .map(cells => [cells[heads.indexOf("method")], cells[k]]); })""")
+        assert ["dm", "2"] in shown and ["random", "2"] in shown, f"the page's tables do not show the new runs: {shown}"
     finally:
         context.close()
         httpd.shutdown()
