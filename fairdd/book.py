@@ -275,9 +275,9 @@ def rerun_html(study: str, notebook: str, profile: str, overrides: Sequence[str]
     rates = REPO_ROOT / "benchmarks" / "results" / "projection.json"
     if rates.is_file():
         try:
-            table = json.loads(rates.read_text())["tables"]["studies"]
-            entry = next(e for e in table if e.get("study") == study)
-            prov = json.loads(rates.read_text())["provenance"]
+            projection = json.loads(rates.read_text())
+            entry = next(e for e in projection["tables"]["studies"] if e.get("study") == study)
+            prov = projection["provenance"]
             hours = float(entry["hours_sequential"])
             projected = (f" benchmarks/projection.py put the study's paper profile ({entry['cells']} runs when it ran) at "
                          f"{hours:,.0f} hours one network at a time on {entry['device']} (one thread; measured "
