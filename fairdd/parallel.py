@@ -192,7 +192,8 @@ class Progress:
     ``stream``: where the lines go. ``None`` (default): appended to the file ``$FAIRDD_PROGRESS``
     names when set (``make book`` shows that file in its terminal), else standard error — in a
     Jupyter kernel the process's original one (``sys.__stderr__``: the terminal that started
-    papermill or Jupyter), never the page (a kernel captures ``sys.stderr`` into the notebook). ``unit``: what a job is called (``"run"``, ``"teacher"``, ...).
+    papermill or Jupyter), never the page (a kernel captures ``sys.stderr`` into the notebook).
+    ``unit``: what a job is called (``"run"``, ``"teacher"``, ...).
     """
 
     def __init__(self, label: str, *, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic,

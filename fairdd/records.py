@@ -305,7 +305,7 @@ def _copy_cached(source: Path, target: Path, rel: Path, *, replace: bool = False
     """Copy one cached network and its sidecar from ``source/rel`` to ``target/rel`` unless a
     whole copy is there (``replace``: copy anyway); whether it copied."""
     out = target / rel
-    if not replace and out.is_file() and results.digest_file(out).is_file():
+    if not replace and out.is_file():
         try:
             _check_cached(out, recorded=False)
             return False
